@@ -1,0 +1,1 @@
+"""Dataset loaders registered by recplug-eval: BEIR-format folders and MovieLens."""

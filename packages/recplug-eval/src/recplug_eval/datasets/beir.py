@@ -1,0 +1,326 @@
+"""BEIR-format folders as :class:`recplug.protocols.RetrievalDataset` polars frames.
+
+A BEIR folder holds ``corpus.jsonl`` (or ``corpus.jsonl.gz``) with one ``{"_id", "title", "text"}``
+object per line, ``queries.jsonl`` with ``{"_id", "text"}`` and ``qrels/<split>.tsv`` with the header
+``query-id  corpus-id  score``. Loading is strict: a missing file, a line that is not a JSON object, a
+missing or non-string field, a duplicate id, an unknown id or a duplicate pair in the qrels is an
+:class:`recplug.errors.InvalidInputError` naming the file and line. Nothing is dropped; blank lines are
+skipped and counted in :attr:`BeirDataset.load_notes`. ``title`` may be absent (BEIR allows it) and is
+then ``""`` (also counted).
+
+Registered dataset components: ``"scifact"`` (default path ``<shared data>/beir/scifact``, overridable
+with ``path=``) and ``"beir"`` (any folder, ``path=`` required).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recplug.errors import ConfigError, InvalidInputError
+from recplug.records import DatasetSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with-block
+
+
+def _json_lines(path: Path, notes: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for each non-blank line; bad JSON names file and line."""
+    try:
+        handle = _open_text(path)
+    except FileNotFoundError as exc:
+        raise InvalidInputError(f"{path}: file is missing") from exc
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    notes[f"{path.name}: blank lines skipped"] = notes.get(f"{path.name}: blank lines skipped", 0) + 1
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+                if not isinstance(obj, dict):
+                    raise InvalidInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+                yield number, obj
+        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError) as exc:
+            raise InvalidInputError(f"{path}: cannot be read ({exc})") from exc
+
+
+def _field(obj: dict[str, Any], key: str, path: Path, number: int, *, required: bool = True) -> str | None:
+    if key not in obj or obj[key] is None:
+        if required:
+            raise InvalidInputError(f"{path}:{number}: missing field {key!r}")
+        return None
+    value = obj[key]
+    if key == "_id" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{path}:{number}: field {key!r} must be a string, got {type(value).__name__}")
+    if key == "_id" and not value.strip():
+        raise InvalidInputError(f"{path}:{number}: empty '_id'")
+    return value
+
+
+def _check_unique(seen: dict[str, int], key: str, path: Path, number: int, what: str) -> None:
+    if key in seen:
+        raise InvalidInputError(f"{path}:{number}: duplicate {what} {key!r} (first at line {seen[key]})")
+    seen[key] = number
+
+
+def read_corpus(path: Path, notes: dict[str, int] | None = None) -> pl.DataFrame:
+    """Read a BEIR corpus file into ``doc_id, title, text`` (all str), in file order."""
+    import polars as pl
+
+    notes = {} if notes is None else notes
+    seen: dict[str, int] = {}
+    ids, titles, texts = [], [], []
+    for number, obj in _json_lines(path, notes):
+        doc_id = _field(obj, "_id", path, number)
+        _check_unique(seen, doc_id, path, number, "document id")
+        title = _field(obj, "title", path, number, required=False)
+        if title is None:
+            notes[f"{path.name}: documents without title"] = notes.get(f"{path.name}: documents without title", 0) + 1
+        ids.append(doc_id)
+        titles.append(title or "")
+        texts.append(_field(obj, "text", path, number))
+    if not ids:
+        raise InvalidInputError(f"{path}: no documents")
+    return pl.DataFrame({"doc_id": ids, "title": titles, "text": texts}, schema=_schema(CORPUS_SCHEMA))
+
+
+def read_queries(path: Path, notes: dict[str, int] | None = None) -> pl.DataFrame:
+    """Read a BEIR queries file into ``query_id, text`` (str), in file order."""
+    import polars as pl
+
+    notes = {} if notes is None else notes
+    seen: dict[str, int] = {}
+    ids, texts = [], []
+    for number, obj in _json_lines(path, notes):
+        query_id = _field(obj, "_id", path, number)
+        _check_unique(seen, query_id, path, number, "query id")
+        ids.append(query_id)
+        texts.append(_field(obj, "text", path, number))
+    if not ids:
+        raise InvalidInputError(f"{path}: no queries")
+    return pl.DataFrame({"query_id": ids, "text": texts}, schema=_schema(QUERIES_SCHEMA))
+
+
+def read_qrels(path: Path, query_ids: set[str] | None = None, doc_ids: set[str] | None = None) -> pl.DataFrame:
+    """Read a BEIR qrels TSV (with header) into ``query_id, doc_id, relevance``.
+
+    Unknown ids (when ``query_ids`` / ``doc_ids`` are given), non-integer scores, wrong column counts and
+    duplicate pairs are errors naming the line.
+    """
+    import polars as pl
+
+    if not path.exists():
+        raise InvalidInputError(f"{path}: file is missing")
+    rows: list[tuple[str, str, int]] = []
+    seen: dict[tuple[str, str], int] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for number, fields in enumerate(reader, start=1):
+            if number == 1:
+                if tuple(f.strip() for f in fields) != QRELS_HEADER:
+                    raise InvalidInputError(
+                        f"{path}:1: expected the header {' '.join(QRELS_HEADER)!r} (tab-separated), got {fields!r}"
+                    )
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            if len(fields) != 3:
+                raise InvalidInputError(f"{path}:{number}: expected 3 tab-separated columns, got {len(fields)}")
+            query_id, doc_id, score = (f.strip() for f in fields)
+            try:
+                relevance = int(score)
+            except ValueError as exc:
+                raise InvalidInputError(f"{path}:{number}: score {score!r} is not an integer") from exc
+            if query_ids is not None and query_id not in query_ids:
+                raise InvalidInputError(f"{path}:{number}: unknown query id {query_id!r} (not in queries.jsonl)")
+            if doc_ids is not None and doc_id not in doc_ids:
+                raise InvalidInputError(f"{path}:{number}: unknown document id {doc_id!r} (not in the corpus)")
+            _check_unique(seen, (query_id, doc_id), path, number, "judgment")  # type: ignore[arg-type]
+            rows.append((query_id, doc_id, relevance))
+    if not rows:
+        raise InvalidInputError(f"{path}: no judgments")
+    query_col, doc_col, rel_col = zip(*rows)
+    return pl.DataFrame(
+        {"query_id": list(query_col), "doc_id": list(doc_col), "relevance": list(rel_col)}, schema=_schema(QRELS_SCHEMA)
+    )
+
+
+CORPUS_SCHEMA = {"doc_id": "String", "title": "String", "text": "String"}
+QUERIES_SCHEMA = {"query_id": "String", "text": "String"}
+QRELS_SCHEMA = {"query_id": "String", "doc_id": "String", "relevance": "Int64"}
+
+
+def _schema(spec: dict[str, str]) -> dict[str, Any]:
+    import polars as pl
+
+    return {name: getattr(pl, dtype) for name, dtype in spec.items()}
+
+
+class BeirDataset:
+    """A BEIR-format folder, read lazily and validated on first access.
+
+    Args:
+        path: the folder.
+        name: the component name shown in reports.
+
+    Attributes:
+        splits: the qrels splits found in ``path/qrels`` (sorted).
+        load_notes: counts of tolerated oddities (blank lines, missing titles), by file.
+    """
+
+    def __init__(self, path: str | Path, name: str = "beir") -> None:
+        self.path = Path(path)
+        self.name = name
+        if not self.path.is_dir():
+            raise InvalidInputError(f"{self.path}: BEIR folder is missing")
+        qrels_dir = self.path / "qrels"
+        if not qrels_dir.is_dir():
+            raise InvalidInputError(f"{qrels_dir}: folder is missing (expected qrels/<split>.tsv)")
+        self.splits: tuple[str, ...] = tuple(sorted(p.stem for p in qrels_dir.glob("*.tsv")))
+        if not self.splits:
+            raise InvalidInputError(f"{qrels_dir}: no <split>.tsv files")
+        self.load_notes: dict[str, int] = {}
+        self._corpus: pl.DataFrame | None = None
+        self._queries: pl.DataFrame | None = None
+        self._qrels: dict[str, pl.DataFrame] = {}
+
+    def __repr__(self) -> str:
+        return f"BeirDataset(name={self.name!r}, path={str(self.path)!r}, splits={self.splits})"
+
+    @property
+    def corpus_path(self) -> Path:
+        for candidate in ("corpus.jsonl", "corpus.jsonl.gz"):
+            if (self.path / candidate).exists():
+                return self.path / candidate
+        raise InvalidInputError(f"{self.path}: corpus.jsonl (or corpus.jsonl.gz) is missing")
+
+    def corpus(self) -> pl.DataFrame:
+        """``doc_id, title, text`` (N rows, file order)."""
+        if self._corpus is None:
+            self._corpus = read_corpus(self.corpus_path, self.load_notes)
+        return self._corpus
+
+    def queries(self) -> pl.DataFrame:
+        """``query_id, text`` (every query in the file, file order)."""
+        if self._queries is None:
+            self._queries = read_queries(self.path / "queries.jsonl", self.load_notes)
+        return self._queries
+
+    def qrels(self, split: str) -> pl.DataFrame:
+        """``query_id, doc_id, relevance`` of ``split``; ids are checked against corpus and queries."""
+        if split not in self.splits:
+            raise ConfigError(f"{self.name}: unknown split {split!r}; available: {', '.join(self.splits)}")
+        if split not in self._qrels:
+            self._qrels[split] = read_qrels(
+                self.path / "qrels" / f"{split}.tsv",
+                query_ids=set(self.queries()["query_id"].to_list()),
+                doc_ids=set(self.corpus()["doc_id"].to_list()),
+            )
+        return self._qrels[split]
+
+    def split_queries(self, split: str) -> pl.DataFrame:
+        """The queries judged in ``split`` (``query_id, text``), in queries-file order."""
+        judged = self.qrels(split)["query_id"].unique()
+        return self.queries().filter(self.queries()["query_id"].is_in(judged.implode()))
+
+
+def document_texts(corpus: pl.DataFrame, separator: str = " ") -> list[str]:
+    """``title + separator + text`` per document (just ``text`` where the title is empty), as BEIR does."""
+    return [f"{t}{separator}{x}" if t else x for t, x in zip(corpus["title"].to_list(), corpus["text"].to_list())]
+
+
+def write_beir(
+    path: str | Path, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: dict[str, pl.DataFrame]
+) -> Path:
+    """Write frames as a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)."""
+    from recplug.fileio import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(
+        path / "corpus.jsonl",
+        "".join(
+            json.dumps({"_id": d, "title": t, "text": x}) + "\n"
+            for d, t, x in corpus.select("doc_id", "title", "text").iter_rows()
+        ),
+    )
+    atomic_write_text(
+        path / "queries.jsonl",
+        "".join(json.dumps({"_id": q, "text": x}) + "\n" for q, x in queries.select("query_id", "text").iter_rows()),
+    )
+    for split, frame in qrels.items():
+        lines = ["\t".join(QRELS_HEADER)]
+        lines += [f"{q}\t{d}\t{r}" for q, d, r in frame.select("query_id", "doc_id", "relevance").iter_rows()]
+        atomic_write_text(path / "qrels" / f"{split}.tsv", "\n".join(lines) + "\n")
+    return path
+
+
+def subset_beir(
+    dataset: BeirDataset, path: str | Path, *, split: str = "test", max_docs: int = 200, max_queries: int = 50
+) -> Path:
+    """Write a small, self-consistent slice of ``dataset`` to ``path``: the first ``max_queries`` judged
+    queries of ``split``, every document they judge, then other documents in corpus order up to
+    ``max_docs`` (tests and smoke runs)."""
+    import polars as pl
+
+    qrels = dataset.qrels(split)
+    queries = dataset.split_queries(split).head(max_queries)
+    qrels = qrels.filter(pl.col("query_id").is_in(queries["query_id"].implode()))
+    relevant = qrels["doc_id"].unique(maintain_order=True).to_list()
+    if len(relevant) > max_docs:
+        raise ConfigError(f"max_docs={max_docs} is below the {len(relevant)} documents judged for these queries")
+    corpus = dataset.corpus()
+    fillers = corpus.filter(~pl.col("doc_id").is_in(relevant)).head(max_docs - len(relevant))["doc_id"].to_list()
+    keep = set(relevant) | set(fillers)
+    sliced = corpus.filter(pl.col("doc_id").is_in(list(keep)))
+    return write_beir(path, sliced, queries, {split: qrels})
+
+
+def default_scifact_path() -> Path:
+    from recplug_eval.paths import shared_data_dir
+
+    return shared_data_dir() / "beir" / "scifact"
+
+
+def _scifact(path: str | Path | None = None) -> BeirDataset:
+    return BeirDataset(path if path is not None else default_scifact_path(), name="scifact")
+
+
+def _beir(path: str | Path | None = None, name: str | None = None) -> BeirDataset:
+    if path is None:
+        raise ConfigError("dataset 'beir' needs path=<folder with corpus.jsonl, queries.jsonl, qrels/>")
+    return BeirDataset(path, name=name or Path(path).name)
+
+
+def beir_dataset_specs() -> list[DatasetSpec]:
+    return [
+        DatasetSpec(
+            "beir",
+            factory=_beir,
+            description="any BEIR-format folder (path=...): corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv",
+            capabilities={"retrieval"},
+        ),
+        DatasetSpec(
+            "scifact",
+            factory=_scifact,
+            description="BEIR SciFact (5,183 abstracts; test 300 queries) from the shared data folder",
+            capabilities={"retrieval"},
+        ),
+    ]

@@ -1,0 +1,1 @@
+"""Retrieval indexes registered by recplug-eval (FAISS)."""

@@ -1,0 +1,181 @@
+"""Thin helpers around the ``faiss`` module: import, build, train, move to GPU, set search parameters.
+
+faiss is imported only inside these functions (via :func:`import_faiss`), never at module import time.
+Every raw ``RuntimeError`` FAISS raises for a bad configuration is turned into a recplug error that
+names the factory string.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from recplug.errors import ConfigError, InvalidInputError
+
+from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
+
+
+def import_faiss() -> ModuleType:
+    """The ``faiss`` module, or an ImportError saying what to install."""
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency of recplug-eval
+        raise ImportError(
+            "FAISS indexes need the faiss library: pip install faiss-cpu (or faiss-gpu on a CUDA machine)"
+        ) from exc
+    return faiss
+
+
+def metric_type(metric: str) -> int:
+    """The FAISS metric constant for a recplug metric name (cosine = inner product of unit rows)."""
+    faiss = import_faiss()
+    return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+
+
+def _innermost(index: Any) -> Any:
+    """The index under ``IndexPreTransform`` / ``IndexIDMap`` wrappers, downcast to its real class."""
+    faiss = import_faiss()
+    index = faiss.downcast_index(index)
+    while isinstance(index, (faiss.IndexPreTransform, faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.downcast_index(index.index)
+    return index
+
+
+def build_index(config: FaissIndexConfig, dimension: int) -> Any:
+    """A fresh CPU index for ``config`` that accepts ``add_with_ids`` (wrapped in ``IndexIDMap2`` unless
+    it stores ids itself, as IVF indexes do).
+
+    Raises:
+        ConfigError: FAISS cannot parse the factory string or build it for this dimension and metric.
+    """
+    faiss = import_faiss()
+    if NLIST_PLACEHOLDER in config.factory:
+        raise ConfigError(f"factory {config.factory!r}: resolve {NLIST_PLACEHOLDER} before building")
+    try:
+        index = faiss.index_factory(int(dimension), config.factory, metric_type(config.metric))
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"FAISS cannot build factory {config.factory!r} (dimension {dimension}, metric {config.metric}): "
+            f"{_faiss_message(exc)}"
+        ) from exc
+    index = faiss.downcast_index(index)
+    if config.ef_construction is not None:
+        _innermost(index).hnsw.efConstruction = config.ef_construction
+    if not isinstance(_innermost(index), (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.IndexIDMap2(index)
+    return index
+
+
+def _faiss_message(exc: BaseException) -> str:
+    """The useful last part of a FAISS C++ error message."""
+    text = str(exc).strip()
+    return text.split(": ", 1)[-1] if text.startswith("Error in") else text
+
+
+def min_training_vectors(index: Any) -> int:
+    """Fewest vectors FAISS accepts to train ``index``: the IVF list count and the PQ centroid count
+    (``2 ** bits``), whichever is larger; 1 when neither applies."""
+    faiss = import_faiss()
+    inner = _innermost(index)
+    needed = 1
+    if isinstance(inner, faiss.IndexIVF):
+        needed = max(needed, int(inner.nlist))
+    pq = getattr(inner, "pq", None)
+    if pq is not None:
+        needed = max(needed, int(pq.ksub))
+    return needed
+
+
+def train_index(index: Any, vectors: np.ndarray, factory: str) -> None:
+    """Train ``index`` on ``vectors`` (N x D float32).
+
+    Raises:
+        InvalidInputError: fewer vectors than the index needs (names the factory and both counts).
+    """
+    needed = min_training_vectors(index)
+    if vectors.shape[0] < needed:
+        raise InvalidInputError(
+            f"factory {factory!r} must be trained on at least {needed} vectors, got {vectors.shape[0]}; "
+            "add more vectors in the first call to add() or train() first, or choose fewer lists/centroids"
+        )
+    try:
+        index.train(vectors)
+    except RuntimeError as exc:
+        raise InvalidInputError(f"training factory {factory!r} failed: {_faiss_message(exc)}") from exc
+
+
+def supports_removal(index: Any) -> bool:
+    """Whether ``index`` implements ``remove_ids`` (flat, PQ, IVF do; graph indexes such as HNSW do
+    not). Checked by removing an empty id set, which changes nothing."""
+    try:
+        index.remove_ids(np.zeros(0, np.int64))
+    except RuntimeError:
+        return False
+    return True
+
+
+def gpu_capable(index: Any) -> bool:
+    """Whether FAISS has a GPU version of ``index``'s type (flat and IVF indexes)."""
+    faiss = import_faiss()
+    inner = _innermost(index)
+    return isinstance(inner, (faiss.IndexFlat, faiss.IndexIVFFlat, faiss.IndexIVFPQ, faiss.IndexIVFScalarQuantizer))
+
+
+def gpu_count() -> int:
+    """Number of GPUs FAISS can use (0 with faiss-cpu)."""
+    faiss = import_faiss()
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
+def use_gpu(config: FaissIndexConfig, template: Any) -> bool:
+    """Decide the device for ``config`` and its built ``template`` index.
+
+    Raises:
+        ConfigError: ``device="gpu"`` but no GPU is visible or the index type has no GPU version.
+    """
+    if config.device == "cpu":
+        return False
+    available = gpu_count() > 0
+    capable = gpu_capable(template)
+    if config.device == "gpu" and not (available and capable):
+        reason = "no GPU is visible to FAISS (install faiss-gpu)" if not available else "it has no GPU version"
+        raise ConfigError(f"device='gpu' asked for factory {config.factory!r}, but {reason}")
+    return available and capable
+
+
+class GpuPlacement:
+    """Moves shards between CPU and GPUs, keeping the FAISS GPU resources alive as long as it lives."""
+
+    def __init__(self) -> None:
+        faiss = import_faiss()
+        self._faiss = faiss
+        self._resources = [faiss.StandardGpuResources() for _ in range(gpu_count())]
+
+    def to_gpu(self, index: Any, shard: int) -> Any:
+        """A GPU copy of CPU ``index``; shard ``i`` goes to GPU ``i % n_gpus``."""
+        device = shard % len(self._resources)
+        return self._faiss.index_cpu_to_gpu(self._resources[device], device, index)
+
+    def to_cpu(self, index: Any) -> Any:
+        """A CPU copy of a GPU index."""
+        return self._faiss.index_gpu_to_cpu(index)
+
+
+def set_search_parameters(index: Any, config: FaissIndexConfig, *, on_gpu: bool) -> None:
+    """Apply ``config.nprobe`` / ``config.ef_search`` to ``index`` (through any wrappers).
+
+    Raises:
+        ConfigError: the parameter does not apply to this index type.
+    """
+    faiss = import_faiss()
+    space = faiss.GpuParameterSpace() if on_gpu else faiss.ParameterSpace()
+    for name, value in (("nprobe", config.nprobe), ("efSearch", config.ef_search)):
+        if value is None:
+            continue
+        try:
+            space.set_index_parameter(index, name, value)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"cannot set {name}={value} on factory {config.factory!r}: {_faiss_message(exc)}"
+            ) from exc

@@ -1,0 +1,38 @@
+"""Hook implementations of recplug-eval (loaded through the entry point; imports nothing heavy).
+
+Each hook delegates to the module that owns those components; those modules import faiss, torch or
+sentence-transformers only inside factories.
+"""
+
+from __future__ import annotations
+
+from recplug import hookimpl
+
+
+@hookimpl
+def recplug_datasets():  # noqa: ANN201
+    from recplug_eval.datasets.beir import beir_dataset_specs
+    from recplug_eval.datasets.movielens import movielens_dataset_specs
+
+    return [*beir_dataset_specs(), *movielens_dataset_specs()]
+
+
+@hookimpl
+def recplug_retrieval_indexes():  # noqa: ANN201
+    from recplug_eval.indexes.faiss_index import faiss_index_specs
+
+    return faiss_index_specs()
+
+
+@hookimpl
+def recplug_retrieval_encoders():  # noqa: ANN201
+    from recplug_eval.encoders import encoder_specs
+
+    return encoder_specs()
+
+
+@hookimpl
+def recplug_commands():  # noqa: ANN201
+    from recplug_eval.cli import command_specs
+
+    return command_specs()

@@ -1,0 +1,50 @@
+"""recplug core: hook specifications, plugin manager, records, protocols, errors.
+
+Importing this package imports neither torch nor faiss.
+"""
+
+from recplug.errors import (
+    ConfigError,
+    CorruptFileError,
+    DuplicateComponentError,
+    IncompatibleFileError,
+    InvalidInputError,
+    PluginLoadError,
+    RecplugError,
+    UnknownComponentError,
+)
+from recplug.hookspecs import hookimpl, hookspec
+from recplug.manager import RecplugPluginManager, load_plugin_manager
+from recplug.records import (
+    CommandSpec,
+    ComponentSpec,
+    DatasetSpec,
+    EmbeddingCompressorSpec,
+    RegularizerSpec,
+    RetrievalEncoderSpec,
+    RetrievalIndexSpec,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CommandSpec",
+    "ComponentSpec",
+    "ConfigError",
+    "CorruptFileError",
+    "DatasetSpec",
+    "DuplicateComponentError",
+    "EmbeddingCompressorSpec",
+    "IncompatibleFileError",
+    "InvalidInputError",
+    "PluginLoadError",
+    "RecplugError",
+    "RecplugPluginManager",
+    "RegularizerSpec",
+    "RetrievalEncoderSpec",
+    "RetrievalIndexSpec",
+    "UnknownComponentError",
+    "hookimpl",
+    "hookspec",
+    "load_plugin_manager",
+]

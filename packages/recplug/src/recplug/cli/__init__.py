@@ -1,0 +1,1 @@
+"""The ``recplug`` command line; sub-commands come from the ``recplug_commands`` hook."""

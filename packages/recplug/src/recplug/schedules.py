@@ -1,0 +1,68 @@
+"""Weight schedules for regularizers: small callables ``schedule(step) -> float``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recplug.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ConstantWeight:
+    """``weight`` at every step."""
+
+    weight: float
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0:
+            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
+
+    def __call__(self, step: int) -> float:
+        return float(self.weight)
+
+
+@dataclass(frozen=True)
+class QuadraticWarmup:
+    """``weight * min(1, (step + 1) / warmup_steps) ** 2`` (the FLOPS warm-up of SPLADE)."""
+
+    weight: float
+    warmup_steps: int
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0:
+            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
+        if self.warmup_steps <= 0:
+            raise ConfigError(f"warmup_steps must be positive, got {self.warmup_steps}")
+
+    def __call__(self, step: int) -> float:
+        return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps) ** 2
+
+
+@dataclass(frozen=True)
+class LinearWarmup:
+    """``weight * min(1, (step + 1) / warmup_steps)``."""
+
+    weight: float
+    warmup_steps: int
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0:
+            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
+        if self.warmup_steps <= 0:
+            raise ConfigError(f"warmup_steps must be positive, got {self.warmup_steps}")
+
+    def __call__(self, step: int) -> float:
+        return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps)
+
+
+def schedule_from_config(
+    weight: float, warmup: str = "constant", warmup_steps: int = 0
+) -> ConstantWeight | QuadraticWarmup | LinearWarmup:
+    """Build a schedule from flat config values (``warmup``: ``constant``, ``linear`` or ``quadratic``)."""
+    if warmup == "constant":
+        return ConstantWeight(weight)
+    if warmup == "linear":
+        return LinearWarmup(weight, warmup_steps)
+    if warmup == "quadratic":
+        return QuadraticWarmup(weight, warmup_steps)
+    raise ConfigError(f"unknown warm-up {warmup!r}; choose constant, linear or quadratic")

@@ -1,0 +1,87 @@
+"""Atomic writes, manifests, input validation, multi-vector batches, tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
+from recplug.fileio import atomic_save_with, atomic_write_json, atomic_writer, read_json
+from recplug.manifest import IndexManifest
+from recplug.multivector import MultiVectorBatch
+from recplug.tables import markdown_table
+from recplug.validation import as_float32_matrix, check_ids
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "state.json"
+    atomic_write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_writer(target) as handle:
+        handle.write(b"partial")
+        raise RuntimeError("interrupted")
+    assert read_json(target) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+    def failing_save(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_save_with(target, failing_save)
+    assert read_json(target) == {"v": 1}
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    with pytest.raises(CorruptFileError, match="missing"):
+        read_json(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(CorruptFileError, match=r"bad\.json"):
+        read_json(tmp_path / "bad.json")
+
+
+def test_manifest_checks(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"12345")
+    IndexManifest("exact", 4, "ip", 2, files={"data.bin": ""}, encoder={"model": "m", "dim": 4}).write(tmp_path)
+    assert IndexManifest.read(tmp_path, index="exact", encoder_config={"dim": 4, "model": "m"}).count == 2
+    with pytest.raises(IncompatibleFileError, match="encoder config"):
+        IndexManifest.read(tmp_path, index="exact", encoder_config={"model": "other", "dim": 4})
+    with pytest.raises(IncompatibleFileError, match="dimension"):
+        IndexManifest.read(tmp_path, index="exact", dimension=8)
+    with pytest.raises(IncompatibleFileError, match="faiss"):
+        IndexManifest.read(tmp_path, index="faiss")
+    (tmp_path / "data.bin").write_bytes(b"12346")
+    with pytest.raises(CorruptFileError, match="checksum"):
+        IndexManifest.read(tmp_path, index="exact")
+
+
+def test_matrix_validation_names_the_problem():
+    with pytest.raises(InvalidInputError, match="wrong dimension 3, expected 4"):
+        as_float32_matrix(np.zeros((2, 3)), dimension=4)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        as_float32_matrix(np.array([[1.0, np.nan]]))
+    with pytest.raises(InvalidInputError, match="2-D"):
+        as_float32_matrix(np.zeros((2, 2, 2)))
+    with pytest.raises(InvalidInputError, match="duplicate"):
+        check_ids(["a", "a"], 2)
+    assert as_float32_matrix([1.0, 2.0], dimension=2).shape == (1, 2)
+
+
+def test_multivector_batch():
+    batch = MultiVectorBatch.from_sets([np.ones((2, 3)), np.zeros((1, 3))])
+    assert len(batch) == 2 and batch.lengths.tolist() == [2, 1] and batch[1].shape == (1, 3)
+    assert batch.select([1, 0]).lengths.tolist() == [1, 2]
+    with pytest.raises(InvalidInputError, match="empty"):
+        MultiVectorBatch.from_sets([np.ones((2, 3)), np.ones((0, 3))])
+    with pytest.raises(InvalidInputError, match="ragged"):
+        MultiVectorBatch.from_sets([np.ones((2, 3)), np.ones((2, 4))])
+    with pytest.raises(InvalidInputError, match="set 1 contains NaN"):
+        MultiVectorBatch.from_sets([np.ones((2, 3)), np.full((1, 3), np.nan)])
+    with pytest.raises(InvalidInputError, match="no multi-vector sets"):
+        MultiVectorBatch.from_sets([])
+
+
+def test_markdown_table_aligns_numbers():
+    table = markdown_table(["name", "score"], [["bm25", 0.6861], ["dense", 0.64]])
+    lines = table.splitlines()
+    assert lines[1] == "| ----- | -----: |"
+    assert lines[2] == "| bm25  | 0.6861 |"

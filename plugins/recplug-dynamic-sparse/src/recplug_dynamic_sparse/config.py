@@ -1,0 +1,101 @@
+"""Typed configurations of the compressors in this plugin, validated on construction.
+
+Every check raises :class:`recplug.errors.ConfigError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from recplug.errors import ConfigError
+from recplug.protocols import TableSpec
+
+
+def check_density(density: float, what: str = "density") -> None:
+    """``density`` must lie in (0, 1]."""
+    if not isinstance(density, (int, float)) or isinstance(density, bool) or not (0.0 < float(density) <= 1.0):
+        raise ConfigError(f"{what} must lie in (0, 1], got {density!r}")
+
+
+@dataclass(frozen=True)
+class DSLConfig:
+    """Dynamic Sparse Learning (Wang et al., WSDM 2024).
+
+    Attributes:
+        density: fraction of each table's weights that are active, kept for the whole run.
+        delta_t: ΔT, optimizer steps between two prune/grow updates.
+        total_steps: training length in steps; the update ratio decays over it.
+        update_ratio: r_0, the fraction of active weights pruned (and regrown) at the first update.
+        final_update_ratio: r at ``total_steps`` (cosine decay from ``update_ratio``).
+        grow: ``"accumulated"`` grows by |Σ gradient| over the last ΔT steps; ``"last"`` by the last
+            mini-batch's gradient only (the paper's official code).
+        seed: seed of the random initial masks (the same on every process).
+        device: where the tables live (``"cpu"``, ``"cuda"`` or ``"meta"`` for sharded init).
+        init_std: normal initialisation std (``None`` keeps torchrec's uniform init).
+    """
+
+    density: float = 0.2
+    delta_t: int = 100
+    total_steps: int = 10_000
+    update_ratio: float = 0.5
+    final_update_ratio: float = 0.005
+    grow: Literal["accumulated", "last"] = "accumulated"
+    seed: int = 0
+    device: str = "cpu"
+    init_std: float | None = None
+
+    def __post_init__(self) -> None:
+        check_density(self.density)
+        if not isinstance(self.delta_t, int) or self.delta_t <= 0:
+            raise ConfigError(f"delta_t (ΔT, steps between prune/grow updates) must be a positive integer, got {self.delta_t!r}")
+        if not isinstance(self.total_steps, int) or self.total_steps <= 0:
+            raise ConfigError(f"total_steps must be a positive integer, got {self.total_steps!r}")
+        for name in ("update_ratio", "final_update_ratio"):
+            value = getattr(self, name)
+            if not (0.0 <= float(value) <= 1.0):
+                raise ConfigError(f"{name} must lie in [0, 1], got {value!r}")
+        if self.grow not in ("accumulated", "last"):
+            raise ConfigError(f"grow must be 'accumulated' or 'last', got {self.grow!r}")
+
+    def active_weights(self, table: TableSpec) -> int:
+        """Active weights kept in ``table``: round(density · rows · D); too few is a ConfigError."""
+        return weight_budget(table, self.density)
+
+    def update_ratio_at(self, step: int) -> float:
+        """r_t: cosine decay from ``update_ratio`` at step 0 to ``final_update_ratio`` at ``total_steps``."""
+        progress = min(max(step, 0), self.total_steps) / self.total_steps
+        low, high = self.final_update_ratio, self.update_ratio
+        return low + 0.5 * (high - low) * (1.0 + math.cos(math.pi * progress))
+
+
+def weight_budget(table: TableSpec, density: float) -> int:
+    """Weights a table at ``density`` may keep; fewer than one per row's worth of D is a ConfigError."""
+    check_density(density)
+    total = table.num_embeddings * table.embedding_dim
+    budget = round(density * total)
+    if budget < table.embedding_dim:
+        raise ConfigError(
+            f"table {table.name!r} ({table.num_embeddings} x {table.embedding_dim}) is too small for density "
+            f"{density}: {budget} weights is less than one row of {table.embedding_dim}"
+        )
+    return budget
+
+
+def row_budget(table: TableSpec, density: float, minimum: int = 1) -> int:
+    """Rows a row-compressed table (hashing, QR) may keep at ``density``; below ``minimum`` is a ConfigError."""
+    check_density(density)
+    rows = math.floor(density * table.num_embeddings)
+    if rows < minimum:
+        raise ConfigError(
+            f"table {table.name!r} ({table.num_embeddings} rows) is too small for density {density}: "
+            f"{rows} rows left, at least {minimum} needed"
+        )
+    return rows
+
+
+def check_delta_t(delta_t: int) -> None:
+    """ΔT must be a positive integer."""
+    if not isinstance(delta_t, int) or delta_t <= 0:
+        raise ConfigError(f"delta_t (ΔT) must be a positive integer, got {delta_t!r}")

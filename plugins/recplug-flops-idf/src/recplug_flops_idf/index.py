@@ -1,0 +1,250 @@
+"""An inverted index for vocabulary-sized sparse vectors, with IDF folded into the postings.
+
+Documents are stored column-wise (CSC, one posting list per term: document positions and weights). With
+``idf`` given, every posting holds ``idf(t) * w_doc(t)`` from build time on, so a query is just a set of
+terms and its score is a sum over postings::
+
+    score(q, d) = sum_{t in q} idf(t) * w_d(t)
+
+Search is exact: each query's posting lists are gathered in one vectorised step, accumulated with
+``np.bincount`` into an ``N``-vector of scores, and the top ``k`` are selected with ``argpartition``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recplug.builtins.exact_index import positions_to_ids, top_k
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
+from recplug.fileio import atomic_writer
+from recplug.manifest import IndexManifest, library_versions
+from recplug.protocols import IndexCapabilities, SearchResult
+from recplug.validation import as_float32_matrix, check_ids, check_k
+
+DATA_FILE = "postings.npz"
+
+
+def as_sparse_rows(x: Any, *, name: str, dimension: int) -> Any:
+    """``x`` (scipy sparse or dense, ``R x V``) as a float32 CSR matrix with sorted, summed indices.
+
+    Raises:
+        InvalidInputError: not 2-D, wrong ``V``, NaN or infinity.
+    """
+    import scipy.sparse as sp
+
+    if sp.issparse(x):
+        m = sp.csr_matrix(x, dtype=np.float32)
+        if m.shape[1] != dimension:
+            raise InvalidInputError(f"{name}: wrong dimension {m.shape[1]}, expected {dimension}")
+        if not np.isfinite(m.data).all():
+            row = int(np.searchsorted(m.indptr, int(np.argmax(~np.isfinite(m.data))), side="right") - 1)
+            raise InvalidInputError(f"{name}: contains NaN or infinity (first at row {row})")
+    else:
+        m = sp.csr_matrix(as_float32_matrix(x, name=name, dimension=dimension))
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    m.sort_indices()
+    return m
+
+
+class InvertedIndex:
+    """Exact top-k over sparse ``N x V`` document vectors.
+
+    Args:
+        dimension: ``V``, the vocabulary size.
+        idf: optional ``V`` term weights folded into the postings; queries are then term sets (binary), and
+            a query value other than 1 or the stored ``idf`` of its term is an error.
+            Without ``idf`` the score is the plain inner product of query and document values.
+        prune_below: document weights with ``|w| < prune_below`` are dropped when added (before folding).
+        vocab_sha256: checksum of the tokenizer vocabulary the vectors come from; stored and checked on load.
+    """
+
+    name = "sparse-inverted"
+    capabilities = IndexCapabilities(exact=True, supports_save=True, input="sparse")
+
+    def __init__(
+        self,
+        dimension: int,
+        idf: Any = None,
+        prune_below: float = 0.0,
+        vocab_sha256: str | None = None,
+    ) -> None:
+        import scipy.sparse as sp
+
+        if int(dimension) <= 0:
+            raise ConfigError(f"dimension must be positive, got {dimension}")
+        if not prune_below >= 0:
+            raise ConfigError(f"prune_below must be >= 0, got {prune_below}")
+        self.dimension = int(dimension)
+        self.prune_below = float(prune_below)
+        self.vocab_sha256 = vocab_sha256
+        self.idf: np.ndarray | None = None
+        if idf is not None:
+            idf = np.asarray(idf, dtype=np.float32)
+            if idf.shape != (self.dimension,):
+                raise ConfigError(f"idf has shape {idf.shape}, expected ({self.dimension},)")
+            if not np.isfinite(idf).all() or (idf < 0).any():
+                raise ConfigError("idf must be finite and non-negative")
+            self.idf = idf
+        self._rows = sp.csr_matrix((0, self.dimension), dtype=np.float32)  # raw weights, N x V
+        self._postings: Any = None  # folded CSC, built lazily
+        self._ids: np.ndarray = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return int(self._rows.shape[0])
+
+    @property
+    def nnz(self) -> int:
+        """Stored postings (non-zero document weights after pruning)."""
+        return int(self._rows.nnz)
+
+    # ------------------------------------------------------------------ building
+    def add(self, vectors: Any, ids: Sequence[Any] | np.ndarray) -> None:
+        """Add ``N x V`` sparse (or dense) document vectors with ``N`` unique ids."""
+        import scipy.sparse as sp
+
+        rows = as_sparse_rows(vectors, name="vectors", dimension=self.dimension)
+        if self.prune_below > 0:
+            rows.data[np.abs(rows.data) < self.prune_below] = 0
+            rows.eliminate_zeros()
+        new_ids = check_ids(ids, rows.shape[0])
+        merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
+        if len(np.unique(merged)) != len(merged):
+            raise InvalidInputError("ids: some ids are already in the index")
+        self._rows = sp.vstack([self._rows, rows], format="csr") if len(self) else rows
+        self._ids = merged
+        self._postings = None
+
+    def _folded(self) -> Any:
+        if self._postings is None:
+            rows = self._rows if self.idf is None else self._rows.multiply(self.idf[None, :]).tocsr()
+            self._postings = rows.astype(np.float32).tocsc()
+            self._postings.sort_indices()
+        return self._postings
+
+    # ------------------------------------------------------------------ search
+    def _query_terms(self, queries: Any) -> Any:
+        q = as_sparse_rows(queries, name="queries", dimension=self.dimension)
+        empty = np.flatnonzero(np.diff(q.indptr) == 0)
+        if empty.size:
+            raise InvalidInputError(f"queries: row {int(empty[0])} has no terms (empty query)")
+        if self.idf is not None:
+            ones = np.isclose(q.data, 1.0)
+            stored = np.isclose(q.data, self.idf[q.indices], rtol=1e-4)
+            if not (ones | stored).all():
+                raise InvalidInputError(
+                    "queries: this index has IDF folded into its postings, so query values must be 1 "
+                    "(binary) or the stored IDF of their term"
+                )
+        return q
+
+    def score_row(self, terms: np.ndarray, values: np.ndarray | None) -> np.ndarray:
+        """Scores (N,) float64 of one query given its term ids and, without folded IDF, its values."""
+        post = self._folded()
+        starts, ends = post.indptr[terms], post.indptr[terms + 1]
+        lengths = ends - starts
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(len(self), np.float64)
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        weights = post.data[offsets]
+        if values is not None:
+            weights = weights * np.repeat(values, lengths)
+        return np.bincount(post.indices[offsets], weights=weights, minlength=len(self))
+
+    def search(self, queries: Any, k: int) -> SearchResult:
+        """Top ``k`` ids and scores for each of ``Q x V`` sparse queries (exact; ties to the earlier document)."""
+        k = check_k(k)
+        q = self._query_terms(queries)
+        n_queries = q.shape[0]
+        if len(self) == 0:
+            empty = positions_to_ids(np.full((n_queries, k), -1, np.int64), self._ids)
+            return SearchResult(ids=empty, scores=np.full((n_queries, k), -np.inf, np.float32))
+        positions = np.empty((n_queries, k), np.int64)
+        scores = np.empty((n_queries, k), np.float32)
+        for row in range(n_queries):
+            lo, hi = q.indptr[row], q.indptr[row + 1]
+            values = None if self.idf is not None else q.data[lo:hi].astype(np.float64)
+            dense = self.score_row(q.indices[lo:hi], values)
+            positions[row], scores[row] = (a[0] for a in top_k(dense[None, :], k))
+        return SearchResult(ids=positions_to_ids(positions, self._ids), scores=scores)
+
+    # ------------------------------------------------------------------ persistence
+    def check_vocabulary(self, vocab_sha256: str | None) -> None:
+        """Raise :class:`IncompatibleFileError` when ``vocab_sha256`` differs from the index's vocabulary."""
+        if vocab_sha256 is not None and self.vocab_sha256 is not None and vocab_sha256 != self.vocab_sha256:
+            raise IncompatibleFileError(
+                f"vocabulary mismatch: the index was built with vocabulary sha256 {self.vocab_sha256[:12]}..., "
+                f"the tokenizer has {vocab_sha256[:12]}...; term ids would not match"
+            )
+
+    def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
+        """Write ``postings.npz`` (raw CSR weights, ids, IDF) and ``manifest.json`` into directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        rows = self._rows
+        with atomic_writer(path / DATA_FILE) as handle:
+            np.savez(
+                handle,
+                indptr=rows.indptr.astype(np.int64),
+                indices=rows.indices.astype(np.int32),
+                data=rows.data.astype(np.float32),
+                ids=self._ids,
+                idf=self.idf if self.idf is not None else np.zeros(0, np.float32),
+            )
+        IndexManifest(
+            index=self.name,
+            dimension=self.dimension,
+            metric="ip",
+            count=len(self),
+            files={DATA_FILE: ""},
+            encoder=encoder_config,
+            params={
+                "idf_folded": self.idf is not None,
+                "prune_below": self.prune_below,
+                "vocab_sha256": self.vocab_sha256,
+                "nnz": self.nnz,
+            },
+            library_versions=library_versions("numpy", "scipy"),
+        ).write(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> InvertedIndex:
+        """Read an index written by :meth:`save` (no pickle; checksums, vocabulary and encoder config verified)."""
+        import scipy.sparse as sp
+
+        path = Path(path)
+        raw = IndexManifest.read(path, index=cls.name)
+        params = raw.params or {}
+        if encoder_config is not None and "vocab_sha256" in encoder_config:
+            probe = cls(raw.dimension, vocab_sha256=params.get("vocab_sha256"))
+            probe.check_vocabulary(encoder_config["vocab_sha256"])
+        manifest = IndexManifest.read(path, index=cls.name, encoder_config=encoder_config)
+        try:
+            with np.load(path / DATA_FILE, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in ("indptr", "indices", "data", "ids", "idf")}
+        except (ValueError, OSError, KeyError, EOFError) as exc:
+            raise CorruptFileError(f"{path / DATA_FILE}: cannot be read ({exc})") from exc
+        idf = arrays["idf"] if params.get("idf_folded") else None
+        index = cls(
+            manifest.dimension,
+            idf=idf,
+            prune_below=float(params.get("prune_below", 0.0)),
+            vocab_sha256=params.get("vocab_sha256"),
+        )
+        try:
+            rows = sp.csr_matrix(
+                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(manifest.count, manifest.dimension)
+            )
+            rows.check_format(full_check=True)
+        except ValueError as exc:
+            raise CorruptFileError(f"{path / DATA_FILE}: postings do not match the manifest ({exc})") from exc
+        if arrays["ids"].shape != (manifest.count,):
+            raise CorruptFileError(f"{path / DATA_FILE}: ids do not match the manifest count")
+        index._rows, index._ids = rows, arrays["ids"]
+        return index

