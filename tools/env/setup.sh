@@ -18,14 +18,18 @@ fi
 echo "setup: installing into $VENV (a few minutes on a new machine)"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade "pip>=24" >/dev/null
-"${PIP[@]}" install -q -r tools/env/requirements-cpu.txt -c tools/env/constraints-cpu.txt
-"${PIP[@]}" install -q --no-deps torchrec==1.8.0
+LOG=$(mktemp)
+pip_install() {  # quiet pip; its whole log is printed only when it fails
+  if ! "${PIP[@]}" install -q "$@" >"$LOG" 2>&1; then cat "$LOG" >&2; echo "setup: pip install $* failed" >&2; exit 1; fi
+}
+pip_install --upgrade "pip>=24"
+pip_install -r tools/env/requirements-cpu.txt -c tools/env/constraints-cpu.txt
+pip_install --no-deps torchrec==1.8.0
 editable=()
 for dir in packages/*/ plugins/*/; do
   [ -f "$dir/pyproject.toml" ] && editable+=(-e "$dir")
 done
-"${PIP[@]}" install -q -c tools/env/constraints-cpu.txt "${editable[@]}"
+pip_install -c tools/env/constraints-cpu.txt "${editable[@]}"
 # Fail now, not in the middle of a test run, if the CPU stack is broken (e.g. fbgemm-gpu overwrote it).
 "$VENV/bin/python" -c "import torch, torchrec, faiss, fbgemm_gpu; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 if "${PIP[@]}" show fbgemm-gpu >/dev/null 2>&1; then

@@ -47,7 +47,7 @@ class MultiVectorBatch:
         """Pack a list of ``L_i x D`` arrays; all must share ``D`` and be non-empty."""
         if len(sets) == 0:
             raise InvalidInputError("no multi-vector sets given")
-        arrays = [np.asarray(s, dtype=dtype) for s in sets]
+        arrays: list[np.ndarray] = [np.asarray(s, dtype=dtype) for s in sets]
         dims = {a.shape[1] if a.ndim == 2 else -1 for a in arrays}
         if len(dims) != 1 or -1 in dims:
             raise InvalidInputError(f"ragged multi-vector sets: every set must be L_i x D, got dims {sorted(dims)}")

@@ -8,6 +8,7 @@ a one-line ``description`` and ``capabilities`` (free-form flags such as ``"gpu"
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ class ComponentSpec:
     name: str
     factory: Callable[..., Any]
     description: str = ""
-    capabilities: frozenset[str] = field(default_factory=frozenset)
+    capabilities: AbstractSet[str] = field(default_factory=frozenset)
 
     #: family name; set by each subclass.
     family = "component"

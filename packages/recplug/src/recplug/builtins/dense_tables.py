@@ -49,7 +49,7 @@ def embedding_bag_configs(tables: Sequence[TableSpec]) -> list[Any]:
 
 def table_weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``{table name: weight (num_embeddings x D)}`` of an EmbeddingBagCollection (unsharded)."""
-    return {name: bag.weight for name, bag in module.embedding_bags.items()}  # type: ignore[union-attr]
+    return {name: bag.weight for name, bag in module.embedding_bags.items()}  # type: ignore[union-attr, operator]
 
 
 class DenseTables:
