@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from recplug.fileio import atomic_write_json, atomic_writer
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class EmbeddingCache:
                     self.hits += 1
                     return value
                 log.warning("cache file %s has %d rows, expected %d; recomputing", path, _rows(value), len(texts))
-            except Exception as exc:  # noqa: BLE001 - any damage means recompute
+            except Exception as exc:
                 log.warning("cache file %s cannot be read (%s); recomputing", path, exc)
         self.misses += 1
         value = compute()

@@ -10,7 +10,7 @@ from recplug import hookimpl
 
 
 @hookimpl
-def recplug_datasets():  # noqa: ANN201
+def recplug_datasets():
     from recplug_eval.datasets.beir import beir_dataset_specs
     from recplug_eval.datasets.movielens import movielens_dataset_specs
 
@@ -18,21 +18,21 @@ def recplug_datasets():  # noqa: ANN201
 
 
 @hookimpl
-def recplug_retrieval_indexes():  # noqa: ANN201
+def recplug_retrieval_indexes():
     from recplug_eval.indexes.faiss_index import faiss_index_specs
 
     return faiss_index_specs()
 
 
 @hookimpl
-def recplug_retrieval_encoders():  # noqa: ANN201
+def recplug_retrieval_encoders():
     from recplug_eval.encoders import encoder_specs
 
     return encoder_specs()
 
 
 @hookimpl
-def recplug_commands():  # noqa: ANN201
+def recplug_commands():
     from recplug_eval.cli import command_specs
 
     return command_specs()

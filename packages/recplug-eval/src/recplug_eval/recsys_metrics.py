@@ -29,7 +29,6 @@ from recplug.validation import check_k
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import polars as pl
-    import torch
 
 DEFAULT_KS = (10, 20, 50)
 METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
@@ -60,7 +59,7 @@ def popularity_head_mask(train: pl.DataFrame, num_items: int, head_fraction: flo
     counts = np.bincount(items, minlength=num_items)
     order = np.lexsort((np.arange(num_items), -counts))
     mask = np.zeros(num_items, bool)
-    mask[order[: max(1, int(round(head_fraction * num_items)))]] = True
+    mask[order[: max(1, round(head_fraction * num_items))]] = True
     return mask
 
 
@@ -222,11 +221,3 @@ def full_ranking_metrics(
             out |= metrics_from_ranking(ranked, [t[mask[t]] for t in truth], ks, prefix=f"{name}/")
     return out
 
-
-def as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """A float32 array of a tensor or array (detached, on the CPU)."""
-    import numpy as np
-
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, np.float32)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from recplug.errors import ConfigError, InvalidInputError
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -88,7 +87,8 @@ class SentenceTransformerEncoder:
         self.model = SentenceTransformer(str(path), device=self.settings.device, local_files_only=True)
         if self.settings.max_seq_length is not None:
             self.model.max_seq_length = self.settings.max_seq_length
-        self.dimension = int(self.model.get_sentence_embedding_dimension())
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(dim_of())
 
     def config(self) -> dict[str, Any]:
         """What determines the vectors (not batch size, device or threads)."""

@@ -32,6 +32,15 @@ def as_float32_matrix(x: Any, *, name: str = "vectors", dimension: int | None = 
     return np.ascontiguousarray(array)
 
 
+def normalize_rows(x: np.ndarray, *, name: str = "vectors") -> np.ndarray:
+    """Rows of ``x`` (N x D float32) scaled to unit L2 norm; a zero row has no direction and is an error."""
+    norms = np.sqrt(np.einsum("nd,nd->n", x, x))
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise InvalidInputError(f"{name}: row {int(zero[0])} is a zero vector, which has no cosine")
+    return x / norms[:, None]
+
+
 def check_ids(ids: Any, count: int, *, name: str = "ids") -> np.ndarray:
     """Return ``ids`` as a 1-D array of length ``count``; duplicates are an error."""
     array = np.asarray(ids)

@@ -34,7 +34,7 @@ QRELS_HEADER = ("query-id", "corpus-id", "score")
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller's with-block
+    return open(path, encoding="utf-8")
 
 
 def _json_lines(path: Path, notes: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -157,7 +157,7 @@ def read_qrels(path: Path, query_ids: set[str] | None = None, doc_ids: set[str] 
             rows.append((query_id, doc_id, relevance))
     if not rows:
         raise InvalidInputError(f"{path}: no judgments")
-    query_col, doc_col, rel_col = zip(*rows)
+    query_col, doc_col, rel_col = zip(*rows, strict=True)
     return pl.DataFrame(
         {"query_id": list(query_col), "doc_id": list(doc_col), "relevance": list(rel_col)}, schema=_schema(QRELS_SCHEMA)
     )
@@ -244,7 +244,7 @@ class BeirDataset:
 
 def document_texts(corpus: pl.DataFrame, separator: str = " ") -> list[str]:
     """``title + separator + text`` per document (just ``text`` where the title is empty), as BEIR does."""
-    return [f"{t}{separator}{x}" if t else x for t, x in zip(corpus["title"].to_list(), corpus["text"].to_list())]
+    return [f"{t}{separator}{x}" if t else x for t, x in zip(corpus["title"].to_list(), corpus["text"].to_list(), strict=True)]
 
 
 def write_beir(

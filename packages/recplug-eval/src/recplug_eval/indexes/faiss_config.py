@@ -20,7 +20,7 @@ NLIST_PLACEHOLDER = "{nlist}"
 def auto_nlist(n_train: int) -> int:
     """FAISS's rule of thumb for the number of inverted lists: about ``4 * sqrt(N)``, but at least 39
     training vectors per list (k-means quality) and at least one list."""
-    return max(1, min(int(round(4 * math.sqrt(n_train))), n_train // 39))
+    return max(1, min(round(4 * math.sqrt(n_train)), n_train // 39))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_writer
 from recplug.manifest import IndexManifest, library_versions
 from recplug.protocols import IndexCapabilities, SearchResult
-from recplug.validation import as_float32_matrix, check_ids, check_k
+from recplug.validation import as_float32_matrix, check_ids, check_k, normalize_rows
 
 METRICS = ("ip", "l2", "cosine")
 DATA_FILE = "vectors.npz"
@@ -73,12 +74,7 @@ class ExactIndex:
 
     def _prepare(self, x: Any, name: str) -> np.ndarray:
         x = as_float32_matrix(x, name=name, dimension=self.dimension)
-        if self.metric == "cosine":
-            norms = np.linalg.norm(x, axis=1, keepdims=True)
-            if (norms == 0).any():
-                raise InvalidInputError(f"{name}: zero vector at row {int(np.argmax(norms[:, 0] == 0))} has no cosine")
-            x = x / norms
-        return x
+        return normalize_rows(x, name=name) if self.metric == "cosine" else x
 
     def add(self, vectors: Any, ids: Sequence[Any] | np.ndarray) -> None:
         """Add ``N x D`` vectors with ``N`` unique ids (all integers or all strings)."""
@@ -135,7 +131,7 @@ class ExactIndex:
         try:
             with np.load(path / DATA_FILE, allow_pickle=False) as data:
                 vectors, ids = data["vectors"], data["ids"]
-        except (ValueError, OSError, KeyError) as exc:
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise CorruptFileError(f"{path / DATA_FILE}: cannot be read ({exc})") from exc
         index = cls(manifest.dimension, manifest.metric)
         if vectors.shape != (manifest.count, manifest.dimension) or ids.shape != (manifest.count,):

@@ -1,0 +1,292 @@
+"""The evaluation runner: dataset -> retriever (encoder -> index, or BM25) -> search -> optional rerank -> metrics.
+
+Python API::
+
+    from recplug_eval.runner import EvalConfig, SystemConfig, run_evaluation
+    from recplug_eval.report import write_report
+
+    report = run_evaluation(
+        EvalConfig(dataset="scifact", split="test"),
+        [SystemConfig.bm25(), SystemConfig(name="minilm", encoder="minilm")],
+    )
+    write_report(report, "out/eval")   # results.json, results.md, runs/*.trec, plot.png
+
+Systems name their parts by component name; the runner builds them through the plugin manager, so any
+installed plugin's encoder and index can be evaluated. An encoder without a named index gets the index
+its spec pairs it with (capability ``"index:<name>"``) or, for dense output, the default dense index
+(see :func:`recplug_eval.retrievers.choose_index`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from recplug.errors import ConfigError, InvalidInputError
+
+from recplug_eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
+
+SystemKind = Literal["encoder", "bm25"]
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """One retrieval system to evaluate.
+
+    Attributes:
+        name: label in reports and run files.
+        kind: ``"encoder"`` (encoder component + index component) or ``"bm25"`` (the bm25s baseline).
+        encoder, encoder_config: encoder component name and its factory keywords.
+        index, index_config: index component name (``None``: chosen for the encoder) and keywords;
+            ``dimension`` defaults to the encoder's.
+        bm25_config: :class:`recplug_eval.retrievers.Bm25Config` fields (``kind="bm25"``).
+        rerank_encoder, rerank_encoder_config: optional exact second stage over the top ``rerank_depth``.
+    """
+
+    name: str
+    kind: SystemKind = "encoder"
+    encoder: str | None = None
+    encoder_config: Mapping[str, Any] = field(default_factory=dict)
+    index: str | None = None
+    index_config: Mapping[str, Any] = field(default_factory=dict)
+    bm25_config: Mapping[str, Any] = field(default_factory=dict)
+    rerank_encoder: str | None = None
+    rerank_encoder_config: Mapping[str, Any] = field(default_factory=dict)
+    rerank_depth: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError(f"system name must be a non-empty string, got {self.name!r}")
+        if self.kind not in ("encoder", "bm25"):
+            raise ConfigError(f"system {self.name!r}: kind must be 'encoder' or 'bm25', got {self.kind!r}")
+        if self.kind == "encoder" and not self.encoder:
+            raise ConfigError(f"system {self.name!r}: kind 'encoder' needs an encoder component name")
+        if self.rerank_depth <= 0:
+            raise ConfigError(f"system {self.name!r}: rerank_depth must be positive")
+
+    @classmethod
+    def bm25(cls, name: str = "bm25", **config: Any) -> SystemConfig:
+        return cls(name=name, kind="bm25", bm25_config=config)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SystemConfig:
+        """From a JSON/TOML table; unknown keys are a ConfigError naming them."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"system {data.get('name', '?')!r}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate on and how.
+
+    Attributes:
+        dataset, dataset_config: dataset component name and keywords (e.g. ``{"path": ...}``).
+        split: the qrels split.
+        k: results per query written to the run and scored.
+        measures: ir-measures names (aliases allowed, see :mod:`recplug_eval.metrics`).
+        cache_dir: encodings cache (``None``: the default cache; see :mod:`recplug_eval.paths`).
+        use_cache: cache document encodings on disk.
+        max_queries: evaluate only the first ``max_queries`` judged queries (smoke runs).
+    """
+
+    dataset: str = "scifact"
+    dataset_config: Mapping[str, Any] = field(default_factory=dict)
+    split: str = "test"
+    k: int = 100
+    measures: tuple[str, ...] = DEFAULT_MEASURES
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    max_queries: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.k <= 0:
+            raise ConfigError(f"k must be positive, got {self.k}")
+        parse_measures(self.measures)
+
+
+@dataclass
+class SystemResult:
+    """The outcome of one system: metrics, timings (s), memory, config, and its run frame."""
+
+    name: str
+    metrics: dict[str, float]
+    timings: dict[str, float]
+    num_queries: int
+    num_documents: int
+    memory_bytes: int | None
+    config: dict[str, Any]
+    run: Any = None
+    per_query: Any = None
+
+    @property
+    def query_latency_ms(self) -> float:
+        """End-to-end milliseconds per query (query encoding + search + rerank)."""
+        t = self.timings
+        total = t.get("encode_queries_s", 0.0) + t.get("search_s", 0.0) + t.get("rerank_s", 0.0)
+        return 1000.0 * total / max(self.num_queries, 1)
+
+    @property
+    def search_qps(self) -> float:
+        """Queries per second of the index search alone."""
+        return self.num_queries / max(self.timings.get("search_s", 0.0), 1e-9)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary (no run frame)."""
+        return {
+            "name": self.name,
+            "metrics": self.metrics,
+            "timings_s": self.timings,
+            "query_latency_ms": self.query_latency_ms,
+            "search_qps": self.search_qps,
+            "memory_bytes": self.memory_bytes,
+            "num_queries": self.num_queries,
+            "num_documents": self.num_documents,
+            "config": self.config,
+        }
+
+
+@dataclass
+class EvalReport:
+    """Everything :func:`run_evaluation` measured."""
+
+    config: EvalConfig
+    dataset: dict[str, Any]
+    systems: list[SystemResult]
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        config = asdict(self.config)
+        config["cache_dir"] = None if self.config.cache_dir is None else str(self.config.cache_dir)
+        return {
+            "config": config,
+            "dataset": self.dataset,
+            "environment": self.environment,
+            "systems": [s.summary() for s in self.systems],
+        }
+
+
+def _environment() -> dict[str, Any]:
+    import os
+    import platform
+
+    from recplug.manifest import library_versions
+
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "libraries": library_versions("recplug-eval", "bm25s", "ir-measures", "sentence-transformers", "torch", "faiss-cpu"),
+    }
+
+
+def _split_frames(dataset: Any, config: EvalConfig) -> tuple[Any, Any]:
+    """The judged queries of the split (first ``max_queries``) and their qrels."""
+    qrels = dataset.qrels(config.split)
+    queries = dataset.queries().filter(dataset.queries()["query_id"].is_in(qrels["query_id"].unique().implode()))
+    if config.max_queries is not None:
+        queries = queries.head(config.max_queries)
+    return queries, qrels.filter(qrels["query_id"].is_in(queries["query_id"].implode()))
+
+
+def _judgments(dataset: Any, config: EvalConfig) -> int:
+    return int(_split_frames(dataset, config)[1].height)
+
+
+def build_retriever(system: SystemConfig, pm: Any, cache: Any) -> Any:
+    """The retriever (and optional reranker) of ``system``: ``(retriever, reranker | None)``."""
+    from recplug_eval.retrievers import Bm25Retriever, ExactRerank, build_encoder_index_retriever, cache_allowed
+
+    if system.kind == "bm25":
+        retriever: Any = Bm25Retriever(name=system.name, **dict(system.bm25_config))
+    else:
+        retriever = build_encoder_index_retriever(
+            pm, system.encoder, system.encoder_config, system.index, system.index_config, cache=cache, name=system.name
+        )
+    reranker = None
+    if system.rerank_encoder:
+        rerank_cache = cache if cache_allowed(pm.get("retrieval_encoder", system.rerank_encoder).capabilities) else None
+        encoder = pm.create("retrieval_encoder", system.rerank_encoder, **dict(system.rerank_encoder_config))
+        reranker = ExactRerank(encoder, rerank_cache)
+    return retriever, reranker
+
+
+def evaluate_system(
+    system: SystemConfig, config: EvalConfig, dataset: Any, pm: Any, cache: Any = None
+) -> SystemResult:
+    """Index the corpus, answer the split's queries, score the run."""
+    from recplug_eval.datasets.beir import document_texts
+    from recplug_eval.runs import run_from_search
+
+    corpus = dataset.corpus()
+    queries, qrels = _split_frames(dataset, config)
+    doc_ids, texts = corpus["doc_id"].to_list(), document_texts(corpus)
+    query_ids, query_texts = queries["query_id"].to_list(), queries["text"].to_list()
+
+    start = time.perf_counter()
+    retriever, reranker = build_retriever(system, pm, cache)
+    timings = {"build_components_s": time.perf_counter() - start}
+    retriever.index_corpus(doc_ids, texts)
+    depth = max(config.k, system.rerank_depth) if reranker else config.k
+    result = retriever.retrieve(query_texts, depth)
+    timings.update(retriever.timings)
+    described = retriever.describe()
+    if reranker is not None:
+        reranker.prepare(doc_ids, texts)
+        result = reranker.rerank(query_texts, result, config.k)
+        timings.update(reranker.timings)
+        described = {**described, "rerank": reranker.describe(), "rerank_depth": system.rerank_depth}
+    run = run_from_search(query_ids, result)
+    metrics = evaluate_run(qrels, run, config.measures)
+    return SystemResult(
+        name=system.name,
+        metrics=metrics.aggregate,
+        timings=timings,
+        num_queries=len(query_ids),
+        num_documents=len(doc_ids),
+        memory_bytes=retriever.memory_bytes(),
+        config=described,
+        run=run,
+        per_query=metrics.per_query,
+    )
+
+
+def run_evaluation(
+    config: EvalConfig, systems: Sequence[SystemConfig], pm: Any = None, progress: bool = True
+) -> EvalReport:
+    """Evaluate every system on ``config.dataset`` / ``config.split``; see the module docstring."""
+    from recplug.manager import load_plugin_manager
+    from tqdm.auto import tqdm
+
+    from recplug_eval.embedding_cache import EmbeddingCache
+
+    if not systems:
+        raise ConfigError("no systems to evaluate")
+    names = [s.name for s in systems]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"system names must be unique, got {names}")
+    pm = pm or load_plugin_manager()
+    dataset = pm.create("dataset", config.dataset, **dict(config.dataset_config))
+    if not hasattr(dataset, "qrels") or not hasattr(dataset, "corpus"):
+        raise InvalidInputError(f"dataset {config.dataset!r} is not a retrieval dataset (corpus/queries/qrels)")
+    if config.split not in dataset.splits:
+        raise ConfigError(f"dataset {config.dataset!r} has no split {config.split!r}; splits: {dataset.splits}")
+    cache = EmbeddingCache(None if config.cache_dir is None else Path(config.cache_dir) / "encodings") if config.use_cache else None
+    results = []
+    for system in tqdm(systems, desc="systems", unit="system", disable=not progress or len(systems) < 2):
+        results.append(evaluate_system(system, config, dataset, pm, cache))
+    info = {
+        "name": getattr(dataset, "name", config.dataset),
+        "path": str(getattr(dataset, "path", "")),
+        "split": config.split,
+        "documents": dataset.corpus().height,
+        "judged_queries": results[0].num_queries,
+        "judgments": _judgments(dataset, config),
+        "load_notes": dict(getattr(dataset, "load_notes", {})),
+    }
+    return EvalReport(config=config, dataset=info, systems=results, environment=_environment())

@@ -1,0 +1,160 @@
+"""`recplug eval` / `recplug demo` through the real command line, option parsing, demo step registry."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from recplug.cli.main import main
+from recplug.errors import ConfigError, PluginLoadError
+from recplug_eval.demo import DemoStep, discover_steps, run_demo, select_steps
+from recplug_eval.options import parse_config_items
+from recplug_eval.runner import EvalConfig
+
+
+def test_config_items(tmp_path: Path) -> None:
+    toml = tmp_path / "enc.toml"
+    toml.write_text('batch_size = 8\nmodel = "x"\n')
+    config = parse_config_items(["normalize=false", "k1=1.2", "name=abc", str(toml), "batch_size=16", "ids=[1, 2]"])
+    assert config == {"normalize": False, "k1": 1.2, "name": "abc", "model": "x", "batch_size": 16, "ids": [1, 2]}
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_config_items(["oops"])
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        parse_config_items([str(bad)])
+
+
+def test_eval_command_writes_report(scifact_slice: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "eval"
+    code = main(
+        [
+            "eval", "--dataset", "beir", "--dataset-config", f"path={scifact_slice}", "--bm25",
+            "--bm25-config", "k1=1.2", "--measures", "nDCG@10,MRR@10,MAP", "-k", "50", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| bm25" in printed and "RR@10" in printed
+    saved = json.loads((out / "results.json").read_text())
+    (system,) = saved["systems"]
+    assert set(system["metrics"]) == {"nDCG@10", "RR@10", "AP"}
+    assert system["config"]["k1"] == 1.2 and saved["config"]["k"] == 50
+    assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "plot.png", "runs"}
+    assert (out / "runs" / "bm25.trec").read_text().count("\n") == 30 * 50
+
+
+def test_eval_command_from_toml(scifact_slice: Path, tmp_path: Path) -> None:
+    config = tmp_path / "plan.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [eval]
+            dataset = "beir"
+            dataset_config = {{ path = "{scifact_slice}" }}
+            k = 10
+            measures = ["nDCG@10"]
+
+            [[systems]]
+            name = "lucene"
+            kind = "bm25"
+
+            [[systems]]
+            name = "robertson"
+            kind = "bm25"
+            bm25_config = {{ method = "robertson", k1 = 1.2 }}
+            """
+        )
+    )
+    assert main(["eval", "--config", str(config), "--out", str(tmp_path / "o")]) == 0
+    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert [s["name"] for s in saved["systems"]] == ["lucene", "robertson"]
+    assert saved["systems"][1]["config"]["method"] == "robertson"
+
+
+def test_eval_command_errors_are_reported(capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval"]) == 1
+    assert "nothing to evaluate" in capsys.readouterr().err
+    assert main(["eval", "--bm25", "--measures", "bogus@1"]) == 1
+    assert "unknown retrieval measure 'bogus@1'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+PLUGIN_SOURCE = '''
+from recplug_eval.demo import DemoStep
+from recplug_eval.runner import SystemConfig
+
+def steps():
+    return [DemoStep(
+        name="extra",
+        title="An extra section",
+        systems=lambda: [SystemConfig.bm25("bm25-robertson", method="robertson")],
+        run=lambda ctx: f"systems so far: {[s.name for s in ctx.report.systems]}",
+    )]
+
+def broken():
+    raise RuntimeError("boom")
+'''
+
+
+@pytest.fixture
+def demo_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[metadata.EntryPoint]:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "fake_demo_plugin.py").write_text(PLUGIN_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    return [
+        metadata.EntryPoint("good", "fake_demo_plugin:steps", "recplug.demo"),
+        metadata.EntryPoint("bad", "fake_demo_plugin:broken", "recplug.demo"),
+    ]
+
+
+def test_demo_steps_discovery(demo_entry_points) -> None:
+    loaded = discover_steps(demo_entry_points)
+    assert [s.name for s in loaded.steps] == ["baselines", "extra"]  # built-in first (order 0)
+    assert loaded.steps[1].source == "good"
+    assert "boom" in loaded.failures["bad"]
+    with pytest.raises(PluginLoadError, match="'bad'"):
+        discover_steps(demo_entry_points, require=["bad"])
+    with pytest.raises(ConfigError, match="unknown demo step"):
+        select_steps(loaded.steps, only=["nope"])
+    with pytest.raises(ConfigError, match="neither systems nor run"):
+        DemoStep("empty", "nothing")
+
+
+def test_demo_runs_plugin_steps_and_reports_failures(demo_entry_points, scifact_slice: Path, tmp_path: Path) -> None:
+    config = EvalConfig(dataset="beir", dataset_config={"path": str(scifact_slice)}, k=10)
+    out = tmp_path / "demo"
+    report, markdown = run_demo(out, skip=["baselines"], eval_config=config, entry_points=demo_entry_points)
+    assert [s.name for s in report.systems] == ["bm25-robertson"]
+    assert "## An extra section" in markdown and "systems so far: ['bm25-robertson']" in markdown
+    assert "`bad`" in markdown and "boom" in markdown
+    assert (out / "results.md").read_text() == markdown
+    assert (out / "plot.png").exists() and (out / "runs" / "bm25-robertson.trec").exists()
+
+
+def test_demo_list(capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "--list"]) == 0
+    assert "baselines" in capsys.readouterr().out
+
+
+def test_eval_plan_for_an_encoder_system(tmp_path: Path) -> None:
+    from recplug.cli.main import build_parser
+    from recplug_eval.cli import eval_plan
+
+    enc = tmp_path / "enc.json"
+    enc.write_text('{"batch_size": 8}')
+    parser, _ = build_parser()
+    args = parser.parse_args(
+        ["eval", "--encoder", "minilm", "--encoder-config", str(enc), "--encoder-config", "max_seq_length=128",
+         "--index", "exact", "--index-config", "metric=cosine", "--rerank-encoder", "minilm", "--rerank-depth", "20",
+         "--max-queries", "5", "--no-cache"]
+    )  # fmt: skip
+    config, (system,) = eval_plan(args)
+    assert (config.dataset, config.split, config.max_queries, config.use_cache) == ("scifact", "test", 5, False)
+    assert system.name == "minilm+exact" and system.kind == "encoder"
+    assert system.encoder_config == {"batch_size": 8, "max_seq_length": 128}
+    assert system.index_config == {"metric": "cosine"} and system.rerank_depth == 20

@@ -1,0 +1,183 @@
+"""The runner: plugin-supplied encoder+index pairs, pairing errors, rerank, Chamfer, report files."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from recplug import RetrievalEncoderSpec, RetrievalIndexSpec, hookimpl, load_plugin_manager
+from recplug.errors import ConfigError
+from recplug.multivector import MultiVectorBatch
+from recplug.protocols import IndexCapabilities, SearchResult
+from recplug_eval.report import write_report
+from recplug_eval.retrievers import chamfer_scores
+from recplug_eval.runner import EvalConfig, SystemConfig, run_evaluation
+from recplug_eval.runs import read_trec_run
+
+VOCAB = 4096
+
+
+class HashedBagOfWords:
+    """A sparse encoder as another plugin would ship it: scipy CSR rows over hashed lowercase words."""
+
+    name, output, dimension = "hash-bow", "sparse", VOCAB
+
+    def config(self):
+        return {"encoder": self.name, "vocab": VOCAB}
+
+    def _encode(self, texts):
+        import scipy.sparse as sp
+
+        rows, cols = [], []
+        for i, text in enumerate(texts):
+            for word in {w.strip(".,;:()").lower() for w in text.split()} - {""}:
+                rows.append(i)
+                cols.append(zlib.crc32(word.encode()) % VOCAB)
+        data = np.ones(len(rows), np.float32)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), VOCAB))
+
+    encode_documents = encode_queries = _encode
+
+
+class SparseDotIndex:
+    """The matching index: it takes ``sparse`` input (capabilities.input)."""
+
+    name = "sparse-dot"
+    capabilities = IndexCapabilities(exact=True, supports_save=False, input="sparse")
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension, self._docs, self._ids = dimension, None, np.zeros(0, str)
+
+    def add(self, vectors, ids):
+        import scipy.sparse as sp
+
+        self._docs = vectors if self._docs is None else sp.vstack([self._docs, vectors]).tocsr()
+        self._ids = np.concatenate([self._ids, np.asarray(ids, str)])
+
+    def search(self, queries, k):
+        scores = np.asarray((queries @ self._docs.T).todense(), np.float32)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return SearchResult(ids=self._ids[order], scores=np.take_along_axis(scores, order, axis=1))
+
+    def __len__(self):
+        return len(self._ids)
+
+
+class FittedBagOfWords(HashedBagOfWords):
+    """Learns from the documents it encodes: queries need encode_documents to have run first."""
+
+    name = "fitted-bow"
+
+    def __init__(self) -> None:
+        self.fitted = False
+
+    def encode_documents(self, texts):
+        self.fitted = True
+        return self._encode(texts)
+
+    def encode_queries(self, texts):
+        if not self.fitted:
+            raise RuntimeError("not fitted")
+        return self._encode(texts)
+
+
+class SparsePlugin:
+    @hookimpl
+    def recplug_retrieval_encoders(self):
+        return [
+            RetrievalEncoderSpec("hash-bow", factory=HashedBagOfWords, capabilities={"sparse", "index:sparse-dot"}),
+            RetrievalEncoderSpec(
+                "fitted-bow", factory=FittedBagOfWords, capabilities={"sparse", "index:sparse-dot", "fits_on_documents"}
+            ),
+        ]
+
+    @hookimpl
+    def recplug_retrieval_indexes(self):
+        return [RetrievalIndexSpec("sparse-dot", factory=SparseDotIndex, capabilities={"exact"})]
+
+
+@pytest.fixture(scope="module")
+def pm():
+    manager = load_plugin_manager()
+    manager.register_plugin(SparsePlugin(), "fake-sparse", "fake-sparse-dist", "1.0")
+    return manager
+
+
+@pytest.fixture
+def slice_config(scifact_slice: Path, encodings_cache: Path) -> EvalConfig:
+    return EvalConfig(dataset="beir", dataset_config={"path": str(scifact_slice)}, cache_dir=encodings_cache, k=20)
+
+
+def test_plugin_pair_runs_without_runner_changes(pm, slice_config: EvalConfig) -> None:
+    report = run_evaluation(slice_config, [SystemConfig(name="bow", encoder="hash-bow")], pm=pm, progress=False)
+    (bow,) = report.systems
+    assert bow.config["index"] == "sparse-dot"  # chosen from the encoder spec's "index:" capability
+    assert 0.3 < bow.metrics["nDCG@10"] <= 1.0
+    assert bow.run.height == 30 * 20
+    assert bow.memory_bytes and bow.memory_bytes > 0
+
+
+def test_mismatched_pair_is_a_config_error(pm, slice_config: EvalConfig) -> None:
+    with pytest.raises(ConfigError, match="index 'exact' takes 'dense' input but encoder 'hash-bow' outputs 'sparse'"):
+        run_evaluation(slice_config, [SystemConfig(name="x", encoder="hash-bow", index="exact")], pm=pm, progress=False)
+
+
+def test_unknown_components_and_bad_systems(pm, slice_config: EvalConfig) -> None:
+    from recplug.errors import UnknownComponentError
+
+    with pytest.raises(UnknownComponentError, match="nope"):
+        run_evaluation(slice_config, [SystemConfig(name="x", encoder="nope")], pm=pm, progress=False)
+    with pytest.raises(ConfigError, match="unique"):
+        run_evaluation(slice_config, [SystemConfig.bm25("a"), SystemConfig.bm25("a")], pm=pm)
+    with pytest.raises(ConfigError, match="needs an encoder"):
+        SystemConfig(name="x")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        SystemConfig.from_dict({"name": "x", "encoder": "minilm", "colour": "red"})
+    with pytest.raises(ConfigError, match="split"):
+        run_evaluation(EvalConfig(dataset="scifact", split="dev"), [SystemConfig.bm25()], pm=pm)
+
+
+def test_rerank_rescored_with_exact_dense_scores(pm, slice_config: EvalConfig, tmp_path: Path) -> None:
+    systems = [
+        SystemConfig.bm25("bm25"),
+        SystemConfig(name="bm25>minilm", kind="bm25", rerank_encoder="minilm", rerank_depth=50),
+    ]
+    report = run_evaluation(slice_config, systems, pm=pm, progress=False)
+    plain, reranked = report.systems
+    assert reranked.config["rerank"]["encoder"] == "minilm" and reranked.run.height == 30 * 20
+    assert "rerank_s" in reranked.timings
+    first = reranked.run.filter(reranked.run["rank"] <= 20)
+    scores = first.group_by("query_id", maintain_order=True).agg("score")["score"].to_list()
+    assert all(s == sorted(s, reverse=True) for s in scores)
+    assert not plain.run["doc_id"].equals(reranked.run["doc_id"])  # order changed
+
+    paths = write_report(report, tmp_path / "out")
+    saved = json.loads(paths["json"].read_text())
+    assert [s["name"] for s in saved["systems"]] == ["bm25", "bm25>minilm"]
+    assert saved["systems"][0]["metrics"]["nDCG@10"] == pytest.approx(plain.metrics["nDCG@10"])
+    assert saved["dataset"]["documents"] == 200 and saved["dataset"]["judged_queries"] == 30
+    table = paths["markdown"].read_text()
+    assert "| bm25>minilm" in table and "nDCG@10" in table
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert read_trec_run(paths["run:bm25>minilm"]).height == reranked.run.height
+    assert paths["run:bm25>minilm"].name == "bm25-minilm.trec"
+
+
+def test_chamfer_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(3, 8)).astype(np.float32)
+    sets = [rng.normal(size=(n, 8)).astype(np.float32) for n in (1, 4, 2)]
+    got = chamfer_scores(query, MultiVectorBatch.from_sets(sets))
+    expected = [sum(max(float(q @ d) for d in s) for q in query) for s in sets]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_encoders_that_fit_on_documents_bypass_the_cache(pm, slice_config: EvalConfig) -> None:
+    systems = [SystemConfig(name="fitted", encoder="fitted-bow")]
+    first = run_evaluation(slice_config, systems, pm=pm, progress=False).systems[0]
+    second = run_evaluation(slice_config, systems, pm=pm, progress=False).systems[0]  # would fail if cached
+    assert first.metrics == second.metrics
+    assert "documents_from_cache" not in second.timings
