@@ -1,3 +1,12 @@
 """Hook implementations of recplug-recsys (loaded through the entry point; imports nothing heavy)."""
 
 from __future__ import annotations
+
+from recplug import hookimpl
+
+
+@hookimpl
+def recplug_commands():
+    from recplug_recsys.cli import command_specs
+
+    return command_specs()

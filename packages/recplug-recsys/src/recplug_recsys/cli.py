@@ -1,0 +1,75 @@
+"""``recplug train`` and ``recplug recsys-eval`` (argparse; torch and torchrec are imported in ``run``).
+
+Examples::
+
+    recplug train --config train.toml
+    recplug train --set data.dataset=ml-100k --set epochs=30 --set output_dir=runs/ml100k
+    torchrun --nproc_per_node 2 -m recplug.cli.main train --set sharding=table_wise ...
+    recplug recsys-eval runs/ml100k            # test metrics of the run's best model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from recplug.records import CommandSpec
+
+
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML or JSON file with TrainConfig fields (see recplug_recsys.config)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, dotted for nested tables: --set model.embedding_dim=32")
+    parser.add_argument("--output-dir", help="shortcut for --set output_dir=...")
+
+
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    from recplug.tables import markdown_table
+
+    ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k and "/" not in k})
+    rows = []
+    for prefix in ("", "head/", "tail/"):
+        if f"{prefix}recall@{ks[0]}" in metrics:
+            rows.append([prefix.rstrip("/") or "all", *[f"{metrics[f'{prefix}{m}@{k}']:.4f}"
+                                                         for m in ("recall", "ndcg", "mrr") for k in ks]])
+    header = ["slice", *[f"{m}@{k}" for m in ("Recall", "NDCG", "MRR") for k in ks]]
+    print(f"{title}\n{markdown_table(header, rows)}")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from recplug_recsys.config import load_config
+    from recplug_recsys.trainer import Trainer
+
+    overrides = list(args.set)
+    if args.output_dir:
+        overrides.append(f"output_dir={json.dumps(args.output_dir)}")
+    config = load_config(args.config, overrides)
+    trainer = Trainer(config)
+    result = trainer.fit()
+    if trainer.rank == 0:
+        _print_metrics(f"{config.data.dataset} ({config.data.split} split), test, best epoch "
+                       f"{result['best_epoch']}; written to {config.output_dir}/metrics.json", result["test"])
+    return 0
+
+
+def _configure_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="output_dir of a finished `recplug train`")
+    parser.add_argument("--ks", default=None, help="comma-separated cut-offs (default: the run's eval_ks)")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from recplug_recsys.trainer import evaluate_run
+
+    ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else None
+    _print_metrics(f"test metrics of {args.run_dir}/best.pt", evaluate_run(args.run_dir, ks))
+    return 0
+
+
+def command_specs() -> list[Any]:
+    """The sub-commands of recplug-recsys."""
+    return [
+        CommandSpec("train", "train the two-tower recommender (torchrec) and report test Recall/NDCG/MRR",
+                    _configure_train, _run_train),
+        CommandSpec("recsys-eval", "full-ranking test metrics of a trained two-tower run", _configure_eval, _run_eval),
+    ]

@@ -1,0 +1,235 @@
+"""Typed training configuration: dataclasses, read from TOML / JSON files and ``key=value`` overrides.
+
+Example ``train.toml``::
+
+    epochs = 30
+    batch_size = 1024
+    [data]
+    dataset = "ml-100k"
+    split = "recbole"
+    [model]
+    embedding_dim = 64
+    temperature = 0.05
+    [compressor]
+    name = "dense"
+    [[regularizers]]
+    name = "embedding-norm"
+    options = { weight = 1e-4 }
+
+Command-line overrides use dotted keys: ``--set model.embedding_dim=32 --set epochs=3`` (values are
+parsed as JSON when they can be, else kept as strings). Unknown keys are a :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from recplug.errors import ConfigError
+
+SHARDING_TYPES = ("none", "data_parallel", "table_wise", "column_wise", "row_wise")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset and split.
+
+    Attributes:
+        dataset: a dataset component providing interactions, users and items (``ml-100k``, ``ml-1m``).
+        split: ``recbole`` (RS 8:1:1 by user) or ``loo`` (leave-one-out).
+        split_seed: RecBole's seed.
+        cache_dir: the dataset's cache folder (``None``: its default).
+        max_users: keep only users with id < ``max_users`` (small slices for tests; ``None``: all).
+    """
+
+    dataset: str = "ml-100k"
+    split: str = "recbole"
+    split_seed: int = 2020
+    cache_dir: str | None = None
+    max_users: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    """Two-tower shapes and the main loss.
+
+    Attributes:
+        embedding_dim: columns of every table (``E``).
+        hidden: MLP hidden widths of each tower.
+        output_dim: tower output ``D``.
+        temperature: softmax temperature.
+        log_q: subtract the log sampling probability of in-batch items from the logits.
+        zip_prefix: characters of the zip code used as a feature.
+    """
+
+    embedding_dim: int = 64
+    hidden: tuple[int, ...] = (128,)
+    output_dim: int = 64
+    temperature: float = 0.05
+    log_q: bool = False
+    zip_prefix: int = 3
+
+
+@dataclass
+class ComponentConfig:
+    """A plugin component by name with its keyword options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (see the module docstring for the file format).
+
+    Attributes:
+        epochs: passes over the training interactions.
+        batch_size: global batch size ``B`` (split across ranks when sharded).
+        lr, weight_decay: Adam settings of the dense (MLP) parameters.
+        table_optimizer, table_lr: optimizer of the embedding tables (``adagrad``, ``sgd``; ``adam`` only
+            unsharded or on CUDA: fbgemm's fused CPU kernels have no Adam).
+        seed: model initialisation and data order.
+        output_dir: checkpoints, ``history.json``/``.csv``, ``metrics.json``.
+        eval_ks: cut-offs of Recall/NDCG/MRR.
+        select_metric: validation metric that picks the best epoch (test metrics are for that epoch).
+        eval_index: retrieval index component (e.g. ``{name = "faiss-flat"}``) that holds the item
+            embeddings for evaluation (built with ``dimension=D, metric="ip"``); ``None``: torch matmul top-k.
+        sharding: ``none`` or a torchrec sharding type for every table (needs torch.distributed).
+        max_steps_per_epoch: cap on steps per epoch (``None``: a full pass).
+        resume: continue from ``output_dir/checkpoint.pt`` when it exists.
+        progress: show tqdm bars.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    compressor: ComponentConfig = field(default_factory=lambda: ComponentConfig("dense"))
+    regularizers: list[ComponentConfig] = field(default_factory=list)
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    table_optimizer: str = "adagrad"
+    table_lr: float = 0.05
+    seed: int = 0
+    output_dir: str = "runs/recsys"
+    eval_ks: tuple[int, ...] = (10, 20, 50)
+    select_metric: str = "mrr@10"
+    eval_index: ComponentConfig | None = None
+    sharding: str = "none"
+    max_steps_per_epoch: int | None = None
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sharding not in SHARDING_TYPES:
+            raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
+        if self.epochs <= 0 or self.batch_size <= 1:
+            raise ConfigError(f"epochs must be > 0 and batch_size > 1, got {self.epochs}, {self.batch_size}")
+        if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
+            raise ConfigError(f"eval_ks must be positive, got {self.eval_ks}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def run_identity(self) -> dict[str, Any]:
+        """The settings a resumed run must share with its checkpoint (all but epochs/resume/progress)."""
+        out = self.to_dict()
+        for key in ("epochs", "resume", "progress", "output_dir"):
+            out.pop(key)
+        return out
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_convert(typing.get_args(tp)[0], v, where) for v in value)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_convert(typing.get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or (tp is int and value != int(value)):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return tp(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: Any, data: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from ``data``; unknown keys and wrong types are :class:`ConfigError` s."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted ``key=value`` pairs in a nested dict (copying it)."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a table")
+        node[parts[-1]] = _parse_value(text)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` from a ``.toml`` / ``.json`` file (optional) and ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot parse ({exc})") from exc
+    data = apply_overrides(data, overrides or [])
+    return from_dict(TrainConfig, data)

@@ -1,0 +1,42 @@
+"""`recplug train` / `recplug recsys-eval` through the core's command line, and the entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from recplug.cli.main import main
+from recplug.manager import load_plugin_manager
+
+
+def test_entry_point_registers_commands() -> None:
+    pm = load_plugin_manager()
+    commands = pm.commands()
+    assert {"train", "recsys-eval"} <= set(commands)
+    assert pm.distribution_of("recplug-recsys").startswith("recplug-recsys ")
+
+
+def test_plugin_import_is_light() -> None:
+    code = "import sys, recplug_recsys.plugin as p; p.recplug_commands(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["train", "--output-dir", str(tmp_path / "run"), "--set", "epochs=1"]
+    for setting in ["data.max_users=60", "model.embedding_dim=16", "model.hidden=[32]", "model.output_dim=16",
+                    "batch_size=128", "max_steps_per_epoch=3", "progress=false", "eval_ks=[10,20]"]:
+        args += ["--set", setting]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| all " in printed and "Recall@10" in printed
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert main(["recsys-eval", str(tmp_path / "run"), "--ks", "10,20"]) == 0
+    again = capsys.readouterr().out
+    assert f"{metrics['test']['recall@10']:.4f}" in again  # best.pt reproduces the run's test metrics
+    assert main(["train", "--set", "compressor.name=nope", "--output-dir", str(tmp_path / "x")]) == 1
+    assert "unknown embedding compressor 'nope'" in capsys.readouterr().err
+    assert main(["recsys-eval", str(tmp_path / "missing")]) == 1

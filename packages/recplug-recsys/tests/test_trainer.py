@@ -1,0 +1,173 @@
+"""Trainer: exact resume, files, regularizers and compressor hooks, NaN stop, bad components and configs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from recplug import hookimpl
+from recplug.builtins.dense_tables import DenseTables
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, UnknownComponentError
+from recplug.manager import load_plugin_manager
+from recplug.records import EmbeddingCompressorSpec, RegularizerSpec
+from recplug.schedules import ConstantWeight
+from recplug_recsys.config import load_config
+from recplug_recsys.model import TwoTowerModel
+from recplug_recsys.trainer import Trainer, TrainingDivergedError
+
+
+class ItemTowerAgreement:
+    """A "needs_model" regularizer: calls the item tower on the batch's item KJT (as SSL will)."""
+
+    name = "tower-check"
+    requires = frozenset({"item_embeddings"})
+    schedule = ConstantWeight(0.1)
+
+    def __init__(self, model: TwoTowerModel) -> None:
+        self.model = model
+        self.calls = 0
+
+    def __call__(self, batch, outputs):
+        self.calls += 1
+        again = self.model.item_tower(batch["item_features"])
+        return {"gap": (again - outputs["item_embeddings"]).pow(2).sum(1).mean()}
+
+
+class NanAfter:
+    name = "nan-after"
+    requires = frozenset()
+    schedule = ConstantWeight(1.0)
+
+    def __init__(self, step: int) -> None:
+        self.step, self.seen = step, 0
+
+    def __call__(self, batch, outputs):
+        self.seen += 1
+        return {"x": torch.tensor(math.nan if self.seen > self.step else 0.0)}
+
+
+class CountingTables(DenseTables):
+    name = "counting"
+    calls: list[int] = []  # noqa: RUF012
+
+    def after_optimizer_step(self, module, step):
+        CountingTables.calls.append(step)
+        return {"calls": float(len(CountingTables.calls))}
+
+
+class FakePlugin:
+    @hookimpl
+    def recplug_regularizers(self):
+        return [
+            RegularizerSpec("tower-check", ItemTowerAgreement, "test", frozenset({"needs_model"})),
+            RegularizerSpec("nan-after", NanAfter, "test"),
+            RegularizerSpec("needs-terms", lambda: type("R", (), {"name": "needs-terms", "schedule": ConstantWeight(1),
+                                                                 "requires": frozenset({"doc_term_weights"})})(), ""),
+        ]
+
+    @hookimpl
+    def recplug_embedding_compressors(self):
+        return [EmbeddingCompressorSpec("counting", CountingTables, "test", frozenset({"fused", "sharded"}))]
+
+
+@pytest.fixture(scope="module")
+def pm():
+    manager = load_plugin_manager()
+    manager.register_plugin(FakePlugin(), "recsys-test-fakes", "recplug-recsys-tests", "0")
+    return manager
+
+
+def test_resume_is_exact(small_config, tmp_path: Path, pm) -> None:
+    full = Trainer(small_config("epochs=2", f'output_dir="{tmp_path / "a"}"'), pm).fit()
+    first = Trainer(small_config("epochs=1", f'output_dir="{tmp_path / "b"}"'), pm)
+    first.fit()
+    resumed = Trainer(small_config("epochs=2", f'output_dir="{tmp_path / "b"}"'), pm)
+    result = resumed.fit()
+    assert resumed.step == 8 and len(resumed.history) == 2
+    assert result["test"] == pytest.approx(full["test"], abs=1e-6)
+    assert result["test"]["recall@10"] > 0  # it did rank something
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert history[1]["valid/ndcg@10"] == pytest.approx(full["valid"]["ndcg@10"] if full["best_epoch"] == 2
+                                                       else history[1]["valid/ndcg@10"])
+    csv_lines = (tmp_path / "b" / "history.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,step,") and len(csv_lines) == 3
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert {"recall@20", "ndcg@10", "mrr@10", "head/recall@10", "tail/ndcg@20"} <= set(metrics["test"])
+    # a changed setting cannot resume the same folder
+    with pytest.raises(IncompatibleFileError, match="lr"):
+        Trainer(small_config("epochs=3", "lr=0.5", f'output_dir="{tmp_path / "b"}"'), pm).fit()
+
+
+def test_checkpoint_is_weights_only(small_config, tmp_path: Path, pm) -> None:
+    trainer = Trainer(small_config("epochs=1"), pm)
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": 1, "payload": ItemTowerAgreement}, bad)  # a class: needs unpickling of code
+    with pytest.raises(CorruptFileError, match=r"evil\.pt"):
+        trainer.load_checkpoint(bad)
+
+
+def test_regularizers_and_compressor_hooks(small_config, pm) -> None:
+    CountingTables.calls.clear()
+    config = small_config(
+        "epochs=1", 'compressor={"name": "counting"}',
+        'regularizers=[{"name": "embedding-norm", "options": {"keys": ["query_embeddings"], "weight": 0.01}},'
+        ' {"name": "tower-check"}]',
+    )
+    trainer = Trainer(config, pm)
+    assert trainer.regularizers[1].model is trainer.model
+    trainer.fit()
+    row = trainer.history[0]
+    assert row["embedding-norm/query_embeddings"] == pytest.approx(1.0, abs=1e-4)  # outputs are unit vectors
+    assert row["tower-check/gap"] == pytest.approx(0.0, abs=1e-10) and row["tower-check/weight"] == 0.1
+    assert trainer.regularizers[1].calls == 4
+    assert CountingTables.calls == [0, 0, 1, 1, 2, 2, 3, 3]  # user and item tables after each of 4 steps
+    assert row["counting/calls"] > 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(small_config, pm) -> None:
+    config = small_config("epochs=3", 'regularizers=[{"name": "nan-after", "options": {"step": 6}}]')
+    trainer = Trainer(config, pm)
+    with pytest.raises(TrainingDivergedError, match=r"not finite at epoch 2, step 6 .*checkpoint.pt \(epoch 1\) is kept"):
+        trainer.fit()
+    state = torch.load(trainer.checkpoint_path, weights_only=True)
+    assert state["epoch"] == 1 and state["step"] == 4
+
+
+def test_bad_components_and_configs(small_config, pm, tmp_path: Path) -> None:
+    with pytest.raises(UnknownComponentError, match=r"unknown embedding compressor 'dens'\. Did you mean 'dense'"):
+        Trainer(small_config('compressor={"name": "dens"}'), pm)
+    with pytest.raises(UnknownComponentError, match="no-such-regularizer"):
+        Trainer(small_config('regularizers=[{"name": "no-such-regularizer"}]'), pm)
+    with pytest.raises(ConfigError, match=r"needs outputs \['doc_term_weights'\]"):
+        Trainer(small_config("epochs=1", 'regularizers=[{"name": "needs-terms"}]'), pm).fit()
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['embeding_dim'\]"):
+        small_config("model.embeding_dim=3")
+    with pytest.raises(ConfigError, match=r"config\.batch_size: expected int"):
+        small_config('batch_size="big"')
+    with pytest.raises(ConfigError, match="sharding must be one of"):
+        small_config("sharding=diagonal")
+    toml = tmp_path / "train.toml"
+    toml.write_text('epochs = 7\n[model]\nembedding_dim = 24\n[[regularizers]]\nname = "embedding-norm"\n'
+                    'options = { weight = 1e-4 }\n')
+    config = load_config(toml, ["model.hidden=[8, 8]"])
+    assert config.epochs == 7 and config.model.embedding_dim == 24 and config.model.hidden == (8, 8)
+    assert config.regularizers[0].options == {"weight": 1e-4}
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_evaluation_through_a_faiss_index(small_config, pm) -> None:
+    from recplug_recsys.trainer import evaluate
+
+    trainer = Trainer(small_config("epochs=1", 'eval_index={"name": "faiss-flat"}'), pm)
+    assert trainer.index_factory is not None
+    with_index = evaluate(trainer.model, trainer.data, "test", (10, 20), trainer.index_factory)
+    exact = evaluate(trainer.model, trainer.data, "test", (10, 20))
+    assert with_index == pytest.approx(exact, abs=1e-6)
+    assert exact["num_users"] == 60
+    with pytest.raises(UnknownComponentError, match="faiss-flt"):
+        Trainer(small_config('eval_index={"name": "faiss-flt"}'), pm)
