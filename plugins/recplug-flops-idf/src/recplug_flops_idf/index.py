@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from recplug.builtins.exact_index import positions_to_ids, top_k
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.fileio import atomic_writer
@@ -28,8 +27,9 @@ from recplug.validation import as_float32_matrix, check_ids, check_k
 DATA_FILE = "postings.npz"
 
 
-def as_sparse_rows(x: Any, *, name: str, dimension: int) -> Any:
-    """``x`` (scipy sparse or dense, ``R x V``) as a float32 CSR matrix with sorted, summed indices.
+def as_sparse_rows(x: Any, *, name: str, dimension: int, copy: bool = True) -> Any:
+    """``x`` (scipy sparse or dense, ``R x V``) as a float32 CSR matrix with sorted, summed indices
+    (a copy unless ``copy`` is false and ``x`` already is such a matrix).
 
     Raises:
         InvalidInputError: not 2-D, wrong ``V``, NaN or infinity.
@@ -37,7 +37,7 @@ def as_sparse_rows(x: Any, *, name: str, dimension: int) -> Any:
     import scipy.sparse as sp
 
     if sp.issparse(x):
-        m = sp.csr_matrix(x, dtype=np.float32)
+        m = sp.csr_matrix(x, dtype=np.float32, copy=copy)
         if m.shape[1] != dimension:
             raise InvalidInputError(f"{name}: wrong dimension {m.shape[1]}, expected {dimension}")
         if not np.isfinite(m.data).all():
@@ -45,9 +45,11 @@ def as_sparse_rows(x: Any, *, name: str, dimension: int) -> Any:
             raise InvalidInputError(f"{name}: contains NaN or infinity (first at row {row})")
     else:
         m = sp.csr_matrix(as_float32_matrix(x, name=name, dimension=dimension))
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    m.sort_indices()
+    if not (m.has_canonical_format and (m.nnz == 0 or m.data.all())):
+        m = m.copy() if not copy else m
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
     return m
 
 
@@ -128,7 +130,7 @@ class InvertedIndex:
 
     # ------------------------------------------------------------------ search
     def _query_terms(self, queries: Any) -> Any:
-        q = as_sparse_rows(queries, name="queries", dimension=self.dimension)
+        q = as_sparse_rows(queries, name="queries", dimension=self.dimension, copy=False)
         empty = np.flatnonzero(np.diff(q.indptr) == 0)
         if empty.size:
             raise InvalidInputError(f"queries: row {int(empty[0])} has no terms (empty query)")

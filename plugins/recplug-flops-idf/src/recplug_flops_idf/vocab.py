@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from recplug.errors import ConfigError
 
 
@@ -55,6 +54,8 @@ class Vocabulary:
 
     def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
         """Term ids of each text (special and unknown tokens removed; repeats kept), int64 arrays."""
+        if not texts:
+            return []
         encoded = self.tokenizer(
             list(texts),
             add_special_tokens=False,

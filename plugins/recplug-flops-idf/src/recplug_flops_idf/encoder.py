@@ -1,0 +1,118 @@
+"""The ``inference-free-sparse`` retrieval encoder: IDF-weighted term sets for queries, MiniLM + MLM head
+for documents (see :mod:`recplug_flops_idf.doc_encoder`), and the matching inverted index.
+
+Queries need no model: tokenizer + IDF lookup. The IDF is fitted on the corpus (:meth:`fit_idf`, or on
+the first :meth:`encode_documents` call if none was given) and travels with the index it builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from recplug.errors import ConfigError, InvalidInputError
+from recplug.fileio import sha256_file
+
+from recplug_flops_idf.idf import corpus_idf
+from recplug_flops_idf.index import InvertedIndex
+from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, term_sets
+from recplug_flops_idf.vocab import load_vocabulary
+
+
+class InferenceFreeSparseEncoder:
+    """Inference-free learned sparse encoder (Geng et al. 2024).
+
+    Args:
+        head_path: trained head saved by :meth:`SparseHead.save` (default: the untrained tied head).
+        model_dir: BERT weights and vocabulary (default: the bundled all-MiniLM-L6-v2).
+        max_length: document tokens read by the model ([CLS] and [SEP] included).
+        query_weighting: ``"idf"`` (values are the IDF) or ``"binary"`` (values are 1).
+        idf: ``V`` IDF values, or a ``.npy`` path; default: fitted on the first documents encoded.
+        batch_size: documents per forward pass.
+        bf16: compute the head's projection in bfloat16.
+    """
+
+    name = "inference-free-sparse"
+    output = "sparse"
+
+    def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
+                 max_length: int = 128, query_weighting: str = "idf", idf: Any = None, batch_size: int = 16,
+                 bf16: bool = False) -> None:
+        if max_length < 3:
+            raise ConfigError(f"max_length must be at least 3, got {max_length}")
+        if query_weighting not in ("idf", "binary"):
+            raise ConfigError(f"query_weighting must be 'idf' or 'binary', got {query_weighting!r}")
+        self.vocab = load_vocabulary(str(model_dir) if model_dir else None)
+        self.dimension = self.vocab.size
+        self.model_dir = model_dir
+        self.head_path = Path(head_path) if head_path else None
+        if self.head_path is not None and not self.head_path.exists():
+            raise ConfigError(f"head_path {self.head_path} does not exist")
+        self.max_length, self.query_weighting = int(max_length), query_weighting
+        self.batch_size, self.bf16 = int(batch_size), bool(bf16)
+        self.idf: np.ndarray | None = None
+        if idf is not None:
+            self.set_idf(np.load(idf, allow_pickle=False) if isinstance(idf, (str, Path)) else idf)
+        self._model: Any = None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "encoder": self.name,
+            "model": "all-MiniLM-L6-v2",
+            "vocab_sha256": self.vocab.checksum,
+            "head_sha256": sha256_file(self.head_path) if self.head_path else "untrained",
+            "max_length": self.max_length,
+            "query_weighting": self.query_weighting,
+        }
+
+    # ------------------------------------------------------------------ IDF
+    def set_idf(self, idf: Any) -> None:
+        idf = np.asarray(idf, dtype=np.float32)
+        if idf.shape != (self.vocab.size,):
+            raise InvalidInputError(f"idf has shape {idf.shape}, the vocabulary has {self.vocab.size} terms")
+        if not np.isfinite(idf).all():
+            raise InvalidInputError("idf contains NaN or infinity")
+        self.idf = idf
+
+    def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
+        """Fit Lucene BM25 IDF (V,) on the ``N`` corpus texts (whole texts, not truncated)."""
+        self.set_idf(corpus_idf(term_sets(self.vocab, texts, "documents"), self.vocab.size))
+        return self.idf
+
+    # ------------------------------------------------------------------ encoding
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        """CSR ``Q x V``: each distinct query term weighted by its IDF (or 1)."""
+        if self.idf is None:
+            raise ConfigError("no IDF yet: call fit_idf(corpus texts), pass idf=, or encode the documents first")
+        return InferenceFreeQueryEncoder(self.vocab, self.idf, self.query_weighting).encode(texts)
+
+    def model(self) -> Any:
+        """The document model (loaded on first use)."""
+        if self._model is None:
+            from recplug_flops_idf.doc_encoder import SparseDocEncoder, load_head
+
+            model = SparseDocEncoder(self.vocab.special_ids, self.model_dir, bf16=self.bf16)
+            if self.head_path is not None:
+                model.head = load_head(self.head_path, model.bert.embeddings.word_embeddings.weight, bf16=self.bf16)
+            self._model = model.eval()
+        return self._model
+
+    def encode_documents(self, texts: Sequence[str]) -> Any:
+        """CSR ``N x V`` document term weights; fits the IDF on ``texts`` if none is set."""
+        from recplug_flops_idf.doc_encoder import encode_documents
+
+        term_sets(self.vocab, texts, "documents")  # empty / only special tokens -> InvalidInputError
+        if self.idf is None:
+            self.fit_idf(texts)
+        return encode_documents(self.model(), self.vocab.tokenizer, list(texts), self.max_length, self.batch_size,
+                                progress=len(texts) > 256)
+
+    def build_index(self, prune_below: float = 0.0) -> InvertedIndex:
+        """An empty :class:`InvertedIndex` for this encoder: IDF folded into the postings (``"idf"``
+        weighting) and the vocabulary checksum recorded."""
+        if self.query_weighting == "idf" and self.idf is None:
+            raise ConfigError("no IDF yet: call fit_idf(corpus texts) or encode the documents first")
+        idf = self.idf if self.query_weighting == "idf" else None
+        return InvertedIndex(self.dimension, idf=idf, prune_below=prune_below, vocab_sha256=self.vocab.checksum)

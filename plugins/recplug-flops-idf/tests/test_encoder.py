@@ -1,0 +1,78 @@
+"""The inference-free encoder on real MiniLM weights and real SciFact text (small slices)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
+from recplug.testing import EncoderConformance
+from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
+from recplug_flops_idf.idf import bm25_idf, corpus_idf
+from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
+
+
+@pytest.fixture(scope="module")
+def fitted_encoder(scifact_docs):
+    encoder = InferenceFreeSparseEncoder(max_length=64)
+    encoder.fit_idf(scifact_docs)
+    return encoder
+
+
+class TestInferenceFreeEncoder(EncoderConformance):
+    @pytest.fixture
+    def encoder(self, fitted_encoder):
+        return fitted_encoder
+
+
+def test_idf_is_lucene_bm25():
+    idf = bm25_idf(np.array([0, 1, 10]), 10)
+    np.testing.assert_allclose(idf, np.log1p((10 - np.array([0, 1, 10]) + 0.5) / (np.array([0, 1, 10]) + 0.5)), rtol=1e-6)
+    assert idf[0] > idf[1] > idf[2] > 0
+
+
+def test_query_terms_are_unique_and_weighted_by_idf(vocab, scifact_docs):
+    idf = corpus_idf(vocab.token_ids(scifact_docs), vocab.size)
+    q = InferenceFreeQueryEncoder(vocab, idf).encode(["cancer cancer cells", "the [MASK] protein"])
+    cancer = vocab.tokenizer.convert_tokens_to_ids("cancer")
+    assert q[0, cancer] == pytest.approx(idf[cancer])
+    assert q[0].nnz == 2  # "cancer" once, "cells" once
+    assert not set(q[1].indices) & set(vocab.special_ids.tolist())
+    assert idf[vocab.tokenizer.convert_tokens_to_ids("the")] < idf[cancer]
+    binary = InferenceFreeQueryEncoder(vocab, idf, weighting="binary").encode(["cancer cells"])
+    assert set(binary.data.tolist()) == {1.0}
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "[CLS] [SEP] [PAD]", "\u2603\u2603"])
+def test_queries_without_usable_terms_are_errors(fitted_encoder, bad):
+    with pytest.raises(InvalidInputError, match="row 1"):
+        fitted_encoder.encode_queries(["fine query", bad])
+    with pytest.raises(InvalidInputError, match="row 0"):
+        fitted_encoder.encode_documents([bad])
+
+
+def test_queries_need_an_idf_first():
+    with pytest.raises(ConfigError, match="IDF"):
+        InferenceFreeSparseEncoder().encode_queries(["x"])
+
+
+def test_documents_are_sparse_nonnegative_and_lexical(fitted_encoder, vocab):
+    docs = fitted_encoder.encode_documents(["Microstructural development of human newborn cerebral white matter."])
+    assert docs.shape == (1, vocab.size)
+    assert (docs.data > 0).all() and 20 < docs.nnz < 3000
+    assert not set(docs.indices) & set(vocab.special_ids.tolist())
+    top = set(vocab.tokens(docs.indices[np.argsort(-docs.data)[:15]]))
+    assert {"white", "matter"} & top
+
+
+def test_end_to_end_search_finds_the_right_document_and_reloads(fitted_encoder, scifact_docs, tmp_path):
+    docs = scifact_docs[:20]
+    index = fitted_encoder.build_index()
+    index.add(fitted_encoder.encode_documents(docs), np.arange(len(docs)))
+    result = index.search(fitted_encoder.encode_queries([docs[7][:120]]), k=3)
+    assert result.ids[0, 0] == 7
+    config = fitted_encoder.config()
+    index.save(tmp_path / "ix", encoder_config=config)
+    with pytest.raises(IncompatibleFileError, match="vocabulary mismatch"):
+        type(index).load(tmp_path / "ix", encoder_config={**config, "vocab_sha256": "0" * 64})
+    again = type(index).load(tmp_path / "ix", encoder_config=config)
+    np.testing.assert_array_equal(again.search(fitted_encoder.encode_queries([docs[7][:120]]), 3).ids, result.ids)
