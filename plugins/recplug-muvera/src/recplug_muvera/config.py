@@ -80,8 +80,7 @@ class FDEConfig:
         if self.projection_type == "AMS_SKETCH":
             if not isinstance(self.projection_dimension, int) or self.projection_dimension <= 0:
                 raise ConfigError(
-                    "FDE config: AMS_SKETCH needs a positive projection_dimension, "
-                    f"got {self.projection_dimension!r}"
+                    f"FDE config: AMS_SKETCH needs a positive projection_dimension, got {self.projection_dimension!r}"
                 )
         elif self.projection_dimension is not None:
             raise ConfigError("FDE config: projection_dimension is only used with projection_type AMS_SKETCH")
@@ -136,3 +135,41 @@ class FDEConfig:
     def for_documents(self, fill_empty_partitions: bool = True) -> FDEConfig:
         """The document side of this config: ``AVERAGE``, filling empty partitions by default."""
         return replace(self, encoding_type="AVERAGE", fill_empty_partitions=fill_empty_partitions)
+
+
+#: Fields a MUVERA setup may set (``dimension`` comes from the token encoder or the index).
+SETUP_FIELDS = (
+    "num_repetitions",
+    "num_simhash_projections",
+    "projection_dimension",
+    "final_projection_dimension",
+    "seed",
+    "random_source",
+    "fill_empty_partitions",
+)
+
+
+def document_config(
+    dimension: int,
+    num_repetitions: int = 20,
+    num_simhash_projections: int = 5,
+    projection_dimension: int | None = 16,
+    final_projection_dimension: int | None = None,
+    seed: int = 1,
+    random_source: RandomSource = "numpy",
+    fill_empty_partitions: bool = True,
+) -> FDEConfig:
+    """The document side of a MUVERA setup (``AVERAGE``; the paper's (R, k_sim, d_proj) = (20, 5, 16)
+    by default; ``projection_dimension=None`` is the identity). Queries use :meth:`FDEConfig.for_queries`."""
+    return FDEConfig(
+        dimension=int(dimension),
+        num_repetitions=num_repetitions,
+        num_simhash_projections=num_simhash_projections,
+        seed=seed,
+        encoding_type="AVERAGE",
+        projection_type="DEFAULT_IDENTITY" if projection_dimension is None else "AMS_SKETCH",
+        projection_dimension=projection_dimension,
+        fill_empty_partitions=fill_empty_partitions,
+        final_projection_dimension=final_projection_dimension,
+        random_source=random_source,
+    )

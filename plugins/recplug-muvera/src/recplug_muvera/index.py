@@ -1,0 +1,270 @@
+"""The ``"muvera-chamfer"`` index: FDEs in FAISS for candidates, exact Chamfer to rerank them.
+
+``add(sets, ids)`` stores each document's vectors (float16) and its document FDE (``AVERAGE`` with
+``fill_empty_partitions``) in a FAISS inner-product index. ``search(queries, k)`` encodes each query's
+FDE (``DEFAULT_SUM``), takes the top ``candidates`` by FDE inner product, optionally ball-carves the query
+vectors, scores the candidates by exact Chamfer and returns the top ``k``. Shapes: ``D`` vector
+dimension, ``N`` documents, ``Q`` queries, ``k`` results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
+from recplug.fileio import atomic_save_with, atomic_writer
+from recplug.manifest import IndexManifest, library_versions
+from recplug.multivector import MultiVectorBatch
+from recplug.protocols import IndexCapabilities, SearchResult
+from recplug.validation import check_ids, check_k
+
+from recplug_muvera.chamfer import ball_carve, chamfer_candidates
+from recplug_muvera.config import SETUP_FIELDS, FDEConfig, document_config
+from recplug_muvera.fde import as_batch, paired_encoders
+
+FAISS_FILE = "fde.faiss"
+SETS_FILE = "vectors.npz"
+
+
+@dataclass(frozen=True)
+class ChamferIndexConfig:
+    """Search settings of :class:`MuveraChamferIndex` (the FDE settings live in an :class:`FDEConfig`).
+
+    Attributes:
+        faiss_factory: FAISS ``index_factory`` string over FDEs with inner product: ``"Flat"`` (exact),
+            ``"HNSW32,Flat"``, ``"IVF256,Flat"``, ``"PQ256x8"``, ``"IVF256,PQ256x8"``...
+        candidates: FDE candidates reranked per query (``N`` in the paper); ``0`` returns FDE scores.
+        ball_carving_tau: carve query vectors with this threshold before reranking (paper: 0.7); None: off.
+        nprobe: IVF lists probed; ``ef_search``: HNSW search depth (None: FAISS defaults).
+        rerank_dtype: ``"float32"`` keeps a float32 copy of the stored float16 vectors in memory for a
+            faster rerank (twice the memory); ``"float16"`` converts the candidates at each query.
+    """
+
+    faiss_factory: str = "Flat"
+    candidates: int = 100
+    ball_carving_tau: float | None = None
+    nprobe: int | None = None
+    ef_search: int | None = None
+    rerank_dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.rerank_dtype not in ("float32", "float16"):
+            raise ConfigError(f"rerank_dtype must be 'float32' or 'float16', got {self.rerank_dtype!r}")
+        if self.candidates < 0:
+            raise ConfigError(f"candidates must be >= 0, got {self.candidates}")
+        if self.ball_carving_tau is not None and not -1.0 <= self.ball_carving_tau <= 1.0:
+            raise ConfigError(f"ball_carving_tau must lie in [-1, 1], got {self.ball_carving_tau}")
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ImportError("the 'muvera-chamfer' index needs FAISS: `pip install faiss-cpu`") from exc
+    return faiss
+
+
+class MuveraChamferIndex:
+    """A :class:`recplug.protocols.RetrievalIndex` over multi-vector documents (``input="multivector"``).
+
+    Args:
+        dimension: ``D`` of the documents' vectors.
+        **config: FDE fields of :func:`recplug_muvera.config.document_config` (``num_repetitions``,
+            ``num_simhash_projections``, ``projection_dimension`` (None: identity), ``final_projection_dimension``,
+            ``seed``, ``random_source``, ``fill_empty_partitions``; paper default (20, 5, 16)) and search
+            fields of :class:`ChamferIndexConfig`.
+    """
+
+    name = "muvera-chamfer"
+    capabilities = IndexCapabilities(exact=False, supports_removal=False, supports_save=True, input="multivector")
+
+    def __init__(self, dimension: int, **config: Any) -> None:
+        fde = {key: config.pop(key) for key in SETUP_FIELDS if key in config}
+        try:
+            self.settings = ChamferIndexConfig(**config)
+        except TypeError as exc:
+            raise ConfigError(f"index {self.name!r}: {exc}") from exc
+        self.fde_config = document_config(int(dimension), **fde)
+        self.dimension = int(dimension)
+        self._documents, self._queries = paired_encoders(self.fde_config)
+        self._index: Any = None
+        self._values = np.zeros((0, self.dimension), np.float16)
+        self._offsets = np.zeros(1, np.int64)
+        self._ids: np.ndarray = np.zeros(0, np.int64)
+        self._values32: np.ndarray | None = None
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ state
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    @property
+    def fde_dimension(self) -> int:
+        return self.fde_config.output_dimension
+
+    def _params(self) -> dict[str, Any]:
+        return {"fde": self.fde_config.to_dict(), "search": self.settings.__dict__.copy()}
+
+    def _new_faiss(self) -> Any:
+        faiss = _faiss()
+        try:
+            return faiss.index_factory(self.fde_dimension, self.settings.faiss_factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise ConfigError(f"FAISS cannot build {self.settings.faiss_factory!r}: {exc}") from exc
+
+    def _apply_search_params(self) -> None:
+        faiss = _faiss()
+        if self.settings.nprobe is not None:
+            faiss.extract_index_ivf(self._index).nprobe = self.settings.nprobe
+        if self.settings.ef_search is not None:
+            faiss.downcast_index(self._index).hnsw.efSearch = self.settings.ef_search
+
+    def _batch(self, sets: Any, what: str) -> MultiVectorBatch:
+        try:
+            return as_batch(sets, self.dimension)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{what}: {exc}") from exc
+
+    # ------------------------------------------------------------------ add / search
+    def add(self, vectors: MultiVectorBatch | Sequence[np.ndarray], ids: Sequence[Any] | np.ndarray) -> None:
+        """Add ``N`` documents (a batch or a list of ``L_i x D`` arrays) with ``N`` unique ids."""
+        batch = self._batch(vectors, "documents")
+        new_ids = check_ids(ids, len(batch))
+        merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
+        if len(np.unique(merged)) != len(merged):
+            raise InvalidInputError("ids: some ids are already in the index")
+        if len(batch) == 0:
+            return
+        started = time.perf_counter()
+        fdes = self._documents(batch)
+        self.timings["fde_documents_s"] = self.timings.get("fde_documents_s", 0.0) + time.perf_counter() - started
+        if self._index is None:
+            self._index = self._new_faiss()
+        if not self._index.is_trained:
+            started = time.perf_counter()
+            self._index.train(fdes)
+            self.timings["faiss_train_s"] = time.perf_counter() - started
+        self._apply_search_params()
+        self._index.add(fdes)
+        self._values = np.concatenate([self._values, batch.values.astype(np.float16)])
+        self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
+        self._ids = merged
+        self._values32 = None
+        self._rerank_vectors()  # the float32 rerank copy is part of the build, not of the first query
+
+    def search(self, queries: MultiVectorBatch | Sequence[np.ndarray], k: int) -> SearchResult:
+        """Top ``k`` ids and Chamfer scores (FDE scores when ``candidates == 0``) for ``Q`` query sets."""
+        k = check_k(k)
+        batch = self._batch(queries, "queries")
+        q = len(batch)
+        empty_id: Any = "" if self._ids.dtype.kind in "UO" else -1
+        ids = np.full((q, k), empty_id, dtype=self._ids.dtype if self._ids.dtype.kind in "UO" else np.int64)
+        scores = np.full((q, k), -np.inf, np.float32)
+        if q == 0 or len(self) == 0:
+            return SearchResult(ids=ids, scores=scores)
+        fdes = self._queries(batch)
+        depth = min(len(self), max(self.settings.candidates, k) if self.settings.candidates else k)
+        fde_scores, positions = self._index.search(fdes, depth)
+        if not self.settings.candidates:
+            return self._fill(ids, scores, positions[:, :k], fde_scores[:, :k])
+        values, offsets = self._rerank_vectors()
+        for i in range(q):
+            found = positions[i][positions[i] >= 0]
+            query = batch[i]
+            if self.settings.ball_carving_tau is not None:
+                query = ball_carve(query, self.settings.ball_carving_tau)
+            exact = chamfer_candidates(query, values, offsets, found)
+            order = np.lexsort((found, -exact))[:k]
+            ids[i, : order.shape[0]] = self._ids[found[order]]
+            scores[i, : order.shape[0]] = exact[order]
+        return SearchResult(ids=ids, scores=scores)
+
+    def _rerank_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Stored vectors in the rerank dtype (the float32 copy is made once, after add or load) and offsets."""
+        if self.settings.rerank_dtype == "float16":
+            return self._values, self._offsets
+        if self._values32 is None or self._values32.shape[0] != self._values.shape[0]:
+            self._values32 = self._values.astype(np.float32)
+        return self._values32, self._offsets
+
+    def _fill(self, ids: np.ndarray, scores: np.ndarray, positions: np.ndarray, values: np.ndarray) -> SearchResult:
+        """Write FAISS results (``Q x depth``, depth <= k, -1 = none) into the padded ``Q x k`` outputs."""
+        width = positions.shape[1]
+        valid = positions >= 0
+        ids[:, :width][valid] = self._ids[positions[valid]]
+        scores[:, :width][valid] = values[valid]
+        return SearchResult(ids=ids, scores=scores)
+
+    def with_search(self, **search: Any) -> MuveraChamferIndex:
+        """This index (same stored data) with other search settings, e.g. ``candidates=200``."""
+        other = MuveraChamferIndex.__new__(MuveraChamferIndex)
+        other.__dict__.update(self.__dict__)
+        other.settings = replace(self.settings, **search)
+        other.timings = dict(self.timings)
+        return other
+
+    def memory_bytes(self) -> int:
+        """Bytes held for search: stored vectors (+ their float32 rerank copy) + offsets + the FAISS index."""
+        faiss_bytes = 0
+        if self._index is not None:
+            faiss_bytes = int(_faiss().serialize_index(self._index).nbytes)
+        copy = 0 if self.settings.rerank_dtype == "float16" else self._values.shape[0] * self.dimension * 4
+        return int(self._values.nbytes + copy + self._offsets.nbytes + faiss_bytes)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
+        """Write ``fde.faiss``, ``vectors.npz`` and ``manifest.json`` into directory ``path`` atomically."""
+        faiss = _faiss()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        index = self._index if self._index is not None else self._new_faiss()
+        atomic_save_with(path / FAISS_FILE, lambda tmp: faiss.write_index(index, tmp))
+        with atomic_writer(path / SETS_FILE) as handle:
+            np.savez(handle, values=self._values, offsets=self._offsets, ids=self._ids)
+        IndexManifest(
+            index=self.name,
+            dimension=self.dimension,
+            metric="chamfer",
+            count=len(self),
+            files={FAISS_FILE: "", SETS_FILE: ""},
+            encoder=encoder_config,
+            params=self._params(),
+            library_versions=library_versions("numpy", "faiss-cpu"),
+        ).write(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> MuveraChamferIndex:
+        """Read an index written by :meth:`save` (checksums, encoder config and FDE config verified; no pickle)."""
+        faiss = _faiss()
+        path = Path(path)
+        manifest = IndexManifest.read(path, index=cls.name, encoder_config=encoder_config)
+        try:
+            fde = FDEConfig.from_dict(manifest.params["fde"])
+            search = dict(manifest.params["search"])
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise IncompatibleFileError(f"{path}: manifest has no valid FDE parameters ({exc})") from exc
+        index = cls(fde.dimension, **{key: getattr(fde, key) for key in SETUP_FIELDS}, **search)
+        try:
+            with np.load(path / SETS_FILE, allow_pickle=False) as data:
+                values, offsets, ids = data["values"], data["offsets"], data["ids"]
+            stored = faiss.read_index(str(path / FAISS_FILE))
+        except (ValueError, OSError, KeyError, RuntimeError) as exc:
+            raise CorruptFileError(f"{path}: cannot be read ({exc})") from exc
+        if (
+            ids.shape != (manifest.count,)
+            or offsets.shape != (manifest.count + 1,)
+            or values.shape != (int(offsets[-1]), manifest.dimension)
+            or stored.ntotal != manifest.count
+            or stored.d != index.fde_dimension
+        ):
+            raise CorruptFileError(f"{path}: stored shapes do not match the manifest")
+        index._values, index._offsets, index._ids, index._index = values, offsets.astype(np.int64), ids, stored
+        index._apply_search_params()
+        index._rerank_vectors()
+        return index

@@ -1,0 +1,147 @@
+"""The "muvera-chamfer" index: the core's IndexConformance kit plus MUVERA-specific behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
+from recplug.multivector import MultiVectorBatch
+from recplug.testing import IndexConformance
+from recplug_muvera.chamfer import ball_carve, chamfer_candidates, chamfer_to_sets
+from recplug_muvera.index import MuveraChamferIndex
+from recplug_muvera.testing import unit_sets
+
+D = 32
+SMALL = {"num_repetitions": 8, "num_simhash_projections": 3, "projection_dimension": 8}
+
+
+def documents(count: int = 64, seed: int = 0) -> MultiVectorBatch:
+    return MultiVectorBatch.from_sets(unit_sets(count, D, seed=seed, low=4, high=30))
+
+
+class TestConformance(IndexConformance):
+    @pytest.fixture
+    def make_index(self) -> Any:
+        return lambda: MuveraChamferIndex(dimension=D, **SMALL)
+
+    @pytest.fixture
+    def index_documents(self) -> tuple[Any, np.ndarray]:
+        return documents(), np.array([f"d{i}" for i in range(64)])
+
+    @pytest.fixture
+    def index_queries(self, index_documents: tuple[Any, np.ndarray]) -> tuple[Any, Any]:
+        docs, ids = index_documents
+        return docs.select(range(5)), ids[:5]
+
+    @pytest.fixture
+    def bad_queries(self) -> list[Any]:
+        nan = unit_sets(2, D, seed=1)
+        nan[1][0, 0] = np.nan
+        return [unit_sets(2, D + 1, seed=1), nan, [np.zeros((0, D), np.float32)]]
+
+
+class TestConformanceFdeOnly(TestConformance):
+    @pytest.fixture
+    def make_index(self) -> Any:
+        return lambda: MuveraChamferIndex(dimension=D, candidates=0, num_repetitions=20, num_simhash_projections=3)
+
+
+class TestConformanceHnswAndCarving(TestConformance):
+    @pytest.fixture
+    def make_index(self) -> Any:
+        return lambda: MuveraChamferIndex(
+            dimension=D, faiss_factory="HNSW16,Flat", ball_carving_tau=0.7, rerank_dtype="float16", **SMALL
+        )
+
+
+def brute_force_chamfer(queries: list[np.ndarray], docs: MultiVectorBatch) -> np.ndarray:
+    return np.array([[(q @ docs[j].astype(np.float32).T).max(axis=1).sum() for j in range(len(docs))] for q in queries])
+
+
+def test_chamfer_kernels_match_brute_force() -> None:
+    docs = documents(30, seed=3)
+    queries = unit_sets(4, D, seed=4, low=3, high=12)
+    expected = brute_force_chamfer(queries, docs)
+    for i, q in enumerate(queries):
+        np.testing.assert_allclose(chamfer_to_sets(q, docs.values, docs.offsets), expected[i], rtol=1e-5)
+        picks = np.array([7, 2, 29, 2])
+        np.testing.assert_allclose(
+            chamfer_candidates(q, docs.values, docs.offsets, picks), expected[i, picks], rtol=1e-5
+        )
+
+
+def test_enough_candidates_make_the_rerank_exact() -> None:
+    docs = documents(80, seed=5)
+    queries = unit_sets(6, D, seed=6, low=3, high=12)
+    index = MuveraChamferIndex(dimension=D, candidates=80, **SMALL)
+    index.add(docs, np.arange(80))
+    result = index.search(queries, k=10)
+    expected = brute_force_chamfer(queries, docs)
+    for i in range(6):
+        order = np.argsort(-expected[i], kind="stable")[:10]
+        np.testing.assert_array_equal(result.ids[i], order)
+        np.testing.assert_allclose(result.scores[i], expected[i, order], rtol=1e-3)  # documents stored in fp16
+
+
+def test_fde_only_mode_returns_fde_inner_products() -> None:
+    docs = documents(40, seed=7)
+    index = MuveraChamferIndex(dimension=D, candidates=0, **SMALL)
+    index.add(docs, np.arange(40))
+    queries = docs.select([0, 1])
+    result = index.search(queries, k=5)
+    fdes = index._documents(docs) @ index._queries(queries).T
+    np.testing.assert_allclose(result.scores[:, 0], fdes.max(axis=0), rtol=1e-4)
+
+
+def test_incremental_adds_equal_one_add() -> None:
+    docs = documents(50, seed=8)
+    one = MuveraChamferIndex(dimension=D, candidates=20, **SMALL)
+    one.add(docs, np.arange(50))
+    two = MuveraChamferIndex(dimension=D, candidates=20, **SMALL)
+    two.add(docs.select(range(20)), np.arange(20))
+    two.add(docs.select(range(20, 50)), np.arange(20, 50))
+    queries = unit_sets(3, D, seed=9)
+    np.testing.assert_array_equal(one.search(queries, 7).ids, two.search(queries, 7).ids)
+
+
+def test_ball_carving_merges_close_vectors() -> None:
+    x = np.array([[1, 0], [0.95, np.sqrt(1 - 0.95**2)], [0, 1]], np.float32)
+    carved = ball_carve(x, tau=0.7)
+    assert carved.shape == (2, 2)
+    np.testing.assert_allclose(carved[0], x[0] + x[1])
+    np.testing.assert_allclose(carved[1], x[2])
+    assert ball_carve(x, tau=1.01).shape == (3, 2)
+
+
+def test_ivf_trains_on_first_add_and_pq_option_builds() -> None:
+    docs = documents(120, seed=10)
+    index = MuveraChamferIndex(dimension=D, faiss_factory="IVF4,Flat", nprobe=4, candidates=30, **SMALL)
+    index.add(docs, np.arange(120))
+    assert index.search(docs.select([3]), k=1).ids[0, 0] == 3
+    pq = MuveraChamferIndex(dimension=D, faiss_factory="PQ16x4", candidates=30, **SMALL)
+    pq.add(docs, np.arange(120))
+    assert pq.search(docs.select([3]), k=1).ids[0, 0] == 3
+
+
+def test_load_refuses_another_fde_config(tmp_path: Path) -> None:
+    index = MuveraChamferIndex(dimension=D, **SMALL)
+    index.add(documents(10), np.arange(10))
+    index.save(tmp_path / "i", encoder_config={"e": 1})
+    loaded = MuveraChamferIndex.load(tmp_path / "i", encoder_config={"e": 1})
+    assert loaded.fde_config == index.fde_config
+    with pytest.raises(IncompatibleFileError):
+        MuveraChamferIndex.load(tmp_path / "i", encoder_config={"e": 2})
+
+
+def test_bad_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        MuveraChamferIndex(dimension=D, candidates=-1)
+    with pytest.raises(ConfigError):
+        MuveraChamferIndex(dimension=D, bogus=1)
+    with pytest.raises(ConfigError):
+        MuveraChamferIndex(dimension=D, faiss_factory="NoSuchIndex").add(documents(5), np.arange(5))
+    with pytest.raises(InvalidInputError):
+        MuveraChamferIndex(dimension=D).add(documents(5), np.arange(4))

