@@ -193,3 +193,33 @@ def run_demo(
     markdown = "\n".join(sections)
     atomic_write_text(output_dir / "results.md", markdown)
     return report, markdown
+
+
+def evaluate_on_slice(
+    context: DemoContext,
+    step_name: str,
+    systems: Sequence[Any],
+    *,
+    max_docs: int = 800,
+    max_queries: int = 100,
+    title: str = "",
+) -> str:
+    """Evaluate ``systems`` on a small, self-consistent SciFact slice and return a markdown section.
+
+    For plugin steps whose systems are too slow for the whole corpus within the demo's time budget
+    (multi-vector token encodings, learned sparse document encoders). The slice holds the first
+    ``max_queries`` judged test queries, every document they judge and other documents in corpus order
+    up to ``max_docs`` (:func:`recplug_eval.datasets.beir.subset_beir`); it is written to
+    ``context.output_dir / step_name / "scifact-slice"`` and the step's report next to it.
+    """
+    from recplug_eval.datasets.beir import subset_beir
+    from recplug_eval.report import markdown_report, write_report
+    from recplug_eval.runner import EvalConfig, run_evaluation
+
+    step_dir = Path(context.output_dir) / step_name
+    dataset = context.pm.create("dataset", "scifact")
+    slice_dir = subset_beir(dataset, step_dir / "scifact-slice", max_docs=max_docs, max_queries=max_queries)
+    config = EvalConfig(dataset="beir", dataset_config={"path": str(slice_dir)}, split="test")
+    report = run_evaluation(config, list(systems), pm=context.pm)
+    write_report(report, step_dir, title=title or step_name)
+    return markdown_report(report, title=title or step_name).replace("# ", "### ", 1)
