@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from recplug.errors import ConfigError
+
+
+def _check_weight(weight: float) -> None:
+    if not weight >= 0:
+        raise ConfigError(f"regularizer weight must be >= 0, got {weight}")
 
 
 @dataclass(frozen=True)
@@ -14,45 +20,41 @@ class ConstantWeight:
     weight: float
 
     def __post_init__(self) -> None:
-        if not self.weight >= 0:
-            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
+        _check_weight(self.weight)
 
     def __call__(self, step: int) -> float:
         return float(self.weight)
 
 
 @dataclass(frozen=True)
-class QuadraticWarmup:
-    """``weight * min(1, (step + 1) / warmup_steps) ** 2`` (the FLOPS warm-up of SPLADE)."""
+class _PolynomialWarmup:
+    """``weight * min(1, (step + 1) / warmup_steps) ** power``."""
 
     weight: float
     warmup_steps: int
+    power: ClassVar[int] = 1
 
     def __post_init__(self) -> None:
-        if not self.weight >= 0:
-            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
+        _check_weight(self.weight)
         if self.warmup_steps <= 0:
             raise ConfigError(f"warmup_steps must be positive, got {self.warmup_steps}")
 
     def __call__(self, step: int) -> float:
-        return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps) ** 2
+        return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps) ** self.power
 
 
 @dataclass(frozen=True)
-class LinearWarmup:
+class QuadraticWarmup(_PolynomialWarmup):
+    """``weight * min(1, (step + 1) / warmup_steps) ** 2`` (the FLOPS warm-up of SPLADE)."""
+
+    power: ClassVar[int] = 2
+
+
+@dataclass(frozen=True)
+class LinearWarmup(_PolynomialWarmup):
     """``weight * min(1, (step + 1) / warmup_steps)``."""
 
-    weight: float
-    warmup_steps: int
-
-    def __post_init__(self) -> None:
-        if not self.weight >= 0:
-            raise ConfigError(f"regularizer weight must be >= 0, got {self.weight}")
-        if self.warmup_steps <= 0:
-            raise ConfigError(f"warmup_steps must be positive, got {self.warmup_steps}")
-
-    def __call__(self, step: int) -> float:
-        return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps)
+    power: ClassVar[int] = 1
 
 
 def schedule_from_config(
