@@ -32,6 +32,12 @@ class DSLConfig:
         grow: ``"accumulated"`` grows by |Σ gradient| over the last ΔT steps; ``"last"`` by the last
             mini-batch's gradient only (the paper's official code).
         seed: seed of the random initial masks (the same on every process).
+        mask_rows: between updates, ``"touched"`` masks only the rows looked up in the step (a single
+            process only; exact for fused optimizers, plain SGD/Adagrad, and any optimizer given to
+            ``attach_optimizer``, since the gradient outside the mask is zeroed), ``"all"`` every row every
+            step (for optimizers that move weights without gradient, e.g. Adam or momentum not attached).
+        dense_below_rows: tables with fewer rows stay dense (small feature tables such as gender cost
+            little; every compressor of this plugin has this option, so comparisons are fair).
         device: where the tables live (``"cpu"``, ``"cuda"`` or ``"meta"`` for sharded init).
         init_std: normal initialisation std (``None`` keeps torchrec's uniform init).
     """
@@ -43,19 +49,23 @@ class DSLConfig:
     final_update_ratio: float = 0.005
     grow: Literal["accumulated", "last"] = "accumulated"
     seed: int = 0
+    dense_below_rows: int = 100
+    mask_rows: Literal["touched", "all"] = "touched"
     device: str = "cpu"
     init_std: float | None = None
 
     def __post_init__(self) -> None:
         check_density(self.density)
-        if not isinstance(self.delta_t, int) or self.delta_t <= 0:
-            raise ConfigError(f"delta_t (ΔT, steps between prune/grow updates) must be a positive integer, got {self.delta_t!r}")
+        check_delta_t(self.delta_t)
+        check_dense_below_rows(self.dense_below_rows)
         if not isinstance(self.total_steps, int) or self.total_steps <= 0:
             raise ConfigError(f"total_steps must be a positive integer, got {self.total_steps!r}")
         for name in ("update_ratio", "final_update_ratio"):
             value = getattr(self, name)
             if not (0.0 <= float(value) <= 1.0):
                 raise ConfigError(f"{name} must lie in [0, 1], got {value!r}")
+        if self.mask_rows not in ("touched", "all"):
+            raise ConfigError(f"mask_rows must be 'touched' or 'all', got {self.mask_rows!r}")
         if self.grow not in ("accumulated", "last"):
             raise ConfigError(f"grow must be 'accumulated' or 'last', got {self.grow!r}")
 
@@ -71,16 +81,21 @@ class DSLConfig:
 
 
 def weight_budget(table: TableSpec, density: float) -> int:
-    """Weights a table at ``density`` may keep; fewer than one per row's worth of D is a ConfigError."""
+    """Weights a table at ``density`` may keep: round(density · N · D); none at all is a ConfigError."""
     check_density(density)
-    total = table.num_embeddings * table.embedding_dim
-    budget = round(density * total)
-    if budget < table.embedding_dim:
+    budget = round(density * table.num_embeddings * table.embedding_dim)
+    if budget < 1:
         raise ConfigError(
             f"table {table.name!r} ({table.num_embeddings} x {table.embedding_dim}) is too small for density "
-            f"{density}: {budget} weights is less than one row of {table.embedding_dim}"
+            f"{density}: it would keep no weight"
         )
     return budget
+
+
+def check_dense_below_rows(rows: int) -> None:
+    """``dense_below_rows`` must be a non-negative integer."""
+    if not isinstance(rows, int) or rows < 0:
+        raise ConfigError(f"dense_below_rows must be a non-negative integer, got {rows!r}")
 
 
 def row_budget(table: TableSpec, density: float, minimum: int = 1) -> int:

@@ -1,3 +1,48 @@
-"""Hook implementations of recplug-dynamic-sparse (loaded through the entry point; imports nothing heavy)."""
+"""Hook implementations of recplug-dynamic-sparse (loaded through the entry point; imports nothing heavy).
+
+Embedding compressors:
+
+- ``dsl``: Dynamic Sparse Learning (Wang et al., WSDM 2024), fixed density, prune/grow every ΔT steps.
+- ``magnitude-prune``: dense training, one-shot magnitude pruning.
+- ``hashing``: the hashing trick; ``quotient-remainder``: the compositional (QR) trick.
+- ``int8`` / ``int4``: row-wise quantized tables.
+"""
 
 from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from recplug.hookspecs import hookimpl
+from recplug.records import EmbeddingCompressorSpec
+
+_ALL = frozenset({"export", "fused", "sharded"})
+
+
+def _lazy(target: str, **fixed: Any) -> Callable[..., Any]:
+    """A factory that imports ``module:Class`` only when called and passes ``fixed`` plus the config."""
+    module, _, name = target.partition(":")
+
+    def factory(**config: Any) -> Any:
+        return getattr(importlib.import_module(f"recplug_dynamic_sparse.{module}"), name)(**fixed, **config)
+
+    return factory
+
+
+@hookimpl
+def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
+    spec = EmbeddingCompressorSpec
+    return [
+        spec("dsl", _lazy("dsl:DynamicSparseTables"), "Dynamic Sparse Learning (WSDM 2024): fixed-density masks, "
+             "magnitude prune / gradient grow every ΔT steps, sparse-row export", _ALL | {"after_step"}),
+        spec("magnitude-prune", _lazy("magnitude:MagnitudePrunedTables"),
+             "dense training, one-shot magnitude pruning to a density, sparse-row export", _ALL | {"after_step"}),
+        spec("hashing", _lazy("remapped_tables:HashedTables"), "hashing trick: ids share density·N rows", _ALL),
+        spec("quotient-remainder", _lazy("remapped_tables:QuotientRemainderTables"),
+             "quotient-remainder (compositional) trick: Q[id // m] + R[id mod m] within density·N rows", _ALL),
+        spec("int8", _lazy("quantized:QuantizedTables", bits=8), "row-wise int8 tables (low-precision training "
+             "or post-training)", _ALL | {"after_step"}),
+        spec("int4", _lazy("quantized:QuantizedTables", bits=4), "row-wise int4 tables (low-precision training "
+             "or post-training)", _ALL | {"after_step"}),
+    ]

@@ -1,0 +1,224 @@
+"""Row-sharing baselines: the hashing trick and the quotient-remainder (compositional) trick.
+
+Both train a torchrec ``EmbeddingBagCollection`` over smaller *virtual* tables and map each id to rows of
+them before the lookup: :class:`RemappedEmbeddingBags` rewrites the KeyedJaggedTensor's values, calls the
+inner collection (which ``DistributedModelParallel`` can shard like any other) and sums the parts of each
+original feature. The QR trick combines its two rows by addition so that pooling stays linear (sum or mean
+of ``Q[id // m] + R[id mod m]`` is the pooled Q plus the pooled R), which keeps the inner lookups pooled
+and shardable.
+
+Budgets: at ``density`` d a table of N rows keeps ⌊d·N⌋ rows of D float32 (hashing) or a remainder
+table of m rows and a quotient table of ⌈N/m⌉ rows with m + ⌈N/m⌉ ≤ ⌊d·N⌋ (QR, m as large as fits).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from recplug.builtins.dense_tables import DenseTables
+from recplug.errors import ConfigError
+from recplug.protocols import ExportInfo, TableSpec
+
+from recplug_dynamic_sparse.config import check_dense_below_rows, row_budget
+from recplug_dynamic_sparse.live_tables import full_weight, live_tables
+from recplug_dynamic_sparse.serving import load_export_file, write_export
+from recplug_dynamic_sparse.sparse_rows import HASH_PRIME, DenseRows, HashedRows, QuotientRemainderRows, universal_hash
+
+
+@dataclass(frozen=True)
+class VirtualPart:
+    """One virtual table serving an original table: ids map to ``op(id)`` rows of it.
+
+    ``op`` is ``"hash"`` (``((a·id + b) mod P) mod rows``), ``"quotient"`` (``id // m``), ``"remainder"``
+    (``id mod m``) or ``"identity"`` (a small table kept dense).
+    """
+
+    original: TableSpec
+    suffix: str
+    rows: int
+    op: str
+    a: int = 0
+    b: int = 0
+    m: int = 1
+
+    @property
+    def spec(self) -> TableSpec:
+        t = self.original
+        return TableSpec(t.name + self.suffix, self.rows, t.embedding_dim, tuple(f + self.suffix for f in t.feature_names), t.pooling)
+
+    def map_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.long()
+        if self.op == "hash":
+            return universal_hash(ids, self.a, self.b, self.rows)
+        if self.op == "quotient":
+            return ids // self.m
+        if self.op == "identity":
+            return ids
+        return ids % self.m
+
+
+class RemappedEmbeddingBags(torch.nn.Module):
+    """KeyedJaggedTensor (original features) -> KeyedTensor (B x sum D), through virtual tables.
+
+    Ids are mapped to rows of the virtual tables, looked up in ``self.ebc`` (a torchrec
+    ``EmbeddingBagCollection`` that ``DistributedModelParallel`` shards like any other) and the parts of
+    each original feature are summed.
+    """
+
+    def __init__(self, parts: Sequence[VirtualPart], device: str = "cpu", init_std: float | None = None) -> None:
+        super().__init__()
+        self.parts = list(parts)
+        self.ebc = DenseTables(device=device, init_std=init_std).build([p.spec for p in self.parts])
+        self.originals = list(dict.fromkeys(p.original for p in self.parts))
+
+    def forward(self, features: Any) -> Any:
+        from torchrec import KeyedJaggedTensor, KeyedTensor
+
+        by_key = features.to_dict()
+        keys, values, lengths, weights = [], [], [], []
+        has_weights = features.weights_or_none() is not None
+        for part in self.parts:
+            for feature in part.original.feature_names:
+                jagged = by_key[feature]
+                keys.append(feature + part.suffix)
+                values.append(part.map_ids(jagged.values()))
+                lengths.append(jagged.lengths())
+                if has_weights:
+                    weights.append(jagged.weights())
+        kjt = KeyedJaggedTensor.from_lengths_sync(
+            keys=keys, values=torch.cat(values), lengths=torch.cat(lengths), weights=torch.cat(weights) if has_weights else None
+        )
+        out = self.ebc(kjt)
+        if not isinstance(out, KeyedTensor):  # a sharded inner collection returns an awaitable
+            out = out.wait()
+        inner = out.to_dict()
+        names, pooled, dims = [], [], []
+        for table in self.originals:
+            for feature in table.feature_names:
+                names.append(feature)
+                pooled.append(sum(inner[feature + p.suffix] for p in self.parts if p.original == table))
+                dims.append(table.embedding_dim)
+        return KeyedTensor(keys=names, length_per_key=dims, values=torch.cat(pooled, dim=1))
+
+
+class RemappedTables:
+    """Base of the row-sharing compressors: subclasses give the virtual parts of each table."""
+
+    name = "remapped"
+    capabilities = frozenset({"export", "fused", "sharded"})
+
+    def __init__(
+        self, density: float = 0.2, seed: int = 0, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None,
+    ) -> None:
+        check_dense_below_rows(dense_below_rows)
+        self.density = density
+        self.dense_below_rows = dense_below_rows
+        self.seed = seed
+        self.device = device
+        self.init_std = init_std
+        row_budget(TableSpec("check", 10**9, 1, ("check",)), density)  # validates the density range
+
+    def parts(self, table: TableSpec) -> list[VirtualPart]:
+        raise NotImplementedError
+
+    def parts_of(self, table: TableSpec) -> list[VirtualPart]:
+        """The virtual tables of ``table``: itself when it has fewer than ``dense_below_rows`` rows."""
+        if table.num_embeddings < self.dense_below_rows:
+            return [VirtualPart(table, "", table.num_embeddings, "identity")]
+        return self.parts(table)
+
+    def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
+        """A module with the EmbeddingBagCollection interface over the virtual tables."""
+        return RemappedEmbeddingBags([p for t in tables for p in self.parts_of(t)], self.device, self.init_std)
+
+    def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
+        """Nothing to do between steps."""
+        return {}
+
+    def _parts_and_weights(self, module: torch.nn.Module) -> tuple[list[TableSpec], list[VirtualPart], dict[str, torch.Tensor]]:
+        remapped = next((m for m in module.modules() if isinstance(m, RemappedEmbeddingBags)), None)
+        if remapped is None:
+            raise ConfigError(f"{self.name}: export needs the module built by this compressor")
+        live = live_tables(remapped.ebc)
+        return list(remapped.originals), list(remapped.parts), {name: full_weight(t) for name, t in live.items()}
+
+    def export(self, module: torch.nn.Module, path: Path) -> ExportInfo:
+        """Write the virtual tables and their id maps (process 0 writes when sharded)."""
+        originals, parts, weights = self._parts_and_weights(module)
+        sources = {t.name: self._serving_rows(t, [p for p in parts if p.original == t], weights) for t in originals}
+        return write_export(Path(path), self.name, originals, sources)
+
+    def _serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+        if parts[0].op == "identity":
+            return DenseRows(weights[table.name])
+        return self.serving_rows(table, parts, weights)
+
+    def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def load_export(self, path: Path, tables: Sequence[TableSpec]) -> torch.nn.Module:
+        """A serving module from :meth:`export` output."""
+        return load_export_file(Path(path), self.name, tables)
+
+
+class HashedTables(RemappedTables):
+    """The hashing trick: ⌊density · N⌋ shared rows, id -> ((a·id + b) mod P) mod rows.
+
+    Args:
+        density: fraction of rows kept, in (0, 1].
+        seed: picks the hash parameters a, b.
+        dense_below_rows: tables with fewer rows stay dense.
+    """
+
+    name = "hashing"
+
+    def parts(self, table: TableSpec) -> list[VirtualPart]:
+        rows = row_budget(table, self.density)
+        rng = random.Random(f"{self.seed}/{table.name}")
+        return [VirtualPart(table, "", rows, "hash", a=rng.randrange(1, HASH_PRIME), b=rng.randrange(0, HASH_PRIME))]
+
+    def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+        (part,) = parts
+        return HashedRows(weights[part.spec.name], part.a, part.b)
+
+
+def quotient_remainder_size(rows: int, budget: int) -> int:
+    """The largest m with m + ⌈rows / m⌉ ≤ budget; a ConfigError when none exists."""
+    best = 0
+    for m in range(max(1, budget - 1), 0, -1):
+        if m + math.ceil(rows / m) <= budget:
+            best = m
+            break
+    if best == 0:
+        raise ConfigError(f"a table of {rows} rows cannot be split into quotient and remainder tables within {budget} rows")
+    return best
+
+
+class QuotientRemainderTables(RemappedTables):
+    """The quotient-remainder trick: ``Q[id // m] + R[id mod m]`` within ⌊density · N⌋ rows in total.
+
+    Args:
+        density: fraction of rows kept, in (0, 1].
+        dense_below_rows: tables with fewer rows stay dense.
+    """
+
+    name = "quotient-remainder"
+
+    def parts(self, table: TableSpec) -> list[VirtualPart]:
+        budget = row_budget(table, self.density, minimum=3)
+        m = quotient_remainder_size(table.num_embeddings, budget)
+        quotient_rows = math.ceil(table.num_embeddings / m)
+        return [
+            VirtualPart(table, "__q", quotient_rows, "quotient", m=m),
+            VirtualPart(table, "__r", m, "remainder", m=m),
+        ]
+
+    def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+        quotient, remainder = parts
+        return QuotientRemainderRows(weights[quotient.spec.name], weights[remainder.spec.name])

@@ -1,0 +1,264 @@
+"""Compact serving forms of one table and the row lookups that read them.
+
+Each ``*Rows`` module holds only the compact tensors and answers ``rows(ids) -> (n x D)`` float32:
+
+- :class:`DenseRows`: the plain table (N x D float32).
+- :class:`SparseRows`: a sparse table in one of two layouts, whichever is smaller: CSR (row pointer
+  int32 N+1, column index uint8/int16 per value, values float32) or a bitmap (row pointer, N x ⌈D/8⌉ bits,
+  values). Rows without any active weight cost only their row-pointer entry (row pruning for free).
+- :class:`QuantizedRows`: row-wise affine int8 or int4 codes with a float16 scale and offset per row.
+- :class:`HashedRows`: the hashing trick, ``W[h(id) mod m]`` with a universal hash.
+- :class:`QuotientRemainderRows`: the compositional trick, ``Q[id // m] + R[id mod m]``.
+
+``nbytes()`` is the real size of what serving keeps in memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+#: The prime of the universal hash ``((a · id + b) mod P) mod m``.
+HASH_PRIME = 2_147_483_647
+
+
+def _tensor_bytes(*tensors: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class DenseRows(torch.nn.Module):
+    """A plain float32 table (N x D)."""
+
+    kind = "dense"
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.detach().float().contiguous())
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[ids]
+
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.weight)
+
+    def payload(self) -> dict[str, Any]:
+        return {"weight": self.weight}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> DenseRows:
+        return cls(payload["weight"])
+
+
+class SparseRows(torch.nn.Module):
+    """A sparse table (N x D) in CSR or bitmap layout.
+
+    Args:
+        row_ptr: int32 (N+1,), start of each row's values.
+        values: float32 (nnz,), row-major.
+        columns: column of each value (nnz,) uint8 (D ≤ 256) or int16 — CSR layout; or
+        bits: N x ⌈D/8⌉ uint8, little-endian bit ``c`` of row ``r`` set when entry (r, c) is active — bitmap layout.
+        dim: D.
+    """
+
+    kind = "sparse"
+
+    def __init__(self, row_ptr: torch.Tensor, values: torch.Tensor, dim: int, columns: torch.Tensor | None = None, bits: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if (columns is None) == (bits is None):
+            raise ValueError("give exactly one of columns (CSR) or bits (bitmap)")
+        self.dim = dim
+        self.layout = "csr" if columns is not None else "bitmap"
+        self.register_buffer("row_ptr", row_ptr.to(torch.int32).contiguous())
+        self.register_buffer("values", values.float().contiguous())
+        self.register_buffer("index", (columns if columns is not None else bits).contiguous())
+
+    @classmethod
+    def from_dense(cls, weight: torch.Tensor, mask: torch.Tensor) -> SparseRows:
+        """Pack the entries of ``weight`` (N x D) where ``mask`` is True, in the smaller layout."""
+        n, d = weight.shape
+        mask = mask.bool()
+        counts = mask.sum(dim=1)
+        row_ptr = torch.zeros(n + 1, dtype=torch.int64)
+        row_ptr[1:] = torch.cumsum(counts, 0)
+        values = weight.detach().float()[mask]
+        nnz = values.numel()
+        col_dtype = torch.uint8 if d <= 256 else torch.int16
+        csr_bytes = nnz * torch.tensor([], dtype=col_dtype).element_size()
+        bitmap_bytes = n * ((d + 7) // 8)
+        if csr_bytes <= bitmap_bytes:
+            columns = mask.nonzero()[:, 1].to(col_dtype)
+            return cls(row_ptr, values, d, columns=columns)
+        padded = torch.zeros(n, ((d + 7) // 8) * 8, dtype=torch.uint8)
+        padded[:, :d] = mask.to(torch.uint8)
+        weights = (2 ** torch.arange(8, dtype=torch.int32)).view(1, 1, 8)
+        bits = (padded.view(n, -1, 8).to(torch.int32) * weights).sum(dim=2).to(torch.uint8)
+        return cls(row_ptr, values, d, bits=bits)
+
+    def _active(self, ids: torch.Tensor) -> torch.Tensor:
+        """(n x D) bool of the active entries of rows ``ids``."""
+        if self.layout == "bitmap":
+            shifts = torch.arange(8, dtype=torch.int32)
+            unpacked = (self.index[ids].to(torch.int32).unsqueeze(-1) >> shifts) & 1
+            return unpacked.flatten(1)[:, : self.dim].bool()
+        starts, counts = self._spans(ids)
+        owner = torch.repeat_interleave(torch.arange(ids.numel()), counts)
+        active = torch.zeros(ids.numel(), self.dim, dtype=torch.bool)
+        active[owner, self.index[self._positions(starts, counts)].long()] = True
+        return active
+
+    def _spans(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = self.row_ptr[ids].long()
+        return starts, self.row_ptr[ids + 1].long() - starts
+
+    @staticmethod
+    def _positions(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        total = int(counts.sum())
+        first = torch.cumsum(counts, 0) - counts
+        return torch.repeat_interleave(starts - first, counts) + torch.arange(total)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.long()
+        starts, counts = self._spans(ids)
+        out = torch.zeros(ids.numel(), self.dim)
+        # active entries of each row, in row-major order, are exactly the row's values in order
+        out[self._active(ids)] = self.values[self._positions(starts, counts)]
+        return out
+
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.row_ptr, self.values, self.index)
+
+    def payload(self) -> dict[str, Any]:
+        return {"layout": self.layout, "row_ptr": self.row_ptr, "values": self.values, "index": self.index}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> SparseRows:
+        key = "columns" if payload["layout"] == "csr" else "bits"
+        return cls(payload["row_ptr"], payload["values"], shape[1], **{key: payload["index"]})
+
+    def dense(self) -> torch.Tensor:
+        return self.rows(torch.arange(self.row_ptr.numel() - 1))
+
+
+class QuantizedRows(torch.nn.Module):
+    """Row-wise affine quantization: ``w ≈ code · scale + offset`` with ``bits`` ∈ {8, 4} per entry.
+
+    Args:
+        codes: N x D uint8 (8 bits) or N x ⌈D/2⌉ uint8 (two 4-bit codes per byte, low nibble first).
+        scale, offset: float16 (N,).
+        bits: 8 or 4.
+        dim: D.
+    """
+
+    kind = "quantized"
+
+    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int, dim: int) -> None:
+        super().__init__()
+        self.bits, self.dim = bits, dim
+        self.register_buffer("codes", codes.to(torch.uint8).contiguous())
+        self.register_buffer("scale", scale.to(torch.float16).contiguous())
+        self.register_buffer("offset", offset.to(torch.float16).contiguous())
+
+    @staticmethod
+    def quantize(weight: torch.Tensor, bits: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Row-wise codes (N x D uint8, unpacked), scale and offset (float32 holding float16 values) of
+        ``weight`` (N x D); with a ``generator`` the rounding is stochastic (unbiased)."""
+        weight = weight.detach().float()
+        levels = 2**bits - 1
+        low = weight.min(dim=1).values.half().float()
+        high = weight.max(dim=1).values
+        scale = ((high - low) / levels).clamp(min=1e-6).half().float()
+        scaled = (weight - low[:, None]) / scale[:, None]
+        if generator is None:
+            return torch.round(scaled).clamp(0, levels).to(torch.uint8), scale, low
+        codes = torch.floor(scaled + torch.rand(scaled.shape, generator=generator)).clamp(0, levels)
+        # pin each row's extremes to the ends of the grid, so projecting again (or exporting) is exact
+        rows = torch.arange(weight.shape[0])
+        codes[rows, weight.argmin(dim=1)] = 0
+        codes[rows, weight.argmax(dim=1)] = levels
+        return codes.to(torch.uint8), scale, low
+
+    @classmethod
+    def from_dense(cls, weight: torch.Tensor, bits: int) -> QuantizedRows:
+        codes, scale, low = cls.quantize(weight, bits)
+        if bits == 4:
+            if codes.shape[1] % 2:
+                codes = torch.cat([codes, torch.zeros(codes.shape[0], 1, dtype=torch.uint8)], dim=1)
+            codes = codes[:, 0::2] | (codes[:, 1::2] << 4)
+        return cls(codes, scale, low, bits, weight.shape[1])
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        codes = self.codes[ids]
+        if self.bits == 4:
+            codes = torch.stack([codes & 0x0F, codes >> 4], dim=-1).flatten(1)[:, : self.dim]
+        return codes.float() * self.scale[ids].float()[:, None] + self.offset[ids].float()[:, None]
+
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.codes, self.scale, self.offset)
+
+    def payload(self) -> dict[str, Any]:
+        return {"codes": self.codes, "scale": self.scale, "offset": self.offset, "bits": self.bits}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> QuantizedRows:
+        return cls(payload["codes"], payload["scale"], payload["offset"], int(payload["bits"]), shape[1])
+
+
+def universal_hash(ids: torch.Tensor, a: int, b: int, buckets: int) -> torch.Tensor:
+    """``((a · id + b) mod P) mod buckets`` with P = 2^31 - 1 (ids < 2^31 so nothing overflows int64)."""
+    return ((ids.long() * a + b) % HASH_PRIME) % buckets
+
+
+class HashedRows(torch.nn.Module):
+    """The hashing trick: ``W[h(id)]`` with ``W`` (m x D)."""
+
+    kind = "hashed"
+
+    def __init__(self, weight: torch.Tensor, a: int, b: int) -> None:
+        super().__init__()
+        self.a, self.b = int(a), int(b)
+        self.register_buffer("weight", weight.detach().float().contiguous())
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[universal_hash(ids, self.a, self.b, self.weight.shape[0])]
+
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.weight)
+
+    def payload(self) -> dict[str, Any]:
+        return {"weight": self.weight, "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> HashedRows:
+        return cls(payload["weight"], payload["a"], payload["b"])
+
+
+class QuotientRemainderRows(torch.nn.Module):
+    """The quotient-remainder trick with additive combination: ``Q[id // m] + R[id mod m]``."""
+
+    kind = "quotient_remainder"
+
+    def __init__(self, quotient: torch.Tensor, remainder: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("quotient", quotient.detach().float().contiguous())
+        self.register_buffer("remainder", remainder.detach().float().contiguous())
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        m = self.remainder.shape[0]
+        ids = ids.long()
+        return self.quotient[ids // m] + self.remainder[ids % m]
+
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.quotient, self.remainder)
+
+    def payload(self) -> dict[str, Any]:
+        return {"quotient": self.quotient, "remainder": self.remainder}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> QuotientRemainderRows:
+        return cls(payload["quotient"], payload["remainder"])
+
+
+ROW_KINDS: dict[str, type[torch.nn.Module]] = {
+    cls.kind: cls for cls in (DenseRows, SparseRows, QuantizedRows, HashedRows, QuotientRemainderRows)
+}
