@@ -10,7 +10,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from recplug.errors import ConfigError, InvalidInputError
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +84,20 @@ def category_codes(frame: pl.DataFrame, column: str) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def _check_not_empty(frame: pl.DataFrame, column: str) -> None:
+    """A feature with no values at all (all nulls, or only empty lists) is an :class:`InvalidInputError`."""
+    import polars as pl
+
+    if column not in frame.columns:
+        raise ConfigError(f"feature {column!r} is not a column of the item features; columns: {frame.columns}")
+    series = frame.get_column(column)
+    present = series.len() - series.null_count()
+    if isinstance(series.dtype, (pl.List, pl.Array)):
+        present = int(series.list.len().fill_null(0).sum())
+    if present == 0:
+        raise InvalidInputError(f"feature {column!r} is empty (no values in {series.len()} rows): cannot compute its mutual information")
+
+
 def _entropy(counts: np.ndarray, total: float) -> float:
     p = counts[counts > 0] / total
     return float(-(p * np.log(p)).sum())
@@ -120,6 +133,8 @@ def mutual_information(
     total = float(w.sum())
     if total <= 0:
         raise InvalidInputError("mutual information over rows whose weights sum to 0 (no data)")
+    for f in features:
+        _check_not_empty(frame, f)
     codes = {f: category_codes(frame, f) for f in features}
     sizes = {}
     for f, c in codes.items():
