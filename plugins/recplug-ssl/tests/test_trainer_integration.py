@@ -1,9 +1,8 @@
 """SSL through recplug-recsys's Trainer (the `recplug train` loop) on a slice of MovieLens-100K.
 
-The trainer builds regularizers by name with ``model=``; SSL also needs every item's features (it samples
-its own items from the whole corpus). Until the trainer passes them to records with the capability
-``"needs_item_features"``, this test attaches the run's FeatureSpace to the model (``model.feature_space``),
-which the SSL factory reads.
+The trainer builds regularizers by name with ``model=``; SSL records also have the capability
+``"needs_item_features"``, so the trainer passes every item's features (``feature_space=``) and the click
+log's item ids (``train_item_ids=``): SSL samples its own items from the whole corpus.
 """
 
 from __future__ import annotations
@@ -16,18 +15,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_trainer_runs_ssl_and_spread_out_and_logs_their_parts(tmp_path, monkeypatch) -> None:
+def test_trainer_runs_ssl_and_spread_out_and_logs_their_parts(tmp_path) -> None:
     import recplug_recsys.trainer as trainer_module
     from recplug_recsys.config import ComponentConfig, DataConfig, ModelConfig, TrainConfig
 
-    build = trainer_module.build_model
-
-    def build_with_features(config, features, compressor):
-        model = build(config, features, compressor)
-        model.feature_space = features
-        return model
-
-    monkeypatch.setattr(trainer_module, "build_model", build_with_features)
     config = TrainConfig(
         data=DataConfig(dataset="ml-100k", max_users=150),
         model=ModelConfig(embedding_dim=16, hidden=(32,), output_dim=16),

@@ -91,14 +91,19 @@ def build_model(config: TrainConfig, features: FeatureSpace, compressor: Any) ->
     )
 
 
-def create_regularizers(config: TrainConfig, pm: Any, model: TwoTowerModel) -> list[Any]:
-    """Regularizers by name through the plugin manager (``model=`` for ``"needs_model"`` ones)."""
+def create_regularizers(config: TrainConfig, pm: Any, model: TwoTowerModel, data: RunData | None = None) -> list[Any]:
+    """Regularizers by name through the plugin manager: ``model=`` for ``"needs_model"`` records;
+    ``feature_space=`` (every item's features) and ``train_item_ids=`` (the click log's item ids, N) for
+    ``"needs_item_features"`` records."""
     out = []
     for component in config.regularizers:
         spec = pm.get("regularizer", component.name)
         options = dict(component.options)
         if "needs_model" in spec.capabilities:
             options["model"] = model
+        if "needs_item_features" in spec.capabilities and data is not None:
+            options["feature_space"] = data.features
+            options["train_item_ids"] = data.train["item_id"].to_numpy()
         try:
             out.append(spec.create(**options))
         except TypeError as exc:
@@ -190,7 +195,7 @@ class Trainer:
                 f"{self.data.train.height} training interactions are fewer than one batch of {config.batch_size}"
             )
         self.model: torch.nn.Module = build_model(config, self.data.features, self.compressor)
-        self.regularizers = create_regularizers(config, self.pm, self.model)
+        self.regularizers = create_regularizers(config, self.pm, self.model, self.data)
         self._build_optimizers()
         counts = np.bincount(self.data.train["item_id"].to_numpy(), minlength=self.data.features.num_items)
         self.log_q = torch.log(torch.as_tensor(np.maximum(counts, 1) / counts.sum(), dtype=torch.float32))
@@ -245,6 +250,7 @@ class Trainer:
             "history": json.dumps(self.history),
             "best": json.dumps(self.best),
             "identity": json.dumps(self.config.run_identity(), sort_keys=True),
+            "torch_rng": torch.get_rng_state(),  # regularizers (e.g. SSL masking) draw from it
         }
         atomic_save_with(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
 
@@ -266,6 +272,8 @@ class Trainer:
         for optimizer, saved in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         self.history, self.best = json.loads(state["history"]), json.loads(state["best"])
 
     def _save_best(self) -> None:
