@@ -25,9 +25,12 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+TMP = Path(tempfile.gettempdir())  # default scratch folder of the runs
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -121,7 +124,7 @@ def run_tables(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     pm = load_plugin_manager()
-    overrides = [*QUALITY_SETTINGS, f"batch_size={args.batch_size}", "epochs=1", 'output_dir="/tmp/recsys-bench"']
+    overrides = [*QUALITY_SETTINGS, f"batch_size={args.batch_size}", "epochs=1", f'output_dir="{TMP / "recsys-bench"}"']
     trainers = {}
     for label, compressor in (("torchrec EmbeddingBagCollection", None), ("torch.nn.EmbeddingBag", PlainBags())):
         trainer = Trainer(load_config(None, overrides), pm)
@@ -254,7 +257,7 @@ def main() -> None:
     q.add_argument("--dataset", default="ml-100k")
     q.add_argument("--epochs", type=int, default=8)
     q.add_argument("--set", action="append", default=[])
-    q.add_argument("--out", default="/tmp/recsys-bench-quality")
+    q.add_argument("--out", default=str(TMP / "recsys-bench-quality"))
     t = sub.add_parser("tables")
     t.add_argument("--steps", type=int, default=24)
     t.add_argument("--batch-size", type=int, default=1024)
@@ -263,7 +266,7 @@ def main() -> None:
     p = sub.add_parser("processes")
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--out", default="/tmp/recsys-bench-processes")
+    p.add_argument("--out", default=str(TMP / "recsys-bench-processes"))
     args = parser.parse_args()
     {"quality": run_quality, "tables": run_tables, "processes": run_processes}[args.section](args)
 
