@@ -35,12 +35,16 @@ def _packages() -> dict[str, Path]:
 PACKAGES = _packages()
 
 
-def _local_dependencies(name: str, seen: set[str] | None = None) -> list[str]:
-    """``name`` and the workspace packages it depends on, dependencies first."""
+def _local_dependencies(name: str, seen: set[str] | None = None, extras: tuple[str, ...] = ()) -> list[str]:
+    """``name`` and the workspace packages it depends on (also through ``extras`` of ``name`` itself, e.g.
+    a plugin whose tests use recplug-eval), dependencies first."""
     seen = set() if seen is None else seen
     order: list[str] = []
     project = tomllib.loads((PACKAGES[name] / "pyproject.toml").read_text())["project"]
-    for requirement in project.get("dependencies", []):
+    requirements = list(project.get("dependencies", []))
+    for extra in extras:
+        requirements += project.get("optional-dependencies", {}).get(extra, [])
+    for requirement in requirements:
         dep = requirement.split(";")[0].split("[")[0].strip()
         for sep in "<>=!~ ":
             dep = dep.split(sep)[0]
@@ -63,7 +67,7 @@ def _install(session: nox.Session, names: list[str]) -> None:
 @nox.parametrize("package", list(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in a venv with only that package and its declared dependencies."""
-    _install(session, _local_dependencies(package))
+    _install(session, _local_dependencies(package, extras=("test",)))
     session.run("pytest", str(PACKAGES[package] / "tests"), *session.posargs)
 
 
