@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from recplug import RetrievalEncoderSpec, RetrievalIndexSpec, hookimpl, load_plugin_manager
 from recplug.errors import ConfigError
-from recplug.multivector import MultiVectorBatch
+from recplug.multivector import MultiVectorBatch, chamfer_scores
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug_eval.report import write_report
-from recplug_eval.retrievers import chamfer_scores
 from recplug_eval.runner import EvalConfig, SystemConfig, run_evaluation
 from recplug_eval.runs import read_trec_run
 
@@ -170,7 +169,8 @@ def test_chamfer_matches_brute_force() -> None:
     rng = np.random.default_rng(0)
     query = rng.normal(size=(3, 8)).astype(np.float32)
     sets = [rng.normal(size=(n, 8)).astype(np.float32) for n in (1, 4, 2)]
-    got = chamfer_scores(query, MultiVectorBatch.from_sets(sets))
+    batch = MultiVectorBatch.from_sets(sets)
+    got = chamfer_scores(query, batch.values, batch.offsets)
     expected = [sum(max(float(q @ d) for d in s) for q in query) for s in sets]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 

@@ -85,3 +85,14 @@ def test_markdown_table_aligns_numbers():
     lines = table.splitlines()
     assert lines[1] == "| ----- | -----: |"
     assert lines[2] == "| bm25  | 0.6861 |"
+
+
+def test_chamfer_scores_match_the_definition():
+    from recplug.multivector import chamfer_scores
+
+    rng = np.random.default_rng(0)
+    sets = [rng.standard_normal((n, 4)).astype(np.float32) for n in (3, 1, 5)]
+    query = rng.standard_normal((2, 4)).astype(np.float32)
+    batch = MultiVectorBatch.from_sets(sets)
+    expected = [sum((q @ s.T).max() for q in query) for s in sets]
+    np.testing.assert_allclose(chamfer_scores(query, batch.values, batch.offsets), expected, rtol=1e-5)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
 from recplug.multivector import MultiVectorBatch
+from recplug.multivector import chamfer_scores as chamfer_to_sets
 from recplug.testing import IndexConformance
-from recplug_muvera.chamfer import ball_carve, chamfer_candidates, chamfer_to_sets
+from recplug_muvera.chamfer import ball_carve, chamfer_candidates
 from recplug_muvera.index import MuveraChamferIndex
 from recplug_muvera.testing import unit_sets
 

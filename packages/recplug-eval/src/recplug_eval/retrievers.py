@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from recplug.errors import ConfigError, InvalidInputError
+from recplug.multivector import chamfer_scores
 from recplug.protocols import SearchResult
 
 #: dense index preferred when none is named (first one installed wins).
@@ -274,18 +275,6 @@ class Bm25Retriever:
         return int(sum(v.nbytes for v in self._model.scores.values() if isinstance(v, np.ndarray)))
 
 
-def chamfer_scores(query: Any, docs: Any) -> np.ndarray:
-    """Chamfer (MaxSim) scores of one query set (``L_q x D``) against ``C`` document sets: for each doc,
-    the sum over query vectors of the best inner product with the doc's vectors. Returns ``C`` floats."""
-    q = np.asarray(query, np.float32)
-    values = np.asarray(docs.values, np.float32)
-    sims = q @ values.T  # L_q x T
-    offsets = docs.offsets
-    return np.array(
-        [sims[:, offsets[i] : offsets[i + 1]].max(axis=1).sum() for i in range(len(offsets) - 1)], np.float32
-    )
-
-
 class ExactRerank:
     """Re-scores candidates exactly with ``encoder`` (a second stage).
 
@@ -322,7 +311,8 @@ class ExactRerank:
                 continue
             positions = np.array([self._position[c] for c in cand])
             if multivector:
-                scores = chamfer_scores(queries[row], self._docs.select(positions))
+                candidates = self._docs.select(positions)
+                scores = chamfer_scores(queries[row], candidates.values, candidates.offsets)
             else:
                 doc_rows = self._docs[positions]
                 scores = np.asarray(doc_rows @ queries[row].T).ravel().astype(np.float32)

@@ -1,4 +1,5 @@
-"""Exact Chamfer (MaxSim) similarity between multi-vector sets, batched, and query ball carving.
+"""Chamfer (MaxSim) scoring of FDE candidates and query ball carving (the exact kernel is the core's
+:func:`recplug.multivector.chamfer_scores`).
 
 ``Chamfer(Q, P) = sum_{q in Q} max_{p in P} <q, p>``. Shapes: a query is ``L x D``; documents are a
 :class:`recplug.multivector.MultiVectorBatch` (``T x D`` values + ``N + 1`` offsets).
@@ -7,28 +8,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-#: Document vectors multiplied per block (bounds the ``L x T_block`` similarity matrix).
-BLOCK_VECTORS = 262144
-
-
-def chamfer_to_sets(query: np.ndarray, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Chamfer scores of one ``L x D`` query against the ``n`` sets in ``values`` (``T x D``; float32 is
-    fastest, float16 is converted block by block) delimited by ``offsets`` (``n + 1``, non-empty sets):
-    float32 ``(n,)``."""
-    query = np.asarray(query, np.float32)
-    n = offsets.shape[0] - 1
-    scores = np.empty(n, np.float32)
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(offsets, offsets[start] + BLOCK_VECTORS, side="right")) - 1
-        stop = min(max(stop, start + 1), n)
-        lo, hi = int(offsets[start]), int(offsets[stop])
-        sims = np.asarray(values[lo:hi], np.float32) @ query.T  # T_block x L
-        best = np.maximum.reduceat(sims, offsets[start:stop] - lo, axis=0)  # n_block x L
-        scores[start:stop] = best.sum(axis=1)
-        start = stop
-    return scores
+from recplug.multivector import chamfer_scores
 
 
 def chamfer_candidates(
@@ -39,7 +19,7 @@ def chamfer_candidates(
     block and scored with one GEMM."""
     starts, stops = offsets[candidates], offsets[candidates + 1]
     block = np.concatenate([values[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
-    return chamfer_to_sets(query, block, np.concatenate([[0], np.cumsum(stops - starts)]))
+    return chamfer_scores(query, block, np.concatenate([[0], np.cumsum(stops - starts)]))
 
 
 def ball_carve(query: np.ndarray, tau: float = 0.7) -> np.ndarray:
