@@ -1,0 +1,187 @@
+"""Tune SSL-CFM's α (weight), τ (temperature), SSL batch and value dropout on the VALIDATION split only.
+
+Every run trains the demo's two-tower through the real pipeline (``recplug_recsys.demo.train_variant``: RecBole
+split, log-Q, best epoch by validation MRR@10) and records the validation metrics of its best epoch; test
+metrics are never read. Stage 1 is a grid over (α, τ) with the other options at their defaults; stage 2 varies
+the SSL batch size and the value-dropout rate at the best (α, τ) of stage 1.
+
+Selection rule: only configurations within the issue's step-time budget (interleaved training step time at most
+1.5x that without a regularizer, measured here with ``bench_pipeline.interleaved_step_times``); among them, those
+whose mean validation Recall@50 is at least that of the run without a regularizer, and of those the one with the
+highest mean validation tail Recall@50; when no configuration keeps the overall Recall@50, the one with the
+highest mean validation tail Recall@50 of all. (The step-time condition was added after the first pass chose
+SSL batch 1024, which the benchmark then measured at 1.83x.)
+
+Writes ``tuning.json`` (every run) and ``tuning.md`` next to this file; runs already in ``tuning.json`` are
+kept and not trained again, so an interrupted sweep resumes.
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds 10 11 --epochs 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from recplug.fileio import atomic_write_json, atomic_write_text
+from recplug.tables import markdown_table
+
+HERE = Path(__file__).resolve().parent
+MAX_STEP_RATIO = 1.5
+METRICS = ("recall@50", "ndcg@50", "tail/recall@50", "tail/ndcg@50")
+WEIGHTS = (0.03, 0.1, 0.3, 1.0)
+TEMPERATURES = (0.05, 0.1, 0.2)
+DEFAULTS = {"weight": 0.1, "temperature": 0.1, "batch_size": 256, "value_dropout": 0.1}
+STAGE2 = ({"batch_size": 512}, {"batch_size": 1024}, {"value_dropout": 0.0}, {"value_dropout": 0.3})
+
+
+def key(options: dict[str, Any] | None) -> str:
+    return "none" if options is None else json.dumps(options, sort_keys=True)
+
+
+def label(options: dict[str, Any] | None) -> str:
+    if options is None:
+        return "none"
+    return (f"ssl-cfm α={options['weight']:g} τ={options['temperature']:g} batch={options['batch_size']} "
+            f"dropout={options['value_dropout']:g}")
+
+
+def summarise(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        if run["seed"] in seeds:
+            out.setdefault(run["key"], {"options": run["options"], "runs": []})["runs"].append(run)
+    for entry in out.values():
+        for m in METRICS:
+            values = [r["valid"][m] for r in entry["runs"]]
+            entry[m] = (statistics.mean(values), statistics.pstdev(values))
+    return out
+
+
+def choose(summary: dict[str, dict[str, Any]], stage_keys: list[str], over_budget: frozenset[str] = frozenset()) -> str:
+    """The selection rule of the module docstring over ``stage_keys`` (less those ``over_budget``)."""
+    floor = summary["none"]["recall@50"][0]
+    allowed = [k for k in stage_keys if k in summary and k not in over_budget]
+    ok = [k for k in allowed if summary[k]["recall@50"][0] >= floor]
+    pool = ok or allowed  # nothing keeps overall recall: best tail anyway (said in the md)
+    return max(pool, key=lambda k: summary[k]["tail/recall@50"][0])
+
+
+def main() -> None:
+    from recplug.manager import load_plugin_manager
+    from recplug_recsys import demo
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--dataset", default="ml-100k")
+    args = parser.parse_args()
+    demo.DEMO_SETTINGS.update({"epochs": args.epochs, "data": {"dataset": args.dataset}})
+    path = HERE / "tuning.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    same = saved.get("args", {}) | {"seeds": None} == vars(args) | {"seeds": None}
+    runs: list[dict[str, Any]] = saved.get("runs", []) if same else []
+    done = {(r["key"], r["seed"]) for r in runs}
+    pm = load_plugin_manager()
+    state: dict[str, Any] = {"args": vars(args), "runs": runs}
+
+    def train(options: dict[str, Any] | None, stage: int, tmp: Path) -> None:
+        for seed in args.seeds:
+            if (key(options), seed) in done:
+                continue
+            regularizers = [] if options is None else [{"name": "ssl-cfm", "options": options}]
+            name = f"tune-{len(runs)}"
+            result = demo.train_variant(SimpleNamespace(output_dir=tmp, pm=pm), name,
+                                        {"regularizers": regularizers, "seed": seed})
+            runs.append({"key": key(options), "options": options, "stage": stage, "seed": seed,
+                         "best_epoch": result["best_epoch"], "seconds": result["seconds"],
+                         "valid": {m: result["valid"][m] for m in METRICS}})
+            done.add((key(options), seed))
+            atomic_write_json(path, state)
+            print(label(options), seed, {m: round(result["valid"][m], 4) for m in METRICS}, flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train(None, 0, Path(tmp))
+        stage1 = [DEFAULTS | {"weight": w, "temperature": t} for w in WEIGHTS for t in TEMPERATURES]
+        for options in stage1:
+            train(options, 1, Path(tmp))
+        summary = summarise(runs, args.seeds)
+        best1 = summary[choose(summary, [key(o) for o in stage1])]["options"]
+        stage2 = [best1 | change for change in STAGE2]
+        for options in stage2:
+            train(options, 2, Path(tmp))
+        # step time of every SSL batch size / dropout tried (α and τ do not change the work), interleaved
+        sys.path.insert(0, str(HERE))
+        from bench_pipeline import interleaved_step_times
+
+        timed = {"none": None, **{key(o): o for o in [best1, *stage2]}}
+        ratios = state.get("step_times") or interleaved_step_times(
+            {k: [] if o is None else [{"name": "ssl-cfm", "options": o}] for k, o in timed.items()}, pm, Path(tmp), 60
+        )
+        state["step_times"] = ratios
+    cost = {k: v["cpu_vs_none"] for k, v in ratios.items()}
+
+    def cost_of(options: dict[str, Any] | None) -> float | None:
+        if options is None:
+            return 1.0
+        same_work = [k for k, o in timed.items() if o is not None and o["batch_size"] == options["batch_size"]
+                     and o["value_dropout"] == options["value_dropout"]]
+        return cost[same_work[0]] if same_work else None
+
+    over = frozenset(k for k, s in summarise(runs, args.seeds).items() if (cost_of(s["options"]) or 0) > MAX_STEP_RATIO)
+    summary = summarise(runs, args.seeds)
+    chosen_key = choose(summary, [key(o) for o in stage1 + stage2], over)
+    chosen = summary[chosen_key]["options"]
+    floor = summary["none"]["recall@50"][0]
+    kept = [k for k in summary if k != "none" and summary[k]["recall@50"][0] >= floor]
+    fallback = ("" if kept else " **No SSL-CFM configuration reached the no-regularizer run's mean validation "
+                "Recall@50, so the fallback applied.**")
+    state["stage1_best"], state["chosen"] = best1, chosen
+    atomic_write_json(path, state)
+    base = summary["none"]
+    rows = []
+    for k, s in summary.items():
+        stage = s["runs"][0]["stage"]
+        rows.append([
+            str(stage), label(s["options"]) + (" **(chosen)**" if k == chosen_key else ""),
+            *(f"{s[m][0]:.4f} ± {s[m][1]:.4f}" for m in METRICS),
+            f"{100 * (s['recall@50'][0] / base['recall@50'][0] - 1):+.1f}%",
+            f"{100 * (s['tail/recall@50'][0] / base['tail/recall@50'][0] - 1):+.1f}%",
+            "yes" if s["recall@50"][0] >= floor else "no",
+            "" if cost_of(s["options"]) is None else f"{cost_of(s['options']):.2f}x",
+        ])
+    table = markdown_table(["stage", "configuration", "valid Recall@50", "valid NDCG@50", "valid tail Recall@50",
+                            "valid tail NDCG@50", "Recall@50 vs none", "tail Recall@50 vs none",
+                            "overall ≥ none", "CPU step time vs none"], rows)
+    text = (
+        f"# SSL-CFM tuning on the validation split ({args.dataset}, {args.epochs} epochs, seeds {args.seeds})\n\n"
+        f"Command: `OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds "
+        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --dataset {args.dataset}`\n\n"
+        "Each run: the demo's two-tower through `recplug_recsys.demo.train_variant` (RecBole split, log-Q, batch "
+        "1024), best epoch by validation MRR@10; the numbers are that epoch's **validation** metrics (full ranking, "
+        "training items excluded; tail = items outside the top 20% by training interactions), mean ± std over the "
+        "seeds. Test metrics are not read. The tuning seeds differ from the benchmark's seeds (0, 1, 2).\n\n"
+        f"Stage 1: α ∈ {list(WEIGHTS)} × τ ∈ {list(TEMPERATURES)}, SSL batch 256, value dropout 0.1. Stage 2: SSL "
+        "batch 512 / 1024 and value dropout 0 / 0.3 at stage 1's best (α, τ).\n\n"
+        f"Rule: configurations whose interleaved training step time (CPU, median of 60 steps) is at most "
+        f"{MAX_STEP_RATIO}x that without a regularizer (the issue's budget; this condition was added after the first "
+        "pass had chosen SSL batch 1024, measured at 1.83x by the benchmark); among them, those with mean validation "
+        "Recall@50 ≥ the no-regularizer run's, then the highest mean validation tail Recall@50; if none keeps the "
+        "overall Recall@50, the highest tail Recall@50 of all."
+        f"{fallback}\n\n"
+        f"Chosen: **{label(chosen)}**. Spread-out and SSL-RFM use the same α and τ in the benchmark (one shared "
+        "setting, a like-for-like ablation; they were not tuned separately).\n\n"
+        f"{table}\n"
+    )
+    atomic_write_text(HERE / "tuning.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
