@@ -124,10 +124,14 @@ def write_markdown(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]
     for name, s in summary.items():
         rel = ([f"{100 * (s[m][0] / base[m][0] - 1):+.1f}%" for m in ("recall@50", "tail/recall@50")]
                if base else ["", ""])
-        rows.append([name, *(f"{s[m][0]:.4f} ± {s[m][1]:.4f}" for m in METRICS), *rel,
+        none_tail = {r["seed"]: r["test"]["tail/recall@50"] for r in runs.get("none", [])}
+        paired = " ".join(f"{r['test']['tail/recall@50'] - none_tail[r['seed']]:+.3f}" for r in runs[name]
+                          if r["seed"] in none_tail)
+        rows.append([name, *(f"{s[m][0]:.4f} ± {s[m][1]:.4f}" for m in METRICS), *rel, paired,
                      " ".join(map(str, s["best_epochs"])), f"{s['train_seconds']:.0f}"])
     table = markdown_table(["variant", "Recall@50", "NDCG@50", "tail Recall@50", "tail NDCG@50", "Recall@50 vs none",
-                            "tail Recall@50 vs none", "best epoch per seed", "train s / run"], rows)
+                            "tail Recall@50 vs none", "tail Recall@50 − none, per seed", "best epoch per seed",
+                            "train s / run"], rows)
     done = sum(len(r) for r in runs.values())
     text = [
         f"# SSL through the recplug-recsys pipeline ({args.dataset})",
