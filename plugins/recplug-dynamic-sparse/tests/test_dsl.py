@@ -128,6 +128,29 @@ def test_gradient_probe_equals_autograd(weighted: bool, deferred: bool) -> None:
         torch.testing.assert_close(gradients[table], param.grad)
 
 
+def test_gradient_probe_frees_each_steps_lookup() -> None:
+    """The probe's hook must not keep the lookup output (and with it the batch) alive after backward: a
+    reference cycle through autograd's hooks once kept every step's batch, ~1 MB a step on ML-100K."""
+    import gc
+    import weakref
+
+    compressor = DynamicSparseTables(dense_below_rows=0, density=1.0)
+    module = compressor.build(TABLES)
+    probe = GradientProbe({t.name: (t.num_embeddings, t.embedding_dim) for t in TABLES})
+    probe.attach(module)
+    outputs, batches = [], []
+    for step in range(3):
+        kjt = random_kjt(TABLES, batch_size=16, seed=step)
+        out = module(kjt)
+        out.values().sum().backward()
+        outputs.append(weakref.ref(out))
+        batches.append(weakref.ref(kjt))
+        del out, kjt
+    gc.collect()
+    assert probe.backward_calls == 3
+    assert all(ref() is None for ref in outputs + batches)
+
+
 def _weighted(module: torch.nn.Module) -> torch.nn.Module:
     import torchrec
 

@@ -117,7 +117,11 @@ class GradientProbe:
         def on_output(keyed: Any, features: Any) -> Any:
             values = keyed.values()
             if torch.is_grad_enabled() and values.requires_grad:
-                values.register_hook(lambda grad: self._scatter(grad, keyed, features, layout))
+                # the hook must not hold `keyed`: keyed -> values -> hook -> keyed is a cycle through autograd's
+                # C++ side that Python's GC cannot collect, so every step's batch would stay in memory
+                dims = dict(zip(keyed.keys(), keyed.length_per_key(), strict=True))
+                starts = dict(zip(keyed.keys(), keyed.offset_per_key(), strict=False))
+                values.register_hook(lambda grad: self._scatter(grad, dims, starts, features, layout))
             return keyed
 
         def forward_hook(_module: Any, args: tuple, kwargs: dict, output: Any) -> Any:
@@ -129,13 +133,20 @@ class GradientProbe:
 
         return forward_hook
 
-    def _scatter(self, grad: torch.Tensor, keyed: Any, features: Any, layout: dict[str, tuple[str, bool]]) -> None:
+    def _scatter(
+        self,
+        grad: torch.Tensor,
+        dims: dict[str, int],
+        starts: dict[str, int],
+        features: Any,
+        layout: dict[str, tuple[str, bool]],
+    ) -> None:
+        """Scatter ``grad`` (B x sum of dims, the pooled output's gradient; feature ``f`` in columns
+        ``starts[f]:starts[f] + dims[f]``) into the buffers of the tables looked up by ``features``."""
         import torch
 
         self.backward_calls += 1
         grad = grad.detach()
-        dims = dict(zip(keyed.keys(), keyed.length_per_key(), strict=True))
-        starts = dict(zip(keyed.keys(), keyed.offset_per_key(), strict=False))
         # slice the KJT by hand: to_dict() splits every feature and is slow
         batch = features.stride()
         values, lengths, weights = features.values(), features.lengths(), features.weights_or_none()
