@@ -49,7 +49,7 @@ def run_one(method: str, density: float | None, seed: int, args: argparse.Namesp
     run_dir = workdir / f"{method}-{density}-{seed}"
     config = TrainConfig(
         data=DataConfig(dataset=args.dataset),
-        model=ModelConfig(embedding_dim=args.dim, hidden=(128,), output_dim=64),
+        model=ModelConfig(embedding_dim=args.dim, hidden=(128,), output_dim=64, log_q=args.log_q),
         compressor=ComponentConfig(COMPONENT.get(method, method), options),
         epochs=args.epochs, batch_size=args.batch_size, seed=seed, output_dir=str(run_dir),
         eval_ks=(20,), select_metric="ndcg@20", max_steps_per_epoch=steps_per_epoch, resume=False, progress=False,
@@ -124,7 +124,7 @@ def write_markdown(summary: list[dict[str, Any]], meta: dict[str, Any], path: Pa
         "",
         f"Data: {meta['dataset']}, RecBole split 8:1:1, test metrics of the served (exported) tables, training items and "
         f"validation items excluded. {meta['epochs']} epochs x {meta['steps_per_epoch']} steps, batch {meta['batch_size']}, "
-        f"embedding dim {meta['dim']}, seeds {meta['seeds']}. Machine: 2 CPU cores shared with other jobs; "
+        f"embedding dim {meta['dim']}, log-Q {'on' if meta.get('log_q') else 'off'}, seeds {meta['seeds']}. Machine: 2 CPU cores shared with other jobs; "
         f"{meta['runs_done']}/{meta['runs_planned']} runs in {meta['minutes']:.1f} min.",
         "Serving MB: the bytes the serving tables hold (all user and item tables, small tables dense). Training step "
         "time: the interleaved measurement (the runs ran one after another under a varying machine load, so their "
@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--table-lr", type=float, default=0.05)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--log-q", action="store_true", help="log-Q correction of the in-batch softmax (the pipeline's best)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out/results.json")
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
     meta = {"command": "nice -n 10 .venv/bin/python tools/bench/dynamic_sparse/bench.py " + " ".join(given),
             "dataset": args.dataset, "epochs": args.epochs, "steps_per_epoch": args.max_steps_per_epoch,
-            "batch_size": args.batch_size, "dim": args.dim, "seeds": args.seeds, "threads": args.threads,
+            "batch_size": args.batch_size, "dim": args.dim, "log_q": args.log_q, "seeds": args.seeds, "threads": args.threads,
             "cpu_count": os.cpu_count(), "runs_planned": len(jobs)}
     args.out.mkdir(parents=True, exist_ok=True)
     from recplug.errors import ConfigError
