@@ -35,6 +35,9 @@ METHODS: dict[str, Any] = {
     "int4": (None, lambda d, t: {}),
 }
 COMPONENT = {"dsl-last": "dsl"}
+# what runs resumed into one results.json must share; the interleaved step-time measurement a resume without one keeps
+RUN_SETTINGS = ("dataset", "epochs", "steps_per_epoch", "batch_size", "dim", "log_q", "table_lr")
+STEP_TIME_KEYS = ("step_time_dataset", "step_time_steps", "step_times")
 
 
 def run_one(method: str, density: float | None, seed: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -120,7 +123,11 @@ def write_markdown(summary: list[dict[str, Any]], meta: dict[str, Any], path: Pa
     text = [
         "# Dynamic sparse embeddings vs compression baselines (two-tower, MovieLens)",
         "",
-        f"Command: `{meta['command']}`",
+        "Commands (in order; each `--resume` adds its runs to the same results.json):",
+        "",
+        "```bash",
+        *meta["commands"],
+        "```",
         "",
         f"Data: {meta['dataset']}, RecBole split 8:1:1, test metrics of the served (exported) tables, training items and "
         f"validation items excluded. {meta['epochs']} epochs x {meta['steps_per_epoch']} steps, batch {meta['batch_size']}, "
@@ -203,7 +210,7 @@ def write_outputs(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path) -
     from recplug.fileio import atomic_write_json
 
     summary = summarise(rows)
-    meta = meta | {"runs_done": len(rows)}
+    meta = meta | {"runs_done": len(rows), "seeds": sorted({r["seed"] for r in rows})}
     atomic_write_json(out / "results.json", {"meta": meta, "summary": summary, "runs": rows})
     write_markdown(summary, meta, out / "results.md")
     plot(summary, out / "quality_vs_memory.png")
@@ -254,21 +261,31 @@ def main(argv: list[str] | None = None) -> int:
             jobs += [(method, d, seed) for d in ([None] if METHODS[method][0] is None else densities)]
     from tqdm.auto import tqdm
 
-    given = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
-    meta = {"command": "nice -n 10 .venv/bin/python tools/bench/dynamic_sparse/bench.py " + " ".join(given),
+    niceness = os.nice(0)
+    command = (f"nice -n {niceness} " if niceness else "") + " ".join(
+        [".venv/bin/python tools/bench/dynamic_sparse/bench.py", *(argv if argv is not None else sys.argv[1:])])
+    meta = {"commands": [command],
             "dataset": args.dataset, "epochs": args.epochs, "steps_per_epoch": args.max_steps_per_epoch,
-            "batch_size": args.batch_size, "dim": args.dim, "log_q": args.log_q, "seeds": args.seeds, "threads": args.threads,
-            "cpu_count": os.cpu_count(), "runs_planned": len(jobs)}
+            "batch_size": args.batch_size, "dim": args.dim, "log_q": args.log_q, "table_lr": args.table_lr, "threads": args.threads,
+            "cpu_count": os.cpu_count()}
     args.out.mkdir(parents=True, exist_ok=True)
     from recplug.errors import ConfigError
 
-    if args.resume and (args.out / "results.json").exists():  # keep the runs a cut-short invocation measured
+    if args.resume and (args.out / "results.json").exists():  # keep the runs earlier invocations measured
         saved = json.loads((args.out / "results.json").read_text())
-        rows, skipped = saved["runs"], saved["meta"].get("skipped", [])
-        meta["minutes_before_resume"] = saved["meta"].get("minutes", 0.0)
+        saved_meta, rows = saved["meta"], saved["runs"]
+        differ = [k for k in RUN_SETTINGS if saved_meta.get(k) != meta[k]]
+        if differ:
+            raise ConfigError(f"--resume into {args.out}: its runs were made with other settings: "
+                              + ", ".join(f"{k} {saved_meta.get(k)!r}, not {meta[k]!r}" for k in differ))
+        skipped = saved_meta.get("skipped", [])
+        meta["commands"] = saved_meta["commands"] + meta["commands"]
+        meta["minutes_before_resume"] = saved_meta.get("minutes", 0.0)
+        meta |= {k: saved_meta[k] for k in STEP_TIME_KEYS if k in saved_meta and args.step_time_steps <= 0}
     else:
         skipped = []
     done = {(r["method"], r["density"], r["seed"]) for r in rows} | {tuple(x[:3]) for x in skipped}
+    meta["runs_planned"] = len(done | set(jobs))
     meta["skipped"] = skipped
     with tempfile.TemporaryDirectory() as tmp:
         for method, density, seed in tqdm([j for j in jobs if j not in done], desc="runs"):
