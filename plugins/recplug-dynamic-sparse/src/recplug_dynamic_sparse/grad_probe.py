@@ -49,6 +49,7 @@ class GradientProbe:
         self.pending: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.buffers: dict[str, torch.Tensor] = {}
         self.seen: dict[str, list[torch.Tensor]] = {}  # ids looked up since new_step(), per table
+        self._distinct: dict[str, torch.Tensor] = {}  # rows_seen() of a table until more ids arrive
         self._handles: weakref.WeakKeyDictionary[torch.nn.Module, Any] = weakref.WeakKeyDictionary()
         self.backward_calls = 0
         self.add_tables(shapes or {})
@@ -78,12 +79,17 @@ class GradientProbe:
         import torch
 
         ids = self.seen.get(name)
-        return torch.unique(torch.cat(ids)) if ids else None
+        if not ids:
+            return None
+        if name not in self._distinct:
+            self._distinct[name] = torch.unique(torch.cat(ids))
+        return self._distinct[name]
 
     def new_step(self, names: Iterable[str]) -> None:
         """Forget the rows of tables ``names`` seen so far (call after each optimizer step)."""
         for name in names:
             self.seen.pop(name, None)
+            self._distinct.pop(name, None)
 
     def clear(self, names: Iterable[str]) -> None:
         """Reset the buffers of tables ``names`` to zero."""
@@ -169,6 +175,7 @@ class GradientProbe:
             if scale is not None:
                 rows = rows * scale[:, None]
             self.seen.setdefault(table, []).append(ids.cpu())
+            self._distinct.pop(table, None)
             if self.deferred:
                 self.pending[table].append((ids.cpu(), rows.float().cpu()))
             else:

@@ -16,7 +16,7 @@ from recplug.builtins.dense_tables import DenseTables
 from recplug.protocols import ExportInfo, TableSpec
 
 from recplug_dynamic_sparse.config import check_dense_below_rows, check_density, weight_budget
-from recplug_dynamic_sparse.live_tables import LiveTable, apply_mask, full_weight, live_tables, table_specs
+from recplug_dynamic_sparse.live_tables import LiveTable, apply_mask, full_weight, live_tables, scale_rows, table_specs
 from recplug_dynamic_sparse.prune_grow import magnitude_mask
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,7 +85,7 @@ class MaskedTables:
         if rows is None:
             param.grad.mul_(self.multipliers[name])
         else:
-            param.grad[rows] *= self.multipliers[name][rows]
+            scale_rows(param.grad, rows, self.multipliers[name].index_select(0, rows))
 
     def set_masks(self, masks: dict[str, torch.Tensor]) -> None:
         """Replace the masks (N x D bool) of some tables."""
