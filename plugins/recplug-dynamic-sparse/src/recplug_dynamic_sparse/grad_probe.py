@@ -106,7 +106,7 @@ class GradientProbe:
             for name in names:
                 self.buffers[name].zero_()
                 for ids, rows in self.pending[name]:
-                    self.buffers[name].index_put_((ids,), rows, accumulate=True)
+                    self.buffers[name].index_add_(0, ids, rows)
                 self.pending[name] = []
         if is_distributed():
             import torch.distributed as dist
@@ -179,6 +179,7 @@ class GradientProbe:
             if self.deferred:
                 self.pending[table].append((ids.cpu(), rows.float().cpu()))
             else:
-                # index_put_ with accumulate: same sums as index_add_, far cheaper on CPU
-                self.buffers[table].index_put_((ids.cpu(),), rows.float().cpu(), accumulate=True)
+                # index_add_, not index_put_(accumulate=True): on several CPU threads the latter sums in no
+                # fixed order (the buffer differs from run to run in the last bits) and is slower
+                self.buffers[table].index_add_(0, ids.cpu(), rows.float().cpu())
         return None
