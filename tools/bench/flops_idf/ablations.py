@@ -1,10 +1,9 @@
 """Stage 4c: diagnostics for the student's gap to BM25 (same queries, same metrics, writes results_ablations.json).
 
 * untrained tied head (no distillation), IDF queries, at its own sparsity and pruned to the students'
-  matched sparsity: what the 150 training steps add;
-* WordPiece lexical baselines, binary document terms and IDF queries (score = sum of IDF of the matched
-  terms): on the first 126 terms of each document (what the 128-token student reads) and on whole
-  documents; this isolates what truncation costs.
+  matched sparsity: what the training steps add;
+* a WordPiece lexical baseline on whole documents, binary document terms and IDF queries (score = sum of
+  IDF of the matched terms): what the same query side gets without any learned document weights.
 
 Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/ablations.py``
 """
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cache_root, load_scifact, set_threads, test_split
+from common import CORPUS_STATES, cache_root, load_scifact, set_threads, test_split
 from evaluate import HERE, K, flops_per_query, metrics, run_of, threshold_for
 from train_students import corpus_idf_cached, head_terms
 
@@ -48,16 +47,16 @@ def main() -> None:
         print(label, systems[label], flush=True)
 
     tokens = vocab.token_ids(data.doc_texts)
-    for label, cut in (("WordPiece lexical, first 126 terms", 126), ("WordPiece lexical, whole documents", None)):
-        terms = [np.unique(t[:cut]) for t in tokens]
-        evaluate(label + " (binary docs, IDF queries)", term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size))
+    terms = [np.unique(t) for t in tokens]
+    evaluate("WordPiece lexical, whole documents (binary docs, IDF queries)",
+             term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size))
 
     path = out / "docs_untrained.npz"
     if not path.exists():
         torch.manual_seed(0)
-        states = HiddenStates.load(out / "corpus_hidden_L128.npz")
+        states = HiddenStates.load(out / CORPUS_STATES)
         head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(data.doc_texts), -2.5, bf16=True)
-        sp.save_npz(path, encode_hidden_states(head, states.hidden, states.lengths, progress=True))
+        sp.save_npz(path, encode_hidden_states(head, states, progress=True))
     untrained = sp.load_npz(path)
     evaluate("untrained tied MLM head (bias -2.5), IDF queries", untrained)
     target = json.loads((HERE / "results.json").read_text())["setup"]["matched_doc_nnz_target"]

@@ -12,6 +12,9 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+WINDOW = 512  # backbone tokens per window; documents are read whole, window after window
+CORPUS_STATES = f"corpus_hidden_W{WINDOW}.npz"
+
 
 def cache_root() -> Path:
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cache_root, load_scifact, set_threads, test_split
+from common import CORPUS_STATES, cache_root, load_scifact, set_threads, test_split
 from teachers import bm25_retriever, bm25_tokens
 from train_students import corpus_idf_cached, head_terms
 
@@ -52,14 +52,12 @@ def student_docs(name: str, hidden_path: Path):
     if out.exists():
         return sp.load_npz(out)
     from recplug_flops_idf.backbone import HiddenStates, load_backbone
-    from recplug_flops_idf.doc_encoder import load_head
+    from recplug_flops_idf.doc_encoder import encode_hidden_states, load_head
 
     states = HiddenStates.load(hidden_path)
     head = load_head(cache_root() / f"head_{name}.pt", load_backbone().embeddings.word_embeddings.weight, bf16=True)
-    from recplug_flops_idf.doc_encoder import encode_hidden_states
-
     start = time.perf_counter()
-    docs = encode_hidden_states(head, states.hidden, states.lengths, batch_size=32, progress=True)
+    docs = encode_hidden_states(head, states, progress=True)
     print(f"[encode {name}] {time.perf_counter() - start:.0f} s", flush=True)
     sp.save_npz(out, docs)
     return docs
@@ -116,16 +114,16 @@ def main() -> None:
 
     # ---------------------------------------------------------------- dense MiniLM
     dense_q = np.load(out / "queries_dense.npy")[[qrow[q] for q in test_q]]
-    with np.load(out / "corpus_hidden_L128.npz", allow_pickle=False) as z:
+    with np.load(out / CORPUS_STATES, allow_pickle=False) as z:
         dense_d = z["dense"]
     from recplug.builtins.exact_index import top_k
 
     pos, sc = top_k(dense_q @ dense_d.T, K)
-    results["systems"]["MiniLM-L6 dense (all-MiniLM-L6-v2)"] = {
+    results["systems"]["MiniLM-L6 dense (all-MiniLM-L6-v2, first 512 tokens)"] = {
         **metrics(run_of(test_q, data.doc_ids, pos, sc), qrels), "flops_per_query": float(dense_d.size)}
 
     # ---------------------------------------------------------------- students
-    hidden_path = out / "corpus_hidden_L128.npz"
+    hidden_path = out / CORPUS_STATES
     students = {name: student_docs(name, hidden_path) for name in ("flops", "flops-idf")}
     nnz = {name: float(d.getnnz(axis=1).mean()) for name, d in students.items()}
     target = min(nnz.values())

@@ -1,7 +1,9 @@
 """Stage 1: one MiniLM backbone pass over the SciFact corpus and queries (cached).
 
-Writes ``<cache>/flops_idf/corpus_hidden_L128.npz`` (hidden states, lengths, dense embeddings) and
-``queries_dense.npy``. Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/prepare.py``.
+Whole documents: every 512-token window of every document (bfloat16 autocast, as the students train and
+encode). Writes ``<cache>/flops_idf/corpus_hidden_W512.npz`` (packed hidden states, offsets, dense
+embeddings of the first window) and ``queries_dense.npy``.
+Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/prepare.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import Timer, cache_root, load_scifact, set_threads
-
-MAX_LENGTH = 128
+from common import CORPUS_STATES, WINDOW, Timer, cache_root, load_scifact, set_threads
 
 
 def main() -> None:
@@ -28,13 +28,14 @@ def main() -> None:
     qpath = out / "queries_dense.npy"
     if not qpath.exists():
         with Timer("queries backbone"):
-            q = encode_hidden(data.query_texts, vocab.tokenizer, backbone, MAX_LENGTH, keep_hidden=False)
+            q = encode_hidden(data.query_texts, vocab.tokenizer, backbone, WINDOW, keep_hidden=False, bf16=True)
         np.save(qpath, q.dense)
-    cpath = out / f"corpus_hidden_L{MAX_LENGTH}.npz"
+    cpath = out / CORPUS_STATES
     if not cpath.exists():
-        with Timer("corpus backbone"):
-            states = encode_hidden(data.doc_texts, vocab.tokenizer, backbone, MAX_LENGTH, batch_size=32, progress=True)
+        with Timer("corpus backbone") as timer:
+            states = encode_hidden(data.doc_texts, vocab.tokenizer, backbone, WINDOW, bf16=True, progress=True)
         states.save(cpath)
+        (out / "corpus_backbone_seconds.txt").write_text(f"{timer.seconds:.1f}\n")
     print("cached in", out)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cache_root, load_scifact
+from common import CORPUS_STATES, cache_root, load_scifact
 
-NEGATIVES_BM25, NEGATIVES_DENSE, POOL = 2, 1, 30
+NEGATIVES_BM25, NEGATIVES_DENSE, POOL = 4, 3, 30
 
 
 def bm25_retriever(doc_texts: list[str]):
@@ -40,7 +40,7 @@ def main() -> None:
 
     data, out = load_scifact(), cache_root()
     dense_q = np.load(out / "queries_dense.npy")
-    with np.load(out / "corpus_hidden_L128.npz", allow_pickle=False) as z:
+    with np.load(out / CORPUS_STATES, allow_pickle=False) as z:
         dense_d = z["dense"]
     retriever, stemmer = bm25_retriever(data.doc_texts)
     row_of = {d: i for i, d in enumerate(data.doc_ids)}

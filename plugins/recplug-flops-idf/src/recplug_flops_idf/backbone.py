@@ -3,7 +3,12 @@
 all-MiniLM-L6-v2's sentence embedding is the mask-weighted mean of its last hidden states, L2-normalised
 (its sentence-transformers modules: Transformer -> Pooling(mean) -> Normalize). The sparse document head
 reads the same hidden states. Computing them once lets a frozen-backbone student train and encode on a
-2-core machine; the hidden states are kept in float16 (N x L x 384).
+2-core machine.
+
+Whole documents: a text longer than one window (``window`` tokens, [CLS] and [SEP] included, at most the
+model's 512 positions) is cut into consecutive windows, each read by its own backbone pass; the sparse head
+max-pools over every position of every window, so no part of a document is dropped. The states of one text
+are its windows' states concatenated; a corpus is stored packed (``T x 384`` float16 plus offsets).
 """
 
 from __future__ import annotations
@@ -14,38 +19,55 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug.errors import ConfigError
 
 
 @dataclass
 class HiddenStates:
-    """Backbone outputs of ``N`` texts.
+    """Backbone outputs of ``N`` texts, packed.
 
     Attributes:
-        hidden: ``N x L x H`` float16 last hidden states (zero past each text's length).
-        lengths: ``N`` int32 token counts, [CLS] and [SEP] included.
-        dense: ``N x H`` float32 unit-length sentence embeddings (mean pooling + normalisation).
+        values: ``T x H`` float16 last hidden states of every position of every window, text after text.
+        offsets: ``N + 1`` int64; text ``i`` owns ``values[offsets[i]:offsets[i + 1]]``.
+        dense: ``N x H`` float32 unit-length sentence embeddings (mean pooling over the first window).
+        token_ids: ``T`` int32 vocabulary id at each position (the head's embedding skip reads them).
     """
 
-    hidden: np.ndarray
-    lengths: np.ndarray
+    values: np.ndarray
+    offsets: np.ndarray
     dense: np.ndarray
+    token_ids: np.ndarray
 
-    def mask(self, rows: np.ndarray) -> np.ndarray:
-        """``len(rows) x L`` attention mask (1 for real tokens)."""
-        return (np.arange(self.hidden.shape[1])[None, :] < self.lengths[rows, None]).astype(np.int64)
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``N`` positions per text (all windows, special tokens included)."""
+        return np.diff(self.offsets)
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The states of ``rows`` packed in that order: ``(T' x H values, len(rows) + 1 offsets, T' token ids)``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        if len(rows) == 0:
+            return self.values[:0], offsets, self.token_ids[:0]
+        index = np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows])
+        return self.values[index], offsets, self.token_ids[index]
 
     def save(self, path: Path) -> None:
         """Write an uncompressed npz atomically."""
         from recplug.fileio import atomic_writer
 
         with atomic_writer(path) as handle:
-            np.savez(handle, hidden=self.hidden, lengths=self.lengths, dense=self.dense)
+            np.savez(handle, values=self.values, offsets=self.offsets, dense=self.dense, token_ids=self.token_ids)
 
     @classmethod
     def load(cls, path: Path) -> HiddenStates:
         """Read what :meth:`save` wrote (no pickle)."""
         with np.load(path, allow_pickle=False) as data:
-            return cls(hidden=data["hidden"], lengths=data["lengths"], dense=data["dense"])
+            return cls(values=data["values"], offsets=data["offsets"], dense=data["dense"], token_ids=data["token_ids"])
 
 
 def load_backbone(model_dir: str | Path | None = None) -> Any:
@@ -60,25 +82,67 @@ def load_backbone(model_dir: str | Path | None = None) -> Any:
     return BertModel.from_pretrained(str(model_dir or default_model_dir()), add_pooling_layer=False).eval()
 
 
-def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, max_length: int = 128, batch_size: int = 32,
-                  keep_hidden: bool = True, progress: bool = False) -> HiddenStates:
-    """Run the backbone over ``texts`` (truncated to ``max_length`` tokens)."""
+def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_windows: int | None) -> list[list[int]]:
+    """``[CLS] chunk [SEP]`` windows of at most ``window`` ids covering ``ids`` (one window if ``ids`` is empty)."""
+    step = window - 2
+    chunks = [ids[i : i + step] for i in range(0, max(len(ids), 1), step)][:max_windows]
+    return [[cls_id, *chunk, sep_id] for chunk in chunks]
+
+
+def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int = 512, max_windows: int | None = None,
+                  batch_size: int = 16, keep_hidden: bool = True, bf16: bool = False,
+                  progress: bool = False) -> HiddenStates:
+    """Run the backbone over every window of ``texts`` (see the module docstring).
+
+    Args:
+        window: tokens per backbone pass, [CLS] and [SEP] included (3 to the model's maximum positions).
+        max_windows: read at most this many windows per text (``None``: whole texts).
+        batch_size: windows per forward pass (windows are sorted by length to limit padding).
+        keep_hidden: keep the per-position states (``False``: only the dense embeddings).
+        bf16: run the backbone under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16).
+    """
     import torch
     from tqdm.auto import tqdm
 
-    n = len(texts)
-    hidden = np.zeros((n if keep_hidden else 0, max_length, backbone.config.hidden_size), np.float16)
-    lengths = np.zeros(n, np.int32)
-    dense = np.zeros((n, backbone.config.hidden_size), np.float32)
-    with torch.no_grad():
-        for start in tqdm(range(0, n, batch_size), desc="backbone", disable=not progress, unit="batch"):
-            enc = tokenizer(texts[start : start + batch_size], truncation=True, max_length=max_length,
-                            padding=True, return_tensors="pt", return_token_type_ids=False)
-            out = backbone(**enc).last_hidden_state  # B x L x H
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1)
-            dense[start : start + len(out)] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            lengths[start : start + len(out)] = enc["attention_mask"].sum(1).numpy()
-            if keep_hidden:
-                hidden[start : start + len(out), : out.shape[1]] = (out * mask).numpy().astype(np.float16)
-    return HiddenStates(hidden=hidden, lengths=lengths, dense=dense)
+    limit = int(backbone.config.max_position_embeddings)
+    if not 3 <= window <= limit:
+        raise ConfigError(f"window must be between 3 and the model's {limit} positions, got {window}")
+    if max_windows is not None and max_windows < 1:
+        raise ConfigError(f"max_windows must be at least 1, got {max_windows}")
+    ids = tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False,
+                    return_token_type_ids=False, verbose=False)["input_ids"]
+    windows: list[list[int]] = []
+    owner: list[int] = []
+    for row, text_ids in enumerate(ids):
+        parts = split_windows(text_ids, window, tokenizer.cls_token_id, tokenizer.sep_token_id, max_windows)
+        windows += parts
+        owner += [row] * len(parts)
+    sizes = np.array([len(w) for w in windows], np.int64)
+    owner_a = np.asarray(owner, np.int64)
+    n, width = len(ids), backbone.config.hidden_size
+    # Text-major packed layout: windows are stored in (text, window) order.
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    values = np.zeros((int(starts[-1]) if keep_hidden else 0, width), np.float16)
+    dense = np.zeros((n, width), np.float32)
+    first = np.searchsorted(owner_a, np.arange(n))  # each text's first window
+    order = np.argsort(-sizes, kind="stable")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for start in tqdm(range(0, len(order), batch_size), desc="backbone", disable=not progress, unit="batch"):
+            chosen = order[start : start + batch_size]
+            longest = int(sizes[chosen].max())
+            input_ids = torch.zeros(len(chosen), longest, dtype=torch.long)
+            mask = torch.zeros(len(chosen), longest, dtype=torch.long)
+            for i, w in enumerate(chosen):
+                input_ids[i, : sizes[w]] = torch.tensor(windows[w])
+                mask[i, : sizes[w]] = 1
+            out = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()  # B x L x H
+            for i, w in enumerate(chosen):
+                h = out[i, : sizes[w]]
+                if keep_hidden:
+                    values[starts[w] : starts[w + 1]] = h.numpy().astype(np.float16)
+                if first[owner_a[w]] == w:
+                    dense[owner_a[w]] = torch.nn.functional.normalize(h.mean(0), dim=-1).numpy()
+    if not keep_hidden:
+        return HiddenStates(values, np.zeros(n + 1, np.int64), dense, np.zeros(0, np.int32))
+    token_ids = np.fromiter((i for w in windows for i in w), np.int32, int(starts[-1]))
+    return HiddenStates(values, starts[np.r_[first, len(windows)]], dense, token_ids)

@@ -1,10 +1,11 @@
 """Training the sparse document head with ensemble distillation and a FLOPS regularizer.
 
-The backbone stays frozen and its hidden states come from a cache (:mod:`recplug_flops_idf.backbone`): on a
-2-core CPU the ``L x V`` projection and its gradient are what one can afford. Per step, ``B`` queries each
-bring ``C`` candidates (positive first, then hard negatives) with ensemble teacher scores::
+The backbone stays frozen and its hidden states come from a cache (:mod:`recplug_flops_idf.backbone`, whole
+documents): on a 2-core CPU the ``T x V`` projection is what one can afford, and the head's exact arg-max
+gradient (:class:`recplug_flops_idf.doc_encoder.SparseHead`) keeps backward cheap. Per step, ``B`` queries
+each bring ``C`` candidates (positive first, then hard negatives) with ensemble teacher scores::
 
-    d = head(hidden[candidates])                  (B*C) x V'
+    d = head(states of the candidates)            (B*C) x V'
     q = binary(query terms) * reg.term_weights(idf)   B x V'
     loss = kl_weight * KL(teacher || q.d over own C) + contrastive_weight * InfoNCE(q.d over all B*C)
            + reg.schedule(step) * sum(reg(batch, {"doc_term_weights": d}).values())
@@ -75,13 +76,13 @@ def check_examples(examples: Sequence[TrainingExample]) -> int:
     return sizes.pop()
 
 
-def train_head(head: Any, hidden: np.ndarray, lengths: np.ndarray, examples: Sequence[TrainingExample],
-               regularizer: Any, idf: np.ndarray, config: TrainConfig, progress: bool = False) -> list[dict[str, float]]:
+def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regularizer: Any, idf: np.ndarray,
+               config: TrainConfig, progress: bool = False) -> list[dict[str, float]]:
     """Train ``head`` (a :class:`recplug_flops_idf.doc_encoder.SparseHead`) in place; returns the history.
 
     Args:
-        hidden, lengths: cached backbone states of the corpus (N x L x H float16, N).
-        examples: training queries with candidates given as rows of ``hidden``.
+        states: cached backbone states of the corpus (:class:`recplug_flops_idf.backbone.HiddenStates`).
+        examples: training queries with candidates given as rows of ``states``.
         regularizer: a ``flops`` / ``flops-idf`` regularizer (its ``term_weights`` sets the matching).
         idf: ``V`` corpus IDF.
     """
@@ -100,7 +101,6 @@ def train_head(head: Any, hidden: np.ndarray, lengths: np.ndarray, examples: Seq
         [{"params": [head.weight], "lr": config.lr}, {"params": [head.bias], "lr": config.bias_lr, "weight_decay": 0.0}],
         weight_decay=0.0,
     )
-    positions = np.arange(hidden.shape[1])
     history: list[dict[str, float]] = []
     head.train()
     order = rng.permutation(len(examples))
@@ -112,9 +112,8 @@ def train_head(head: Any, hidden: np.ndarray, lengths: np.ndarray, examples: Seq
         cursor += config.queries_per_batch
         b = len(batch)
         rows = np.concatenate([e.doc_rows for e in batch])
-        h = torch.from_numpy(hidden[rows].astype(np.float32))
-        mask = torch.from_numpy((positions[None, :] < lengths[rows, None]).astype(np.int64))
-        d = head(h, mask)  # (B*C) x V'
+        values, offsets, token_ids = states.gather(rows)
+        d = head(torch.from_numpy(values), offsets, token_ids)  # (B*C) x V'
         q = torch.zeros(b, len(term_ids))
         for i, e in enumerate(batch):
             cols = column[e.query_terms]
