@@ -62,9 +62,11 @@ def run_quality(args: argparse.Namespace) -> None:
     from recplug_recsys.config import load_config
     from recplug_recsys.trainer import Trainer
 
-    overrides = [*QUALITY_SETTINGS, f"epochs={args.epochs}", f"data.dataset={args.dataset}",
-                 f'output_dir="{args.out}/{args.dataset}"', "resume=true", *args.set]
+    scratch = f'output_dir="{args.out}/{args.dataset}"'  # this machine's scratch folder: used, not recorded
+    overrides = [*QUALITY_SETTINGS, f"epochs={args.epochs}", f"data.dataset={args.dataset}", scratch, "resume=true",
+                 *args.set]
     config = load_config(None, overrides)
+    overrides.remove(scratch)
     start = time.perf_counter()
     result = Trainer(config).fit()
     data = _load().get("quality", {})
