@@ -55,7 +55,8 @@ class SparseHead(nn.Module):
         self.vocab_size = int(word_embeddings.shape[0])
         self.register_buffer("term_ids", torch.as_tensor(term_ids))
         self.register_buffer("skip_scale", torch.tensor(float(skip_scale)))
-        self.register_buffer("input_embeddings", word_embeddings.detach().float().clone(), persistent=False)
+        # the (frozen) model's own matrix, shared rather than copied: V x H float32 is 47 MB for MiniLM
+        self.register_buffer("input_embeddings", word_embeddings.detach().float(), persistent=False)
         self.weight = nn.Parameter(word_embeddings.detach()[self.term_ids].clone().float())
         self.bias = nn.Parameter(torch.full((len(term_ids),), float(init_bias)))
 
