@@ -58,6 +58,14 @@ class CountingTables(DenseTables):
         return {"calls": float(len(CountingTables.calls))}
 
 
+class AttachingTables(DenseTables):
+    name = "attaching"
+    attached: list = []  # noqa: RUF012
+
+    def attach_optimizer(self, optimizer):
+        AttachingTables.attached.append(optimizer)
+
+
 class FakePlugin:
     @hookimpl
     def recplug_regularizers(self):
@@ -70,7 +78,8 @@ class FakePlugin:
 
     @hookimpl
     def recplug_embedding_compressors(self):
-        return [EmbeddingCompressorSpec("counting", CountingTables, "test", frozenset({"fused", "sharded"}))]
+        return [EmbeddingCompressorSpec("counting", CountingTables, "test", frozenset({"fused", "sharded"})),
+                EmbeddingCompressorSpec("attaching", AttachingTables, "test")]
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +135,14 @@ def test_regularizers_and_compressor_hooks(small_config, pm) -> None:
     assert trainer.regularizers[1].calls == 4
     assert CountingTables.calls == [0, 0, 1, 1, 2, 2, 3, 3]  # user and item tables after each of 4 steps
     assert row["counting/calls"] > 0
+
+
+def test_compressor_gets_the_table_optimizer(small_config, pm) -> None:
+    AttachingTables.attached.clear()
+    trainer = Trainer(small_config('compressor={"name": "attaching"}', "table_optimizer=adagrad"), pm)
+    assert AttachingTables.attached == [trainer.optimizers[0]]
+    table_params = {id(p) for p in [*trainer.model.user_ebc.parameters(), *trainer.model.item_ebc.parameters()]}
+    assert {id(p) for g in AttachingTables.attached[0].param_groups for p in g["params"]} == table_params
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(small_config, pm) -> None:

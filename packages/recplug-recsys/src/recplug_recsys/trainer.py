@@ -224,10 +224,11 @@ class Trainer:
         tables = [*model.user_ebc.parameters(), *model.item_ebc.parameters()]
         table_ids = {id(p) for p in tables}
         dense = [p for p in model.parameters() if id(p) not in table_ids]
-        self.optimizers = [
-            TABLE_OPTIMIZERS[c.table_optimizer](tables, lr=c.table_lr),
-            torch.optim.Adam(dense, lr=c.lr, weight_decay=c.weight_decay),
-        ]
+        table_optimizer = TABLE_OPTIMIZERS[c.table_optimizer](tables, lr=c.table_lr)
+        self.optimizers = [table_optimizer, torch.optim.Adam(dense, lr=c.lr, weight_decay=c.weight_decay)]
+        attach = getattr(self.compressor, "attach_optimizer", None)
+        if attach is not None:  # optional protocol method: the compressor also manages the tables' optimizer state
+            attach(table_optimizer)
 
     @property
     def inner(self) -> TwoTowerModel:

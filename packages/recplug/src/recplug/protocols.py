@@ -108,6 +108,10 @@ class EmbeddingCompressor(Protocol):
         capabilities: flags: ``"after_step"`` (needs :meth:`after_optimizer_step`), ``"export"``,
             ``"fused"`` (works with torchrec's fused optimizers, where tables have no ``.grad``),
             ``"sharded"`` (works under ``DistributedModelParallel``).
+
+    Optional: ``attach_optimizer(optimizer)``. When a compressor has it, the trainer passes it the plain
+    (unsharded) optimizer of the tables once it exists, so the compressor can also manage that optimizer's
+    state (e.g. zero it where weights are masked); fused optimizers live inside the tables and are not passed.
     """
 
     name: str
