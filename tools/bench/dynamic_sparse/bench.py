@@ -123,7 +123,8 @@ def write_markdown(summary: list[dict[str, Any]], meta: dict[str, Any], path: Pa
     text = [
         "# Dynamic sparse embeddings vs compression baselines (two-tower, MovieLens)",
         "",
-        "Commands (in order; each `--resume` adds its runs to the same results.json):",
+        "Commands (in order; each `--resume` adds its runs to the same results.json, `--replace` measures the "
+        "runs it lists again and drops their earlier rows):",
         "",
         "```bash",
         *meta["commands"],
@@ -136,6 +137,8 @@ def write_markdown(summary: list[dict[str, Any]], meta: dict[str, Any], path: Pa
         "Serving MB: the bytes the serving tables hold (all user and item tables, small tables dense). Training step "
         "time: the interleaved measurement (the runs ran one after another under a varying machine load, so their "
         "own step times, kept in results.json, are not comparable).",
+        *([f"Measured again with `--replace` (earlier rows dropped): {len(meta['replaced'])} runs "
+           f"({', '.join(sorted({str(r[0]) for r in meta['replaced']}))})."] if meta.get("replaced") else []),
         "",
         markdown_table(header, rows),
         "",
@@ -247,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out/results.json")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --resume: measure the listed runs again, replacing their earlier rows (after a code fix)")
     parser.add_argument("--step-time-dataset", default="ml-1m")
     parser.add_argument("--step-time-steps", type=int, default=8)
     parser.add_argument("--step-time-methods", nargs="+", default=["dense", "dsl", "dsl-last", "magnitude-prune", "hashing", "int8"])
@@ -271,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     from recplug.errors import ConfigError
 
+    saved_meta: dict = {}
     if args.resume and (args.out / "results.json").exists():  # keep the runs earlier invocations measured
         saved = json.loads((args.out / "results.json").read_text())
         saved_meta, rows = saved["meta"], saved["runs"]
@@ -284,6 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         meta |= {k: saved_meta[k] for k in STEP_TIME_KEYS if k in saved_meta and args.step_time_steps <= 0}
     else:
         skipped = []
+    if args.replace:
+        if not args.resume:
+            raise ConfigError("--replace needs --resume (it replaces rows of an existing results.json)")
+        again = set(jobs)
+        meta["replaced"] = saved_meta.get("replaced", []) + [
+            [r["method"], r["density"], r["seed"]] for r in rows if (r["method"], r["density"], r["seed"]) in again]
+        rows = [r for r in rows if (r["method"], r["density"], r["seed"]) not in again]
+        skipped = [x for x in skipped if tuple(x[:3]) not in again]
     done = {(r["method"], r["density"], r["seed"]) for r in rows} | {tuple(x[:3]) for x in skipped}
     meta["runs_planned"] = len(done | set(jobs))
     meta["skipped"] = skipped

@@ -53,7 +53,8 @@ class CompactEmbeddingBags(torch.nn.Module):
             if jagged.weights_or_none() is not None:
                 rows = rows * jagged.weights().float()[:, None]
             bag_of = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
-            out = torch.zeros(lengths.numel(), table.embedding_dim).index_put_((bag_of,), rows, accumulate=True)
+            # index_add_ sums each bag in a fixed order (index_put_ with accumulate does not on several threads)
+            out = torch.zeros(lengths.numel(), table.embedding_dim).index_add_(0, bag_of, rows)
             if table.pooling == "mean":
                 out = out / lengths.clamp(min=1).float()[:, None]
             pooled.append(out)
