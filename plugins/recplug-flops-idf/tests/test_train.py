@@ -76,6 +76,22 @@ def test_embedding_skip_adds_the_scaled_input_embeddings(toy):
         skip(h, offsets)
 
 
+def test_transform_starts_at_identity_trains_and_round_trips(toy, tmp_path):
+    embeddings, states, examples, idf = toy
+    values, offsets, token_ids = states.gather(np.array([0, 3]))
+    h = torch.from_numpy(values)
+    plain = SparseHead(embeddings, np.arange(2, V), init_bias=0.0, skip_scale=1.0)
+    head = SparseHead(embeddings, np.arange(2, V), init_bias=0.0, skip_scale=1.0, transform=True)
+    torch.testing.assert_close(head(h, offsets, token_ids), plain(h, offsets, token_ids))
+    train_head(head, states, examples, FlopsRegularizer(weight=0.01, warmup_steps=1), idf,
+               TrainConfig(steps=5, queries_per_batch=4, lr=1e-9, bias_lr=1e-9, transform_lr=0.05))
+    assert not torch.allclose(head.transform.weight, torch.eye(H))  # the transform learned
+    head.save(tmp_path / "head.pt")
+    loaded = load_head(tmp_path / "head.pt", embeddings)
+    assert loaded.transform is not None
+    assert torch.equal(loaded(h, offsets, token_ids), head(h, offsets, token_ids))
+
+
 @pytest.mark.parametrize("chunk_tokens", [1, 7, 4096])
 def test_head_equals_a_padded_max_pool_in_value_and_gradient(toy, chunk_tokens):
     """The arg-max recomputation gives the weights and gradients of the plain ``B x L x V'`` max pool."""

@@ -17,22 +17,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, cache_root, load_scifact, set_threads, test_split
+from common import load_scifact, set_threads, test_split
 from evaluate import HERE, K, flops_per_query, metrics, run_of, threshold_for
-from train_students import corpus_idf_cached, head_terms
+from holdout import untrained_docs
+from train_students import INIT_BIAS, SKIP_SCALE, corpus_idf_cached
 
 
 def main() -> None:
     set_threads(2)
-    import scipy.sparse as sp
-    import torch
-    from recplug_flops_idf.backbone import HiddenStates, load_backbone
-    from recplug_flops_idf.doc_encoder import SparseHead, encode_hidden_states
     from recplug_flops_idf.index import InvertedIndex
     from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, term_matrix
     from recplug_flops_idf.vocab import load_vocabulary
 
-    data, out = load_scifact(), cache_root()
+    data = load_scifact()
     qrels, test_q, test_text = test_split(data)
     vocab, idf = load_vocabulary(), corpus_idf_cached(data.doc_texts)
     binary = InferenceFreeQueryEncoder(vocab, idf, weighting="binary").encode(test_text)
@@ -51,17 +48,12 @@ def main() -> None:
     evaluate("WordPiece lexical, whole documents (binary docs, IDF queries)",
              term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size))
 
-    path = out / "docs_untrained.npz"
-    if not path.exists():
-        torch.manual_seed(0)
-        states = HiddenStates.load(out / CORPUS_STATES)
-        head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(data.doc_texts), -2.5, bf16=True)
-        sp.save_npz(path, encode_hidden_states(head, states, progress=True))
-    untrained = sp.load_npz(path)
-    evaluate("untrained tied MLM head (bias -2.5), IDF queries", untrained)
     target = json.loads((HERE / "results.json").read_text())["setup"]["matched_doc_nnz_target"]
-    evaluate("untrained tied MLM head, pruned to the students' matched sparsity", untrained,
-             threshold_for(untrained, target))
+    for skip, bias in ((0.0, -2.5), (SKIP_SCALE, INIT_BIAS)):
+        untrained = untrained_docs(skip, bias)
+        evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), IDF queries", untrained)
+        evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), pruned to the students' matched sparsity",
+                 untrained, threshold_for(untrained, target))
     (HERE / "results_ablations.json").write_text(json.dumps(systems, indent=1))
 
 

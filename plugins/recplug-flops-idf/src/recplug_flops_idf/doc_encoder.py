@@ -44,10 +44,12 @@ class SparseHead(nn.Module):
             (an embedding skip): all-MiniLM-L6-v2's last layer, trained for mean-pooled sentence
             similarity, keeps little of each token's identity, and the skip gives the tied head back the
             lexical match a trained MLM head has on unmasked tokens.
+        transform: put a trainable ``H x H`` linear map before the decoder (the dense layer of a BERT MLM
+            head), started at the identity so that the untrained head is unchanged.
     """
 
     def __init__(self, word_embeddings: torch.Tensor, term_ids: np.ndarray, init_bias: float = -2.5,
-                 bf16: bool = False, chunk_tokens: int = 4096, skip_scale: float = 0.0) -> None:
+                 bf16: bool = False, chunk_tokens: int = 4096, skip_scale: float = 0.0, transform: bool = False) -> None:
         super().__init__()
         self.bf16 = bool(bf16)
         self.chunk_tokens = int(chunk_tokens)
@@ -59,14 +61,23 @@ class SparseHead(nn.Module):
         self.register_buffer("input_embeddings", word_embeddings.detach().float(), persistent=False)
         self.weight = nn.Parameter(word_embeddings.detach()[self.term_ids].clone().float())
         self.bias = nn.Parameter(torch.full((len(term_ids),), float(init_bias)))
+        self.transform: nn.Linear | None = None
+        if transform:
+            hidden = int(word_embeddings.shape[1])
+            self.transform = nn.Linear(hidden, hidden)
+            with torch.no_grad():
+                self.transform.weight.copy_(torch.eye(hidden))
+                self.transform.bias.zero_()
 
     def head_input(self, values: torch.Tensor, token_ids: Any) -> torch.Tensor:
-        """``T x H`` states plus ``skip_scale`` times each position's input word embedding (float32)."""
-        if float(self.skip_scale) == 0.0:
-            return values.float()
-        if token_ids is None or len(token_ids) != len(values):
-            raise InvalidInputError("this head adds the input word embeddings: pass the T token ids of the states")
-        return values.float() + self.skip_scale * self.input_embeddings[torch.as_tensor(token_ids, dtype=torch.long)]
+        """``T x H`` states plus ``skip_scale`` times each position's input word embedding, through the
+        transform when there is one (float32)."""
+        x = values.float()
+        if float(self.skip_scale) != 0.0:
+            if token_ids is None or len(token_ids) != len(values):
+                raise InvalidInputError("this head adds the input word embeddings: pass the T token ids of the states")
+            x = x + self.skip_scale * self.input_embeddings[torch.as_tensor(token_ids, dtype=torch.long)]
+        return x if self.transform is None else self.transform(x)
 
     @torch.no_grad()
     def active_positions(self, values: torch.Tensor, offsets: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -140,7 +151,8 @@ def load_head(path: Path, word_embeddings: torch.Tensor, bf16: bool = False) -> 
         term_ids = state["term_ids"].numpy()
     except (OSError, RuntimeError, KeyError, EOFError) as exc:
         raise CorruptFileError(f"{path}: not a saved sparse head ({exc})") from exc
-    return SparseHead(word_embeddings, term_ids, bf16=bf16, skip_scale=float(state.get("skip_scale", 0.0))).load(path)
+    return SparseHead(word_embeddings, term_ids, bf16=bf16, skip_scale=float(state.get("skip_scale", 0.0)),
+                      transform="transform.weight" in state).load(path)
 
 
 class SparseDocEncoder(nn.Module):

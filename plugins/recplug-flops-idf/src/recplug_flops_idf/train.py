@@ -28,7 +28,8 @@ class TrainConfig:
     Attributes:
         steps: optimizer steps.
         queries_per_batch: ``B``.
-        lr: learning rate of the decoder matrix; ``bias_lr`` that of the per-term bias.
+        lr: learning rate of the decoder matrix; ``bias_lr`` that of the per-term bias; ``transform_lr`` that
+            of the head's transform (when it has one).
         kl_weight, contrastive_weight: weights of the two ranking losses.
         seed: sampling seed.
         log_every: steps between history records.
@@ -38,6 +39,7 @@ class TrainConfig:
     queries_per_batch: int = 4
     lr: float = 1e-4
     bias_lr: float = 1e-2
+    transform_lr: float = 1e-4
     kl_weight: float = 1.0
     contrastive_weight: float = 1.0
     seed: int = 0
@@ -46,7 +48,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.queries_per_batch <= 0:
             raise ConfigError("steps and queries_per_batch must be positive")
-        if self.lr <= 0 or self.bias_lr <= 0:
+        if self.lr <= 0 or self.bias_lr <= 0 or self.transform_lr <= 0:
             raise ConfigError("learning rates must be positive")
 
 
@@ -97,10 +99,10 @@ def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regu
     column[term_ids] = np.arange(len(term_ids))
     match = regularizer.term_weights(torch.as_tensor(np.asarray(idf, np.float32)[term_ids]))
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.AdamW(
-        [{"params": [head.weight], "lr": config.lr}, {"params": [head.bias], "lr": config.bias_lr, "weight_decay": 0.0}],
-        weight_decay=0.0,
-    )
+    groups = [{"params": [head.weight], "lr": config.lr}, {"params": [head.bias], "lr": config.bias_lr}]
+    if head.transform is not None:
+        groups.append({"params": list(head.transform.parameters()), "lr": config.transform_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     history: list[dict[str, float]] = []
     head.train()
     order = rng.permutation(len(examples))

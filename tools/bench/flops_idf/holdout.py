@@ -1,0 +1,123 @@
+"""Stage 2b: settings chosen without the test split: the last 100 SciFact *train* queries, kept out of training.
+
+Scores the references (BM25, MiniLM dense, WordPiece lexical) and the untrained head at several embedding-skip
+/ bias settings on those queries (full-corpus retrieval, nDCG@10 and R@100), and lists any held-out training
+runs found in the cache (``train_students.py --holdout 100`` writes them). Writes ``results_holdout.json``.
+
+Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/holdout.py``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import CORPUS_STATES, cache_root, load_scifact, set_threads
+
+HERE = Path(__file__).parent
+HOLDOUT = 100
+# (skip_scale, init_bias) of the untrained head; (2.0, -3.5) is SparseDocEncoder's default
+UNTRAINED = [(0.0, -2.5), (1.0, -2.5), (2.0, -3.5), (4.0, -6.0)]
+
+
+def holdout_queries() -> list[str]:
+    """The train queries that ``train_students.py --holdout 100`` keeps out (the last of train_examples.npz)."""
+    from train_students import load_examples
+
+    return load_examples()[1][-HOLDOUT:]
+
+
+def sparse_metrics(docs, data, idf, query_ids: list[str]) -> dict[str, float]:
+    """nDCG@10 / R@100 of train queries ``query_ids`` over the whole corpus, IDF folded into ``docs`` (N x V)."""
+    from evaluate import metrics, run_of
+    from recplug_flops_idf.index import InvertedIndex
+    from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
+    from recplug_flops_idf.vocab import load_vocabulary
+
+    vocab = load_vocabulary()
+    index = InvertedIndex(vocab.size, idf=idf, vocab_sha256=vocab.checksum)
+    index.add(docs, np.arange(docs.shape[0]))
+    qrow = {q: i for i, q in enumerate(data.query_ids)}
+    queries = InferenceFreeQueryEncoder(vocab, idf, weighting="binary").encode([data.query_texts[qrow[q]] for q in query_ids])
+    result = index.search(queries, 100)
+    qrels = {q: data.qrels["train"][q] for q in query_ids}
+    return {**metrics(run_of(query_ids, data.doc_ids, result.ids, result.scores), qrels),
+            "doc_nnz": index.nnz / len(index)}
+
+
+def untrained_docs(skip_scale: float, init_bias: float):
+    """Documents (N x V CSR) of an untrained tied head with this skip / bias (cached)."""
+    import scipy.sparse as sp
+
+    path = cache_root() / f"docs_untrained_skip{skip_scale:g}_bias{init_bias:g}.npz"
+    if not path.exists():
+        import torch
+        from recplug_flops_idf.backbone import HiddenStates, load_backbone
+        from recplug_flops_idf.doc_encoder import SparseHead, encode_hidden_states
+        from train_students import head_terms
+
+        torch.manual_seed(0)
+        data = load_scifact()
+        head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(data.doc_texts),
+                          init_bias=init_bias, bf16=True, skip_scale=skip_scale)
+        states = HiddenStates.load(cache_root() / CORPUS_STATES)
+        sp.save_npz(path, encode_hidden_states(head, states, progress=True))
+    return sp.load_npz(path)
+
+
+def main() -> None:
+    set_threads(2)
+    from evaluate import metrics, run_of
+    from recplug.builtins.exact_index import top_k
+    from recplug_flops_idf.query_encoder import term_matrix
+    from recplug_flops_idf.vocab import load_vocabulary
+    from teachers import bm25_retriever, bm25_tokens
+    from train_students import corpus_idf_cached
+
+    data, out = load_scifact(), cache_root()
+    held = holdout_queries()
+    qrow = {q: i for i, q in enumerate(data.query_ids)}
+    qrels = {q: data.qrels["train"][q] for q in held}
+    idf, vocab = corpus_idf_cached(data.doc_texts), load_vocabulary()
+    systems: dict[str, dict] = {}
+
+    retriever, stemmer = bm25_retriever(data.doc_texts)
+    ids, scores = retriever.retrieve(bm25_tokens([data.query_texts[qrow[q]] for q in held], stemmer), k=100,
+                                     show_progress=False, n_threads=1)
+    systems["BM25 (bm25s)"] = metrics(run_of(held, data.doc_ids, ids, scores), qrels)
+    with np.load(out / CORPUS_STATES, allow_pickle=False) as z:
+        dense_d = z["dense"]
+    pos, sc = top_k(np.load(out / "queries_dense.npy")[[qrow[q] for q in held]] @ dense_d.T, 100)
+    systems["MiniLM-L6 dense (first 512 tokens)"] = metrics(run_of(held, data.doc_ids, pos, sc), qrels)
+    terms = [np.unique(t) for t in vocab.token_ids(data.doc_texts)]
+    systems["WordPiece lexical (binary docs, IDF queries)"] = sparse_metrics(
+        term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size), data, idf, held)
+    for skip, bias in UNTRAINED:
+        label = f"untrained head, skip {skip:g}, bias {bias:g}"
+        systems[label] = sparse_metrics(untrained_docs(skip, bias), data, idf, held)
+        print(label, systems[label], flush=True)
+
+    runs = []
+    for path in sorted(out.glob("history_*_holdout*.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("holdout_queries") != HOLDOUT:
+            continue
+        cfg = rec["config"]
+        runs.append({"file": path.name, "regularizer": rec["regularizer"], "steps": cfg["steps"],
+                     "lr": cfg["lr"], "bias_lr": cfg["bias_lr"], "lambda": rec["lambda"],
+                     "skip_scale": rec.get("skip_scale", 0.0), "init_bias": rec.get("init_bias"),
+                     "transform": rec.get("transform", False), "kl_weight": cfg.get("kl_weight", 1.0),
+                     "contrastive_weight": cfg.get("contrastive_weight", 1.0),
+                     "train_seconds": rec["train_seconds"], "doc_nnz_last_batch": rec["history"][-1]["doc_nnz"],
+                     "nDCG@10": rec["holdout_ndcg@10"]})
+    result = {"holdout_queries": HOLDOUT, "systems": systems, "trained_runs": runs}
+    (HERE / "results_holdout.json").write_text(json.dumps(result, indent=1))
+    print("wrote", HERE / "results_holdout.json")
+
+
+if __name__ == "__main__":
+    main()
