@@ -19,14 +19,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import load_scifact, set_threads, test_split
 from evaluate import HERE, K, flops_per_query, metrics, run_of, threshold_for
-from holdout import untrained_docs
+from holdout import lexical_docs, untrained_docs
 from train_students import INIT_BIAS, SKIP_SCALE, corpus_idf_cached
 
 
 def main() -> None:
     set_threads(2)
     from recplug_flops_idf.index import InvertedIndex
-    from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, term_matrix
+    from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
     from recplug_flops_idf.vocab import load_vocabulary
 
     data = load_scifact()
@@ -43,14 +43,11 @@ def main() -> None:
                           "doc_nnz": index.nnz / len(index), "flops_per_query": flops_per_query(index, binary)}
         print(label, systems[label], flush=True)
 
-    tokens = vocab.token_ids(data.doc_texts)
-    terms = [np.unique(t) for t in tokens]
-    evaluate("WordPiece lexical, whole documents (binary docs, IDF queries)",
-             term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size))
+    evaluate("WordPiece lexical, whole documents (binary docs, IDF queries)", lexical_docs(data.doc_texts))
 
     target = json.loads((HERE / "results.json").read_text())["setup"]["matched_doc_nnz_target"]
     for skip, bias in ((0.0, -2.5), (SKIP_SCALE, INIT_BIAS)):
-        untrained = untrained_docs(skip, bias)
+        untrained = untrained_docs(skip, bias, data.doc_texts)
         evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), IDF queries", untrained)
         evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), pruned to the students' matched sparsity",
                  untrained, threshold_for(untrained, target))

@@ -49,7 +49,17 @@ def sparse_metrics(docs, data, idf, query_ids: list[str]) -> dict[str, float]:
             "doc_nnz": index.nnz / len(index)}
 
 
-def untrained_docs(skip_scale: float, init_bias: float):
+def lexical_docs(doc_texts: list[str]):
+    """Binary WordPiece term matrix of the documents (N x V CSR): each document's distinct terms, weight 1."""
+    from recplug_flops_idf.query_encoder import term_matrix
+    from recplug_flops_idf.vocab import load_vocabulary
+
+    vocab = load_vocabulary()
+    terms = [np.unique(t) for t in vocab.token_ids(doc_texts)]
+    return term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size)
+
+
+def untrained_docs(skip_scale: float, init_bias: float, doc_texts: list[str]):
     """Documents (N x V CSR) of an untrained tied head with this skip / bias (cached)."""
     import scipy.sparse as sp
 
@@ -61,8 +71,7 @@ def untrained_docs(skip_scale: float, init_bias: float):
         from train_students import head_terms
 
         torch.manual_seed(0)
-        data = load_scifact()
-        head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(data.doc_texts),
+        head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(doc_texts),
                           init_bias=init_bias, bf16=True, skip_scale=skip_scale)
         states = HiddenStates.load(cache_root() / CORPUS_STATES)
         sp.save_npz(path, encode_hidden_states(head, states, progress=True))
@@ -73,8 +82,6 @@ def main() -> None:
     set_threads(2)
     from evaluate import metrics, run_of
     from recplug.builtins.exact_index import top_k
-    from recplug_flops_idf.query_encoder import term_matrix
-    from recplug_flops_idf.vocab import load_vocabulary
     from teachers import bm25_retriever, bm25_tokens
     from train_students import corpus_idf_cached
 
@@ -82,7 +89,7 @@ def main() -> None:
     held = holdout_queries()
     qrow = {q: i for i, q in enumerate(data.query_ids)}
     qrels = {q: data.qrels["train"][q] for q in held}
-    idf, vocab = corpus_idf_cached(data.doc_texts), load_vocabulary()
+    idf = corpus_idf_cached(data.doc_texts)
     systems: dict[str, dict] = {}
 
     retriever, stemmer = bm25_retriever(data.doc_texts)
@@ -93,12 +100,10 @@ def main() -> None:
         dense_d = z["dense"]
     pos, sc = top_k(np.load(out / "queries_dense.npy")[[qrow[q] for q in held]] @ dense_d.T, 100)
     systems["MiniLM-L6 dense (first 512 tokens)"] = metrics(run_of(held, data.doc_ids, pos, sc), qrels)
-    terms = [np.unique(t) for t in vocab.token_ids(data.doc_texts)]
-    systems["WordPiece lexical (binary docs, IDF queries)"] = sparse_metrics(
-        term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size), data, idf, held)
+    systems["WordPiece lexical (binary docs, IDF queries)"] = sparse_metrics(lexical_docs(data.doc_texts), data, idf, held)
     for skip, bias in UNTRAINED:
         label = f"untrained head, skip {skip:g}, bias {bias:g}"
-        systems[label] = sparse_metrics(untrained_docs(skip, bias), data, idf, held)
+        systems[label] = sparse_metrics(untrained_docs(skip, bias, data.doc_texts), data, idf, held)
         print(label, systems[label], flush=True)
 
     runs = []

@@ -8,7 +8,6 @@ searched with another tokenizer's ids.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError
-from recplug.pretrained import minilm_dir
+from recplug.pretrained import minilm_dir, offline
 
 
 def vocab_checksum(model_dir: Path) -> str:
@@ -70,7 +69,7 @@ class Vocabulary:
 @lru_cache(maxsize=4)
 def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
     """Load the tokenizer from ``model_dir`` (default: the bundled MiniLM) without touching the network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline()
     from transformers import BertTokenizerFast
 
     directory = Path(model_dir) if model_dir else minilm_dir()

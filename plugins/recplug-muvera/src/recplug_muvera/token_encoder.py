@@ -20,9 +20,8 @@ import numpy as np
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_writer
 from recplug.multivector import MultiVectorBatch
-from recplug.pretrained import load_sentence_transformer
+from recplug.pretrained import MINILM_NAME, load_sentence_transformer
 
-MODEL_LABEL = "all-MiniLM-L6-v2"
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
 
 
@@ -89,7 +88,7 @@ class TokenEmbeddingEncoder:
         """What determines the vectors (not batch size, device, threads or cache)."""
         return {
             "encoder": self.name,
-            "model": MODEL_LABEL,
+            "model": MINILM_NAME,
             "max_seq_length": self.settings.max_seq_length,
             "normalize": True,
             "dtype": "float16",
@@ -114,7 +113,7 @@ class TokenEmbeddingEncoder:
             return MultiVectorBatch(np.zeros((0, self.dimension), np.float16), np.zeros(1, np.int64))
         cache_file = None
         if self.cache_dir is not None:
-            key = texts_checksum(texts, MODEL_LABEL, str(self.settings.max_seq_length), "l2-fp16-v1")
+            key = texts_checksum(texts, MINILM_NAME, str(self.settings.max_seq_length), "l2-fp16-v1")
             cache_file = self.cache_dir / f"{key}.npz"
             if cache_file.exists():
                 return self._read_cache(cache_file)
