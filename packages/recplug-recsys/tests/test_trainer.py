@@ -167,6 +167,9 @@ def test_bad_components_and_configs(small_config, pm, tmp_path: Path) -> None:
         small_config('batch_size="big"')
     with pytest.raises(ConfigError, match="sharding must be one of"):
         small_config("sharding=diagonal")
+    for fraction in ("0", "1.5"):
+        with pytest.raises(ConfigError, match=r"data\.train_fraction must be in \(0, 1\]"):
+            small_config(f"data.train_fraction={fraction}")
     toml = tmp_path / "train.toml"
     toml.write_text('epochs = 7\n[model]\nembedding_dim = 24\n[[regularizers]]\nname = "embedding-norm"\n'
                     'options = { weight = 1e-4 }\n')
@@ -175,6 +178,21 @@ def test_bad_components_and_configs(small_config, pm, tmp_path: Path) -> None:
     assert config.regularizers[0].options == {"weight": 1e-4}
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_train_fraction_subsamples_training_only(small_config, pm) -> None:
+    from recplug_recsys.trainer import load_run_data
+
+    full = load_run_data(small_config(), pm)
+    half = load_run_data(small_config("data.train_fraction=0.5"), pm)
+    again = load_run_data(small_config("data.train_fraction=0.5"), pm)
+    assert half.train.height == round(0.5 * full.train.height)
+    assert half.train.equals(again.train)  # a fixed draw: every model sees the same interactions
+    kept = set(zip(half.train["user_id"], half.train["item_id"], strict=True))
+    assert kept <= set(zip(full.train["user_id"], full.train["item_id"], strict=True))
+    assert half.valid.equals(full.valid) and half.test.equals(full.test)
+    other = load_run_data(small_config("data.train_fraction=0.5", "data.train_fraction_seed=1"), pm)
+    assert not other.train.equals(half.train)
 
 
 def test_evaluation_through_a_faiss_index(small_config, pm) -> None:

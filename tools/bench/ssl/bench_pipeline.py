@@ -9,8 +9,10 @@ Training step time is measured separately, in one process: one trainer per varia
 one by one (the order rotating every step) on the same batches, so that all variants share the machine load;
 median wall and CPU seconds per optimizer step, relative to the run without a regularizer.
 
-Writes ``results_pipeline_<dataset>.json`` / ``.md`` next to this file, the JSON after every run; ``--resume``
-keeps the runs already there (same settings) and trains only the missing ones.
+Writes ``results_pipeline_<dataset>.json`` / ``.md`` next to this file (``..._<dataset>_train<fraction>`` with
+``--train-fraction``: a uniform share of the training interactions, the paper's data-sparsity study), the JSON
+after every run; ``--resume`` keeps the runs already there (same settings) and trains only the missing ones;
+``--jobs 2`` trains two runs at a time (``parallel_runs.py``).
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/bench_pipeline.py --dataset ml-100k --seeds 0 1 2
 """
@@ -20,10 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from recplug.fileio import atomic_write_json, atomic_write_text
@@ -95,6 +97,32 @@ def interleaved_step_times(named: dict[str, list[dict[str, Any]]], pm: Any, work
     }
 
 
+def tail_statistics(pm: Any) -> dict[str, Any]:
+    """How long the tail is, on the demo settings' training data: items outside the top 20% by training
+    interactions, their training interactions per item (median, quartiles) and their share of the training and
+    test interactions."""
+    import numpy as np
+    from recplug_eval.recsys_metrics import popularity_head_mask
+    from recplug_recsys import demo
+    from recplug_recsys.config import TrainConfig, from_dict
+    from recplug_recsys.trainer import load_run_data
+
+    data = load_run_data(from_dict(TrainConfig, demo._merge(demo.DEMO_SETTINGS, {})), pm)
+    num_items = data.features.num_items
+    head = popularity_head_mask(data.train, num_items)
+    counts = np.bincount(data.train["item_id"].to_numpy(), minlength=num_items)
+    tail_counts = counts[~head]
+    test_items = data.test["item_id"].to_numpy()
+    return {
+        "items": int(num_items), "tail_items": int((~head).sum()),
+        "tail_train_interactions_median": float(np.median(tail_counts)),
+        "tail_train_interactions_quartiles": [float(np.percentile(tail_counts, 25)), float(np.percentile(tail_counts, 75))],
+        "tail_items_under_5": int((tail_counts < 5).sum()),
+        "tail_share_of_train": float(tail_counts.sum() / counts.sum()),
+        "tail_share_of_test": float((~head[test_items]).mean()),
+    }
+
+
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     summary = {}
     for name, rs in runs.items():
@@ -113,11 +141,18 @@ def command(args: argparse.Namespace) -> str:
     return (f"OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/bench_pipeline.py --dataset {args.dataset} "
             f"--seeds {' '.join(map(str, args.seeds))} --epochs {args.epochs} --weight {args.weight:g} "
             f"--temperature {args.temperature:g} --ssl-batch-size {args.ssl_batch_size} "
-            f"--value-dropout {args.value_dropout:g} --step-time-steps {args.step_time_steps}")
+            f"--value-dropout {args.value_dropout:g} --step-time-steps {args.step_time_steps}"
+            + (f" --train-fraction {args.train_fraction:g}" if args.train_fraction < 1 else "")
+            + (f" --jobs {args.jobs}" if args.jobs > 1 else ""))
+
+
+def output_stem(args: argparse.Namespace) -> str:
+    fraction = f"_train{args.train_fraction:g}" if args.train_fraction < 1 else ""
+    return f"results_pipeline_{args.dataset}{fraction}"
 
 
 def write_markdown(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]], steps: dict[str, Any] | None,
-                   path: Path) -> None:
+                   path: Path, tail: dict[str, Any] | None = None) -> None:
     summary = summarise(runs)
     base = summary.get("none")
     rows = []
@@ -134,22 +169,37 @@ def write_markdown(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]
                             "train s / run"], rows)
     done = sum(len(r) for r in runs.values())
     text = [
-        f"# SSL through the recplug-recsys pipeline ({args.dataset})",
+        f"# SSL through the recplug-recsys pipeline ({args.dataset}"
+        + (f", {100 * args.train_fraction:g}% of the training interactions)" if args.train_fraction < 1 else ")"),
         "",
         f"Command: `{command(args)}`",
         "",
-        f"RecBole split 8:1:1, log-Q, the demo's two-tower (E=64, MLP 128, D=64, batch 1024, τ_main 0.05), "
+        (f"Training on a uniform {100 * args.train_fraction:g}% of the training split's interactions (drawn once, "
+         "`data.train_fraction`, the same for every run; validation and test unchanged; tail and log-Q from the kept "
+         "interactions). " if args.train_fraction < 1 else "")
+        + f"RecBole split 8:1:1, log-Q, the demo's two-tower (E=64, MLP 128, D=64, batch 1024, τ_main 0.05), "
         f"{args.epochs} epochs, seeds {args.seeds} ({done} of {len(runs) * len(args.seeds)} runs done). Best epoch "
         "by validation MRR@10 (RecBole's rule), test metrics of that epoch (mean ± std over seeds), full ranking "
         "with training and validation items excluded; tail = items outside the top 20% by training interactions. "
         f"Regularizers: α = {args.weight:g}, τ = {args.temperature:g} for spread-out, SSL-RFM and SSL-CFM; SSL batch "
         f"{args.ssl_batch_size}, value dropout {args.value_dropout:g} (chosen on ML-100K's validation split: "
-        "`tuning.md`). train s / run: the training epochs only (no evaluation), runs one after another on a shared "
-        "2-core machine, so not comparable across variants; see the interleaved step time below.",
+        "`tuning.md`). train s / run: the training epochs only (no evaluation), "
+        + ("runs one after another" if args.jobs <= 1 else f"{args.jobs} runs at a time")
+        + " on a shared 2-core machine, so not comparable across variants"
+        + ("; see the interleaved step time below." if steps else "."),
         "",
         table,
         "",
     ]
+    if tail:
+        q1, q3 = tail["tail_train_interactions_quartiles"]
+        text += [
+            f"The tail: {tail['tail_items']} of {tail['items']} items; training interactions per tail item: median "
+            f"{tail['tail_train_interactions_median']:g} (quartiles {q1:g}, {q3:g}; {tail['tail_items_under_5']} "
+            f"items under 5); the tail holds {100 * tail['tail_share_of_train']:.0f}% of the training interactions "
+            f"and {100 * tail['tail_share_of_test']:.0f}% of the test interactions.",
+            "",
+        ]
     if steps:
         n = next(iter(steps.values()))["steps"]
         text += [
@@ -178,11 +228,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--value-dropout", type=float, default=CHOSEN["value_dropout"])
     parser.add_argument("--step-time-steps", type=int, default=100, help="0: no step-time measurement")
     parser.add_argument("--step-time-warmup", type=int, default=5)
+    parser.add_argument("--train-fraction", type=float, default=1.0, help="share of the training interactions kept")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time (one thread each)")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    demo.DEMO_SETTINGS.update({"epochs": args.epochs, "data": {"dataset": args.dataset}})
-    path = HERE / f"results_pipeline_{args.dataset}.json"
-    identity = {k: v for k, v in vars(args).items() if k != "resume"}
+    sys.path.insert(0, str(HERE))
+    import parallel_runs
+
+    data = {"dataset": args.dataset} | ({"train_fraction": args.train_fraction} if args.train_fraction < 1 else {})
+    demo_settings = {"epochs": args.epochs, "data": data}
+    demo.DEMO_SETTINGS.update(demo_settings)
+    path = HERE / f"{output_stem(args)}.json"
+    identity = {k: v for k, v in vars(args).items() if k not in ("resume", "jobs")}
+    identity = {k: v for k, v in identity.items() if k != "train_fraction" or v < 1}  # older files lack it
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants(args)}
     steps = None
     if args.resume and path.exists():
@@ -191,31 +249,32 @@ def main(argv: list[str] | None = None) -> None:
             runs |= {k: [r for r in v if r["seed"] in args.seeds] for k, v in saved["runs"].items()}
             steps = saved.get("step_times")
     pm = load_plugin_manager()
+    tail = tail_statistics(pm)
 
     def save() -> None:
         atomic_write_json(path, {"args": identity, "command": command(args), "runs": runs,
-                                 "summary": summarise(runs), "step_times": steps})
-        write_markdown(args, runs, steps, path.with_suffix(".md"))
+                                 "summary": summarise(runs), "step_times": steps, "tail": tail})
+        write_markdown(args, runs, steps, path.with_suffix(".md"), tail)
 
     with tempfile.TemporaryDirectory() as tmp:
-        context = SimpleNamespace(output_dir=Path(tmp), pm=pm)
         if args.step_time_steps and steps is None:
             steps = interleaved_step_times(variants(args), pm, Path(tmp), args.step_time_steps, args.step_time_warmup)
             print("step times", json.dumps(steps), flush=True)
             save()
-        for seed in args.seeds:
-            for name, regularizers in variants(args).items():
-                if any(r["seed"] == seed for r in runs[name]):
-                    continue
-                result = demo.train_variant(context, run_name(name, seed), {"regularizers": regularizers, "seed": seed})
-                history = json.loads((Path(tmp) / "recsys" / run_name(name, seed) / "history.json").read_text())
-                runs[name].append({
-                    "seed": seed, "best_epoch": result["best_epoch"], "seconds": result["seconds"],
-                    "train_seconds": sum(h["seconds"] for h in history), "steps": history[-1]["step"],
-                    "valid": {m: result["valid"][m] for m in METRICS}, "test": result["test"],
-                })
-                save()
-                print(name, seed, {m: round(result["test"][m], 4) for m in METRICS}, flush=True)
+    todo = [parallel_runs.Run(run_name(name, seed), {"regularizers": regularizers, "seed": seed}, demo_settings,
+                              tag=(name, seed))
+            for seed in args.seeds for name, regularizers in variants(args).items()
+            if not any(r["seed"] == seed for r in runs[name])]
+    for run, result, history in parallel_runs.train_all(todo, args.jobs):
+        name, seed = run.tag
+        runs[name].append({
+            "seed": seed, "best_epoch": result["best_epoch"], "seconds": result["seconds"],
+            "train_seconds": sum(h["seconds"] for h in history), "steps": history[-1]["step"],
+            "valid": {m: result["valid"][m] for m in METRICS}, "test": result["test"],
+        })
+        runs[name].sort(key=lambda r: r["seed"])
+        save()
+        print(name, seed, {m: round(result["test"][m], 4) for m in METRICS}, flush=True)
     save()
     print(path.with_suffix(".md").read_text())
 

@@ -12,10 +12,12 @@ highest mean validation tail Recall@50; when no configuration keeps the overall 
 highest mean validation tail Recall@50 of all. (The step-time condition was added after the first pass chose
 SSL batch 1024, which the benchmark then measured at 1.83x.)
 
-Writes ``tuning.json`` (every run) and ``tuning.md`` next to this file; runs already in ``tuning.json`` are
-kept and not trained again, so an interrupted sweep resumes.
+Writes ``tuning.json`` / ``tuning.md`` (ML-100K) or ``tuning_<dataset>.json`` / ``.md`` next to this file; runs
+already in the JSON are kept and not trained again, so an interrupted sweep resumes. ``--jobs 2`` trains two
+runs at a time (``parallel_runs.py``).
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds 10 11 --epochs 6
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds 10 11 --epochs 5 --dataset ml-1m --jobs 2
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from recplug.fileio import atomic_write_json, atomic_write_text
 from recplug.tables import markdown_table
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import parallel_runs  # noqa: E402
+from bench_pipeline import interleaved_step_times  # noqa: E402
+
 MAX_STEP_RATIO = 1.5
 METRICS = ("recall@50", "ndcg@50", "tail/recall@50", "tail/ndcg@50")
 WEIGHTS = (0.03, 0.1, 0.3, 1.0)
@@ -81,24 +86,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time (one thread each)")
     args = parser.parse_args()
-    demo.DEMO_SETTINGS.update({"epochs": args.epochs, "data": {"dataset": args.dataset}})
-    path = HERE / "tuning.json"
+    demo_settings = {"epochs": args.epochs, "data": {"dataset": args.dataset}}
+    demo.DEMO_SETTINGS.update(demo_settings)
+    stem = "tuning" if args.dataset == "ml-100k" else f"tuning_{args.dataset}"
+    path = HERE / f"{stem}.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
-    same = saved.get("args", {}) | {"seeds": None} == vars(args) | {"seeds": None}
+    same = saved.get("args", {}) | {"seeds": None, "jobs": None} == vars(args) | {"seeds": None, "jobs": None}
     runs: list[dict[str, Any]] = saved.get("runs", []) if same else []
     done = {(r["key"], r["seed"]) for r in runs}
     pm = load_plugin_manager()
     state: dict[str, Any] = {"args": vars(args), "runs": runs}
 
-    def train(options: dict[str, Any] | None, stage: int, tmp: Path) -> None:
-        for seed in args.seeds:
-            if (key(options), seed) in done:
-                continue
-            regularizers = [] if options is None else [{"name": "ssl-cfm", "options": options}]
-            name = f"tune-{len(runs)}"
-            result = demo.train_variant(SimpleNamespace(output_dir=tmp, pm=pm), name,
-                                        {"regularizers": regularizers, "seed": seed})
+    def train(stage_options: list[dict[str, Any] | None], stage: int) -> None:
+        todo = [parallel_runs.Run(f"tune-{len(runs) + i}", {"regularizers": [] if o is None else
+                                                              [{"name": "ssl-cfm", "options": o}], "seed": seed},
+                                  demo_settings, tag=(o, seed))
+                for i, (o, seed) in enumerate((o, seed) for o in stage_options for seed in args.seeds
+                                              if (key(o), seed) not in done)]
+        for run, result, _history in parallel_runs.train_all(todo, args.jobs):
+            options, seed = run.tag
             runs.append({"key": key(options), "options": options, "stage": stage, "seed": seed,
                          "best_epoch": result["best_epoch"], "seconds": result["seconds"],
                          "valid": {m: result["valid"][m] for m in METRICS}})
@@ -107,18 +115,14 @@ def main() -> None:
             print(label(options), seed, {m: round(result["valid"][m], 4) for m in METRICS}, flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        train(None, 0, Path(tmp))
         stage1 = [DEFAULTS | {"weight": w, "temperature": t} for w in WEIGHTS for t in TEMPERATURES]
-        for options in stage1:
-            train(options, 1, Path(tmp))
+        train([None], 0)
+        train(stage1, 1)
         summary = summarise(runs, args.seeds)
         best1 = summary[choose(summary, [key(o) for o in stage1])]["options"]
         stage2 = [best1 | change for change in STAGE2]
-        for options in stage2:
-            train(options, 2, Path(tmp))
+        train(stage2, 2)
         # step time of every SSL batch size / dropout tried (α and τ do not change the work), interleaved
-        sys.path.insert(0, str(HERE))
-        from bench_pipeline import interleaved_step_times
 
         timed = {"none": None, **{key(o): o for o in [best1, *stage2]}}
         ratios = state.get("step_times") or interleaved_step_times(
@@ -162,7 +166,7 @@ def main() -> None:
     text = (
         f"# SSL-CFM tuning on the validation split ({args.dataset}, {args.epochs} epochs, seeds {args.seeds})\n\n"
         f"Command: `OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds "
-        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --dataset {args.dataset}`\n\n"
+        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --dataset {args.dataset} --jobs {args.jobs}`\n\n"
         "Each run: the demo's two-tower through `recplug_recsys.demo.train_variant` (RecBole split, log-Q, batch "
         "1024), best epoch by validation MRR@10; the numbers are that epoch's **validation** metrics (full ranking, "
         "training items excluded; tail = items outside the top 20% by training interactions), mean ± std over the "
@@ -179,7 +183,7 @@ def main() -> None:
         "setting, a like-for-like ablation; they were not tuned separately).\n\n"
         f"{table}\n"
     )
-    atomic_write_text(HERE / "tuning.md", text)
+    atomic_write_text(HERE / f"{stem}.md", text)
     print(text)
 
 

@@ -46,6 +46,10 @@ class DataConfig:
         split_seed: RecBole's seed.
         cache_dir: the dataset's cache folder (``None``: its default).
         max_users: keep only users with id < ``max_users`` (small slices for tests; ``None``: all).
+        train_fraction: keep this share of the training interactions, drawn uniformly with
+            ``train_fraction_seed`` (valid and test unchanged; the tail slice then follows the kept
+            interactions): the data-sparsity experiments of Yao et al. 2021. ``1.0``: all.
+        train_fraction_seed: seed of that draw (fixed, so that every model sees the same interactions).
     """
 
     dataset: str = "ml-100k"
@@ -53,6 +57,12 @@ class DataConfig:
     split_seed: int = 2020
     cache_dir: str | None = None
     max_users: int | None = None
+    train_fraction: float = 1.0
+    train_fraction_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction!r}")
 
 
 @dataclass

@@ -63,7 +63,7 @@ class RunData:
 
 
 def load_run_data(config: TrainConfig, pm: Any) -> RunData:
-    """Dataset component -> split -> optional user slice -> :class:`FeatureSpace`."""
+    """Dataset component -> split -> optional user slice and training subsample -> :class:`FeatureSpace`."""
     import polars as pl
 
     options = {"cache_dir": config.data.cache_dir} if config.data.cache_dir else {}
@@ -75,6 +75,10 @@ def load_run_data(config: TrainConfig, pm: Any) -> RunData:
     parts = [split.train, split.valid, split.test]
     if config.data.max_users is not None:
         parts = [p.filter(pl.col("user_id") < config.data.max_users) for p in parts]
+    if config.data.train_fraction < 1.0:
+        parts[0] = parts[0].sample(fraction=config.data.train_fraction, seed=config.data.train_fraction_seed)
+        if parts[0].height == 0:
+            raise ConfigError(f"data.train_fraction={config.data.train_fraction} keeps no training interaction")
     features = FeatureSpace(dataset.users(), dataset.items(), zip_prefix=config.model.zip_prefix)
     return RunData(features, *parts)
 
