@@ -69,9 +69,10 @@ def test_chamfer_kernels_match_brute_force() -> None:
     for i, q in enumerate(queries):
         np.testing.assert_allclose(chamfer_to_sets(q, docs.values, docs.offsets), expected[i], rtol=1e-5)
         picks = np.array([7, 2, 29, 2])
-        np.testing.assert_allclose(
-            chamfer_candidates(q, docs.values, docs.offsets, picks), expected[i, picks], rtol=1e-5
-        )
+        for values in (docs.values, docs.values.astype(np.float32)):  # gathered float16 / per-candidate float32
+            got = chamfer_candidates(q, values, docs.offsets, picks)
+            assert got.dtype == np.float32 and got.shape == picks.shape
+            np.testing.assert_allclose(got, expected[i, picks], rtol=1e-5)
 
 
 def test_enough_candidates_make_the_rerank_exact() -> None:
