@@ -239,8 +239,9 @@ def main(argv: list[str] | None = None) -> None:
     demo_settings = {"epochs": args.epochs, "data": data}
     demo.DEMO_SETTINGS.update(demo_settings)
     path = HERE / f"{output_stem(args)}.json"
-    identity = {k: v for k, v in vars(args).items() if k not in ("resume", "jobs")}
-    identity = {k: v for k, v in identity.items() if k != "train_fraction" or v < 1}  # older files lack it
+    # what makes two runs comparable; train_fraction only when < 1, as older files lack it
+    identity = {k: v for k, v in vars(args).items()
+                if k not in ("resume", "jobs") and not (k == "train_fraction" and v >= 1)}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants(args)}
     steps = None
     if args.resume and path.exists():

@@ -166,7 +166,8 @@ def main() -> None:
     text = (
         f"# SSL-CFM tuning on the validation split ({args.dataset}, {args.epochs} epochs, seeds {args.seeds})\n\n"
         f"Command: `OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python tools/bench/ssl/tune.py --seeds "
-        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --dataset {args.dataset} --jobs {args.jobs}`\n\n"
+        f"{' '.join(map(str, args.seeds))} --epochs {args.epochs} --dataset {args.dataset}"
+        f"{f' --jobs {args.jobs}' if args.jobs > 1 else ''}`\n\n"
         "Each run: the demo's two-tower through `recplug_recsys.demo.train_variant` (RecBole split, log-Q, batch "
         "1024), best epoch by validation MRR@10; the numbers are that epoch's **validation** metrics (full ranking, "
         "training items excluded; tail = items outside the top 20% by training interactions), mean ± std over the "

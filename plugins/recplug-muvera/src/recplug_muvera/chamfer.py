@@ -16,7 +16,7 @@ def chamfer_candidates(
 ) -> np.ndarray:
     """Chamfer scores of one ``L x D`` query against the sets at positions ``candidates`` (``(c,)``, all
     valid) of ``values`` / ``offsets``: float32 ``(c,)``. float32 values: one small GEMM per candidate on a
-    view of its vectors (no gathered copy: the copy cost more than the GEMMs, ``tools/bench/muvera``);
+    view of its vectors (no gathered copy, which cost more than the GEMMs);
     float16 values: gathered into one block and converted block by block."""
     starts, stops = offsets[candidates].tolist(), offsets[candidates + 1].tolist()
     if values.dtype != np.float32:
