@@ -11,7 +11,7 @@ from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
 from recplug.multivector import MultiVectorBatch
 from recplug.multivector import chamfer_scores as chamfer_to_sets
 from recplug.testing import IndexConformance
-from recplug_muvera.chamfer import ball_carve, chamfer_candidates
+from recplug_muvera.chamfer import BFloat16Screen, ball_carve, chamfer_candidates
 from recplug_muvera.index import MuveraChamferIndex
 from recplug_muvera.testing import unit_sets
 
@@ -58,6 +58,12 @@ class TestConformanceHnswAndCarving(TestConformance):
         )
 
 
+class TestConformanceBFloat16Rerank(TestConformance):
+    @pytest.fixture
+    def make_index(self) -> Any:
+        return lambda: MuveraChamferIndex(dimension=D, faiss_factory="HNSW16,SQ8", rerank_dtype="bfloat16", **SMALL)
+
+
 def brute_force_chamfer(queries: list[np.ndarray], docs: MultiVectorBatch) -> np.ndarray:
     return np.array([[(q @ docs[j].astype(np.float32).T).max(axis=1).sum() for j in range(len(docs))] for q in queries])
 
@@ -73,6 +79,41 @@ def test_chamfer_kernels_match_brute_force() -> None:
             got = chamfer_candidates(q, values, docs.offsets, picks)
             assert got.dtype == np.float32 and got.shape == picks.shape
             np.testing.assert_allclose(got, expected[i, picks], rtol=1e-5)
+
+
+def test_bfloat16_screen_blocks_and_long_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = documents(30, seed=3)
+    docs = MultiVectorBatch(docs.values.astype(np.float16), docs.offsets)  # as the index stores them
+    queries = unit_sets(3, D, seed=4, low=3, high=12)
+    expected = brute_force_chamfer(queries, docs)
+    picks = np.array([7, 2, 29, 2, 11, 0, 5])
+    monkeypatch.setattr(BFloat16Screen, "ROWS", 20)  # blocks of a few sets, and sets longer than a block
+    screen = BFloat16Screen(docs.values, docs.offsets)
+    lengths = np.diff(docs.offsets)[picks]
+    assert lengths.max() > BFloat16Screen.ROWS > lengths.min() * 2
+    assert screen.nbytes > 0
+    for i, q in enumerate(queries):
+        np.testing.assert_allclose(screen.exact(q, picks), expected[i, picks], rtol=1e-5)
+        approx = screen.approximate(q, picks)
+        assert approx.dtype == np.float32
+        np.testing.assert_allclose(approx, expected[i, picks], rtol=2e-2)
+        assert not np.allclose(approx, expected[i, picks], rtol=1e-6, atol=0)  # bfloat16 rounding is visible
+
+
+def test_bfloat16_rerank_returns_exact_scores_of_the_float32_ranking() -> None:
+    docs = documents(80, seed=5)
+    queries = unit_sets(6, D, seed=6, low=3, high=12)
+    exact = MuveraChamferIndex(dimension=D, candidates=60, **SMALL)
+    exact.add(docs, np.arange(80))
+    screened = exact.with_search(rerank_dtype="bfloat16", rescore=10)
+    want, got = exact.search(queries, k=5), screened.search(queries, k=5)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+    assert screened.memory_bytes() < exact.memory_bytes()
+    with pytest.raises(ConfigError, match="rescore"):
+        MuveraChamferIndex(dimension=D, rerank_dtype="bfloat16", rescore=-1)
+    with pytest.raises(ConfigError, match="rerank_dtype"):
+        MuveraChamferIndex(dimension=D, rerank_dtype="int8")
 
 
 def test_enough_candidates_make_the_rerank_exact() -> None:

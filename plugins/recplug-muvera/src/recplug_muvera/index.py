@@ -23,12 +23,13 @@ from recplug.multivector import MultiVectorBatch
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
 
-from recplug_muvera.chamfer import ball_carve, chamfer_candidates
+from recplug_muvera.chamfer import BFloat16Screen, ball_carve, chamfer_candidates, single_blas_thread
 from recplug_muvera.config import SETUP_FIELDS, FDEConfig, document_config
 from recplug_muvera.fde import as_batch, paired_encoders
 
 FAISS_FILE = "fde.faiss"
 SETS_FILE = "vectors.npz"
+RERANK_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,11 @@ class ChamferIndexConfig:
         ball_carving_tau: carve query vectors with this threshold before reranking (paper: 0.7); None: off.
         nprobe: IVF lists probed; ``ef_search``: HNSW search depth (None: FAISS defaults).
         rerank_dtype: ``"float32"`` keeps a float32 copy of the stored float16 vectors in memory for a
-            faster rerank (twice the memory); ``"float16"`` converts the candidates at each query.
+            faster rerank (twice the memory); ``"float16"`` converts the candidates at each query;
+            ``"bfloat16"`` keeps a bfloat16 copy (the memory of the float16 one), scores every candidate
+            with bfloat16 GEMMs (:class:`~recplug_muvera.chamfer.BFloat16Screen`, about 2x faster than
+            float32 on CPUs with AVX512-BF16) and rescores the best ``k + rescore`` exactly.
+        rescore: with ``rerank_dtype="bfloat16"``, candidates beyond the top ``k`` rescored exactly.
     """
 
     faiss_factory: str = "Flat"
@@ -51,10 +56,13 @@ class ChamferIndexConfig:
     nprobe: int | None = None
     ef_search: int | None = None
     rerank_dtype: str = "float32"
+    rescore: int = 10
 
     def __post_init__(self) -> None:
-        if self.rerank_dtype not in ("float32", "float16"):
-            raise ConfigError(f"rerank_dtype must be 'float32' or 'float16', got {self.rerank_dtype!r}")
+        if self.rerank_dtype not in RERANK_DTYPES:
+            raise ConfigError(f"rerank_dtype must be one of {RERANK_DTYPES}, got {self.rerank_dtype!r}")
+        if self.rescore < 0:
+            raise ConfigError(f"rescore must be >= 0, got {self.rescore}")
         if self.candidates < 0:
             raise ConfigError(f"candidates must be >= 0, got {self.candidates}")
         if self.ball_carving_tau is not None and not -1.0 <= self.ball_carving_tau <= 1.0:
@@ -97,6 +105,7 @@ class MuveraChamferIndex:
         self._offsets = np.zeros(1, np.int64)
         self._ids: np.ndarray = np.zeros(0, np.int64)
         self._values32: np.ndarray | None = None
+        self._screen: BFloat16Screen | None = None
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ state
@@ -154,8 +163,8 @@ class MuveraChamferIndex:
         self._values = np.concatenate([self._values, batch.values.astype(np.float16)])
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
         self._ids = merged
-        self._values32 = None
-        self._rerank_vectors()  # the float32 rerank copy is part of the build, not of the first query
+        self._values32 = self._screen = None
+        self._rerank_vectors()  # the rerank copy is part of the build, not of the first query
 
     def search(self, queries: MultiVectorBatch | Sequence[np.ndarray], k: int) -> SearchResult:
         """Top ``k`` ids and Chamfer scores (FDE scores when ``candidates == 0``) for ``Q`` query sets."""
@@ -167,6 +176,14 @@ class MuveraChamferIndex:
         scores = np.full((q, k), -np.inf, np.float32)
         if q == 0 or len(self) == 0:
             return SearchResult(ids=ids, scores=scores)
+        if self.settings.rerank_dtype == "bfloat16":
+            with single_blas_thread():  # numpy's BLAS threads would contend with torch's on few cores
+                return self._search(batch, k, ids, scores)
+        return self._search(batch, k, ids, scores)
+
+    def _search(self, batch: MultiVectorBatch, k: int, ids: np.ndarray, scores: np.ndarray) -> SearchResult:
+        """:meth:`search` on a validated, non-empty batch, writing into the padded ``Q x k`` outputs."""
+        q = len(batch)
         fdes = self._queries(batch)
         depth = min(len(self), max(self.settings.candidates, k) if self.settings.candidates else k)
         fde_scores, positions = self._index.search(fdes, depth)
@@ -178,15 +195,31 @@ class MuveraChamferIndex:
             query = batch[i]
             if self.settings.ball_carving_tau is not None:
                 query = ball_carve(query, self.settings.ball_carving_tau)
-            exact = chamfer_candidates(query, values, offsets, found)
+            if self.settings.rerank_dtype == "bfloat16":
+                found, exact = self._screened(query, found, k)
+            else:
+                exact = chamfer_candidates(query, values, offsets, found)
             order = np.lexsort((found, -exact))[:k]
             ids[i, : order.shape[0]] = self._ids[found[order]]
             scores[i, : order.shape[0]] = exact[order]
         return SearchResult(ids=ids, scores=scores)
 
+    def _screened(self, query: np.ndarray, found: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k + rescore`` of ``found`` with the best bfloat16 Chamfer scores (all of them if fewer)
+        and their exact Chamfer scores."""
+        assert self._screen is not None  # made by _rerank_vectors
+        keep = k + self.settings.rescore
+        if found.shape[0] > keep:
+            approx = self._screen.approximate(query, found)
+            found = found[np.argpartition(-approx, keep - 1)[:keep]]
+        return found, self._screen.exact(query, found)
+
     def _rerank_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """Stored vectors in the rerank dtype (the float32 copy is made once, after add or load) and offsets."""
-        if self.settings.rerank_dtype == "float16":
+        """Vectors the exact rerank reads (the float32 copy, or the bfloat16 screen, is made once, after add
+        or load) and offsets."""
+        if self.settings.rerank_dtype == "bfloat16" and self._screen is None and len(self):
+            self._screen = BFloat16Screen(self._values, self._offsets)
+        if self.settings.rerank_dtype != "float32":
             return self._values, self._offsets
         if self._values32 is None or self._values32.shape[0] != self._values.shape[0]:
             self._values32 = self._values.astype(np.float32)
@@ -213,7 +246,8 @@ class MuveraChamferIndex:
         faiss_bytes = 0
         if self._index is not None:
             faiss_bytes = int(_faiss().serialize_index(self._index).nbytes)
-        copy = 0 if self.settings.rerank_dtype == "float16" else self._values.shape[0] * self.dimension * 4
+        copies = {"float32": self._values.shape[0] * self.dimension * 4, "float16": 0}
+        copy = copies.get(self.settings.rerank_dtype, self._values.shape[0] * self.dimension * 2)
         return int(self._values.nbytes + copy + self._offsets.nbytes + faiss_bytes)
 
     # ------------------------------------------------------------------ persistence
