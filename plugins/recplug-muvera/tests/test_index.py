@@ -106,6 +106,7 @@ def test_bfloat16_rerank_returns_exact_scores_of_the_float32_ranking() -> None:
     exact = MuveraChamferIndex(dimension=D, candidates=60, **SMALL)
     exact.add(docs, np.arange(80))
     screened = exact.with_search(rerank_dtype="bfloat16", rescore=10)
+    assert screened._screen is not None  # made by with_search, not by the first (timed) search
     want, got = exact.search(queries, k=5), screened.search(queries, k=5)
     np.testing.assert_array_equal(got.ids, want.ids)
     np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)

@@ -22,9 +22,9 @@ def _threadpools():  # one scan of the loaded libraries per process (a scan cost
 
 
 def single_blas_thread() -> AbstractContextManager:
-    """Limit numpy's BLAS to one thread for the block (about 20 us). On a machine with few cores, BLAS
-    worker threads still spinning after a small GEMM (the query FDE) slowed the torch GEMMs of
-    :class:`BFloat16Screen` up to 3x in measurements on 2 cores."""
+    """Limit numpy's BLAS to one thread for the block. On a machine with few cores, BLAS worker threads
+    still spinning after a small GEMM (the query FDE) slow the torch GEMMs of :class:`BFloat16Screen`
+    (seen on 2 cores in ad-hoc timings, not a committed benchmark)."""
     return _threadpools().limit(limits=1, user_api="blas")
 
 

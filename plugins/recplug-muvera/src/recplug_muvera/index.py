@@ -45,8 +45,8 @@ class ChamferIndexConfig:
         rerank_dtype: ``"float32"`` keeps a float32 copy of the stored float16 vectors in memory for a
             faster rerank (twice the memory); ``"float16"`` converts the candidates at each query;
             ``"bfloat16"`` keeps a bfloat16 copy (the memory of the float16 one), scores every candidate
-            with bfloat16 GEMMs (:class:`~recplug_muvera.chamfer.BFloat16Screen`, about 2x faster than
-            float32 on CPUs with AVX512-BF16) and rescores the best ``k + rescore`` exactly.
+            with bfloat16 GEMMs (:class:`~recplug_muvera.chamfer.BFloat16Screen`; faster than float32 on
+            CPUs with AVX512-BF16) and rescores the best ``k + rescore`` exactly.
         rescore: with ``rerank_dtype="bfloat16"``, candidates beyond the top ``k`` rescored exactly.
     """
 
@@ -239,6 +239,7 @@ class MuveraChamferIndex:
         other.__dict__.update(self.__dict__)
         other.settings = replace(self.settings, **search)
         other.timings = dict(self.timings)
+        other._rerank_vectors()  # a new rerank dtype's copy is made here, as after add, not in the first search
         return other
 
     def memory_bytes(self) -> int:
