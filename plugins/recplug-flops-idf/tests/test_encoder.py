@@ -76,3 +76,21 @@ def test_end_to_end_search_finds_the_right_document_and_reloads(fitted_encoder, 
         type(index).load(tmp_path / "ix", encoder_config={**config, "vocab_sha256": "0" * 64})
     again = type(index).load(tmp_path / "ix", encoder_config=config)
     np.testing.assert_array_equal(again.search(fitted_encoder.encode_queries([docs[7][:120]]), 3).ids, result.ids)
+
+
+def test_lexical_channel_adds_bm25_document_weights_and_fits_avgdl(scifact_docs, vocab):
+    docs = scifact_docs[:12]
+    plain = InferenceFreeSparseEncoder(max_length=64)
+    lexical = InferenceFreeSparseEncoder(max_length=64, lexical_weight=0.5)
+    difference = (lexical.encode_documents(docs) - plain.encode_documents(docs)).toarray()
+    ids = vocab.token_ids(docs)
+    avgdl = np.mean([len(t) for t in ids])
+    assert lexical.model().head.lexical_channel.average_length == pytest.approx(avgdl)
+    for row, terms in enumerate(ids):
+        unique, tf = np.unique(terms, return_counts=True)
+        expected = 0.5 * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(terms) / avgdl))
+        np.testing.assert_allclose(difference[row, unique], expected, rtol=1e-4, atol=1e-5)
+        assert np.count_nonzero(np.delete(difference[row], unique)) == 0
+    assert lexical.config()["lexical_weight"] == 0.5 and "lexical_weight" not in plain.config()
+    with pytest.raises(ConfigError, match="lexical channel"):
+        InferenceFreeSparseEncoder(lexical_weight=-1.0)

@@ -76,6 +76,21 @@ def test_folded_idf_scores_equal_the_idf_weighted_inner_product():
     np.testing.assert_array_equal(weighted.ids, result.ids)
 
 
+def test_search_in_small_score_blocks_equals_one_block(monkeypatch):
+    import recplug_flops_idf.index as index_module
+
+    docs = sparse_docs()
+    index = InvertedIndex(V, idf=np.linspace(0.5, 3.0, V).astype(np.float32))
+    index.add(docs, np.arange(docs.shape[0]))
+    queries = binary_queries(list(range(11)))
+    whole = index.search(queries, k=5)
+    monkeypatch.setattr(index_module, "SCORE_BLOCK", 3 * docs.shape[0])  # 3 queries per block, a short last one
+    blocked = index.search(queries, k=5)
+    np.testing.assert_array_equal(blocked.ids, whole.ids)
+    np.testing.assert_array_equal(blocked.scores, whole.scores)
+    np.testing.assert_array_equal(whole.ids[:, 0], np.arange(11))  # term {i} finds doc i first
+
+
 def test_non_binary_queries_are_rejected_by_a_folded_index():
     index = InvertedIndex(V, idf=np.full(V, 2.0, np.float32))
     index.add(sparse_docs(), np.arange(64))

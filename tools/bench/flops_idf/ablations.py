@@ -3,7 +3,9 @@
 * untrained tied head (no distillation), IDF queries, at its own sparsity and pruned to the students'
   matched sparsity: what the training steps add;
 * a WordPiece lexical baseline on whole documents, binary document terms and IDF queries (score = sum of
-  IDF of the matched terms): what the same query side gets without any learned document weights.
+  IDF of the matched terms): what the same query side gets without any learned document weights;
+* the head's lexical channel alone (BM25 over WordPiece terms) and the untrained head plus the channel at
+  the students' weight: what the channel brings without training.
 
 Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/ablations.py``
 """
@@ -19,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import load_scifact, set_threads, test_split
 from evaluate import HERE, K, flops_per_query, metrics, run_of, threshold_for
-from holdout import lexical_docs, untrained_docs
-from train_students import INIT_BIAS, SKIP_SCALE, corpus_idf_cached
+from holdout import lexical_channel_docs, lexical_docs, untrained_docs
+from train_students import INIT_BIAS, LEXICAL_WEIGHT, SKIP_SCALE, corpus_idf_cached
 
 
 def main() -> None:
@@ -51,6 +53,13 @@ def main() -> None:
         evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), IDF queries", untrained)
         evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), pruned to the students' matched sparsity",
                  untrained, threshold_for(untrained, target))
+    evaluate("lexical channel alone (BM25 over WordPiece terms, k1 1.2, b 0.75)", lexical_channel_docs(data.doc_texts))
+    if LEXICAL_WEIGHT:
+        untrained = (untrained_docs(SKIP_SCALE, INIT_BIAS, data.doc_texts)
+                     + lexical_channel_docs(data.doc_texts, LEXICAL_WEIGHT)).tocsr()
+        label = f"untrained tied MLM head (skip {SKIP_SCALE:g}, bias {INIT_BIAS:g}) + lexical channel {LEXICAL_WEIGHT:g}"
+        evaluate(f"{label}, IDF queries", untrained)
+        evaluate(f"{label}, pruned to the students' matched sparsity", untrained, threshold_for(untrained, target))
     (HERE / "results_ablations.json").write_text(json.dumps(systems, indent=1))
 
 

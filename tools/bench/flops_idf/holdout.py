@@ -2,7 +2,8 @@
 
 Scores the references (BM25, MiniLM dense, WordPiece lexical) and the untrained head at several embedding-skip
 / bias settings on those queries (full-corpus retrieval, nDCG@10 and R@100), and lists any held-out training
-runs found in the cache (``train_students.py --holdout 100`` writes them). Writes ``results_holdout.json``.
+runs found in the cache (``train_students.py --holdout 100`` writes them) next to the runs already recorded in
+``results_holdout.json``, which it rewrites.
 
 Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/holdout.py``
 """
@@ -22,6 +23,7 @@ HERE = Path(__file__).parent
 HOLDOUT = 100
 # (skip_scale, init_bias) of the untrained head; (2.0, -3.5) is SparseDocEncoder's default
 UNTRAINED = [(0.0, -2.5), (1.0, -2.5), (2.0, -3.5), (4.0, -6.0)]
+LEXICAL_WEIGHTS = [0.5, 1.0, 2.0, 3.0, 4.0]  # lexical channel weights tried on the untrained (2.0, -3.5) head
 
 
 def holdout_queries() -> list[str]:
@@ -57,6 +59,33 @@ def lexical_docs(doc_texts: list[str]):
     vocab = load_vocabulary()
     terms = [np.unique(t) for t in vocab.token_ids(doc_texts)]
     return term_matrix(terms, [np.ones(len(t)) for t in terms], vocab.size)
+
+
+def lexical_channel_docs(doc_texts: list[str], weight: float = 1.0):
+    """``weight * w_lex`` of every document (N x V CSR; :mod:`recplug_flops_idf.lexical`, Lucene's k1 / b, avgdl
+    of the corpus), from the cached states' token ids: what the head's lexical channel adds (cached)."""
+    import scipy.sparse as sp
+
+    path = cache_root() / "docs_lexical_channel.npz"
+    if not path.exists():
+        import torch
+        from recplug_flops_idf.backbone import HiddenStates
+        from recplug_flops_idf.lexical import LexicalChannel, average_length, tf_saturation
+        from recplug_flops_idf.vocab import load_vocabulary
+
+        vocab = load_vocabulary()
+        states = HiddenStates.load(cache_root() / CORPUS_STATES)
+        columns = states.token_ids.astype(np.int64)
+        columns[np.isin(columns, vocab.special_ids)] = -1
+        channel = LexicalChannel(weight=1.0, average_length=average_length(columns, len(states)))
+        blocks = []
+        for start in range(0, len(states), 256):
+            stop = min(start + 256, len(states))
+            lo, hi = states.offsets[start], states.offsets[stop]
+            w = tf_saturation(torch.from_numpy(columns[lo:hi]), states.offsets[start : stop + 1] - lo, vocab.size, channel)
+            blocks.append(sp.csr_matrix(w.numpy()))
+        sp.save_npz(path, sp.vstack(blocks, format="csr"))
+    return weight * sp.load_npz(path)
 
 
 def untrained_docs(skip_scale: float, init_bias: float, doc_texts: list[str]):
@@ -105,6 +134,12 @@ def main() -> None:
         label = f"untrained head, skip {skip:g}, bias {bias:g}"
         systems[label] = sparse_metrics(untrained_docs(skip, bias, data.doc_texts), data, idf, held)
         print(label, systems[label], flush=True)
+    systems["lexical channel alone (WordPiece BM25)"] = sparse_metrics(lexical_channel_docs(data.doc_texts), data, idf, held)
+    for weight in LEXICAL_WEIGHTS:
+        label = f"untrained head, skip 2, bias -3.5, lexical channel {weight:g}"
+        docs = (untrained_docs(2.0, -3.5, data.doc_texts) + lexical_channel_docs(data.doc_texts, weight)).tocsr()
+        systems[label] = sparse_metrics(docs, data, idf, held)
+        print(label, systems[label], flush=True)
 
     runs = []
     for path in sorted(out.glob("history_*_holdout*.json")):
@@ -115,10 +150,15 @@ def main() -> None:
         runs.append({"file": path.name, "regularizer": rec["regularizer"], "steps": cfg["steps"],
                      "lr": cfg["lr"], "bias_lr": cfg["bias_lr"], "lambda": rec["lambda"],
                      "skip_scale": rec.get("skip_scale", 0.0), "init_bias": rec.get("init_bias"),
-                     "transform": rec.get("transform", False), "kl_weight": cfg.get("kl_weight", 1.0),
+                     "transform": rec.get("transform", False), "lexical_weight": rec.get("lexical_weight", 0.0),
+                     "kl_weight": cfg.get("kl_weight", 1.0),
                      "contrastive_weight": cfg.get("contrastive_weight", 1.0),
                      "train_seconds": rec["train_seconds"], "doc_nnz_last_batch": rec["history"][-1]["doc_nnz"],
                      "nDCG@10": rec["holdout_ndcg@10"]})
+    previous = HERE / "results_holdout.json"
+    if previous.exists():  # keep runs recorded earlier whose history files are not in this machine's cache
+        found = {r["file"] for r in runs}
+        runs = [r for r in json.loads(previous.read_text()).get("trained_runs", []) if r["file"] not in found] + runs
     result = {"holdout_queries": HOLDOUT, "systems": systems, "trained_runs": runs}
     (HERE / "results_holdout.json").write_text(json.dumps(result, indent=1))
     print("wrote", HERE / "results_holdout.json")

@@ -5,6 +5,7 @@ Run: ``.venv/bin/python tools/bench/flops_idf/report.py``
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def main() -> None:
             train_lines.append(
                 f"- `{t['regularizer']}`: {t['config']['steps']} steps x {t['config']['queries_per_batch']} queries "
                 f"(C = {t['candidates']} candidates each), lambda {t['lambda']}, warm-up T = {t['warmup_steps']}, "
+                f"lexical channel {t.get('lexical_weight', 0.0):g}, "
                 f"{t['train_seconds']:.0f} s; last batch: doc nnz {last['doc_nnz']:.0f}, KL {last['kl']:.3f}, "
                 f"InfoNCE {last['contrastive']:.3f}"
             )
@@ -145,14 +147,14 @@ def holdout_section() -> list[str]:
     rows = [[k, f"{m['nDCG@10']:.3f}", f"{m['R@100']:.3f}", f"{m['doc_nnz']:.0f}" if "doc_nnz" in m else ""]
             for k, m in h["systems"].items()]
     runs = [[r["regularizer"], str(r["steps"]), f"{r['lr']:g}", f"{r['bias_lr']:g}", f"{r['lambda']:g}",
-             f"{r['skip_scale']:g}", "yes" if r.get("transform") else "no",
+             f"{r['skip_scale']:g}", "yes" if r.get("transform") else "no", f"{r.get('lexical_weight', 0.0):g}",
              f"{r['kl_weight']:g} / {r['contrastive_weight']:g}", f"{r['train_seconds']:.0f}", f"{r['nDCG@10']:.3f}"]
             for r in h["trained_runs"]]
     lines = [
         f"## Settings chosen without the test split ({h['holdout_queries']} SciFact train queries kept out of training)",
         "",
         "`holdout.py`: full-corpus retrieval for the last train queries of `train_examples.npz`; the skip / bias "
-        "of the students come from this table.",
+        "and the lexical-channel weight of the students come from this table.",
         "",
         markdown_table(["system", "nDCG@10", "R@100", "doc nnz"], rows),
         "",
@@ -161,7 +163,7 @@ def holdout_section() -> list[str]:
         lines += [
             "Training runs on the other train queries (`train_students.py --holdout 100`), scored on the kept-out ones:",
             "",
-            markdown_table(["regularizer", "steps", "lr", "bias lr", "lambda", "skip", "transform", "KL / InfoNCE weight",
+            markdown_table(["regularizer", "steps", "lr", "bias lr", "lambda", "skip", "transform", "lexical", "KL / InfoNCE weight",
                             "train s", "nDCG@10"], runs),
             "",
         ]
@@ -178,24 +180,41 @@ def plot(res: dict) -> None:
     systems = dict(res["systems"])
     if extra.exists():
         systems.update(json.loads(extra.read_text()))
-    fig, ax = plt.subplots(figsize=(9, 5))
-    markers = iter("*osDv^<>pPhX")
+    # left: every system; right: the same points zoomed on the best cluster (students and lexical rows)
+    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12, 7.5), gridspec_kw={"width_ratios": [1, 1]})
+    markers = itertools.cycle("*osDv^<>pPhX")
     seen = set()
     for name, m in systems.items():
         if "dense" in name:
-            ax.axhline(m["nDCG@10"], color="grey", ls="--", lw=1, label=f"{name} (N x D = {m['flops_per_query']:.2g} FLOPS)")
+            for a in (ax, zoom):
+                a.axhline(m["nDCG@10"], color="grey", ls="--", lw=1,
+                          label=f"{name} (N x D = {m['flops_per_query']:.2g} FLOPS)" if a is ax else None)
             continue
         key = (round(m["nDCG@10"], 4), round(m["flops_per_query"]))
         if key in seen:  # a pruned copy identical to its native row
             continue
         seen.add(key)
-        ax.scatter(m["flops_per_query"], m["nDCG@10"], marker=next(markers), s=70, label=name)
+        marker = next(markers)
+        ax.scatter(m["flops_per_query"], m["nDCG@10"], marker=marker, s=70, label=name)
+        zoom.scatter(m["flops_per_query"], m["nDCG@10"], marker=marker, s=110, color=ax.collections[-1].get_facecolor())
+    bm25 = systems.get("BM25 (bm25s)")
     ax.set_xscale("log")
     ax.set_xlabel("FLOPS per query (postings touched, log scale)")
+    zoom.set_xlabel("FLOPS per query (postings touched)")
+    for a in (ax, zoom):
+        a.grid(True, which="both", alpha=0.3)
+        if bm25:
+            a.axhline(bm25["nDCG@10"], color="C0", ls=":", lw=1)
     ax.set_ylabel("nDCG@10 (SciFact test)")
-    ax.set_title("nDCG@10 vs FLOPS per query")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
+    ax.set_title("all systems")
+    top = [m for m in systems.values() if "dense" not in m and m["nDCG@10"] >= 0.67 and m["flops_per_query"] > 1.5e4]
+    if top:
+        xs, ys = [m["flops_per_query"] for m in top], [m["nDCG@10"] for m in top]
+        zoom.set_xlim(min(xs) / 1.08, max(xs) * 1.08)
+        zoom.set_ylim(min(ys) - 0.004, max(ys) + 0.004)
+    zoom.set_title("zoom on the best cluster (dotted: BM25)")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
     fig.savefig(HERE / "ndcg_vs_flops.png", dpi=130)
 
 

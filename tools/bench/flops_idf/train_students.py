@@ -22,6 +22,7 @@ from common import CORPUS_STATES, cache_root, load_scifact, set_threads
 
 STEPS, WARMUP, LAMBDA, BATCH, LR, BIAS_LR = 250, 100, 0.003, 8, 1e-5, 1e-3  # the committed students' setting
 SKIP_SCALE, INIT_BIAS = 2.0, -3.5  # chosen on 100 held-out train queries (untrained head), see the README
+LEXICAL_WEIGHT = 1.0  # weight of the head's lexical channel (recplug_flops_idf.lexical), chosen on the held-out train queries
 
 
 def corpus_idf_cached(doc_texts: list[str]) -> np.ndarray:
@@ -78,6 +79,8 @@ def main() -> None:
     parser.add_argument("--skip-scale", type=float, default=SKIP_SCALE, help="embedding skip of the head")
     parser.add_argument("--init-bias", type=float, default=INIT_BIAS)
     parser.add_argument("--transform", action="store_true", help="a trainable H x H map before the decoder")
+    parser.add_argument("--lexical-weight", type=float, default=LEXICAL_WEIGHT,
+                        help="weight of the head's lexical channel (BM25's document-side term weight)")
     parser.add_argument("--transform-lr", type=float, default=1e-4)
     parser.add_argument("--kl-weight", type=float, default=1.0, help="weight of the KL distillation loss")
     parser.add_argument("--contrastive-weight", type=float, default=1.0, help="weight of the InfoNCE loss")
@@ -90,6 +93,7 @@ def main() -> None:
     import torch
     from recplug_flops_idf.backbone import HiddenStates, load_backbone
     from recplug_flops_idf.doc_encoder import SparseHead
+    from recplug_flops_idf.lexical import LexicalChannel, average_length
     from recplug_flops_idf.train import TrainConfig, train_head
 
     data, out = load_scifact(), cache_root()
@@ -104,7 +108,8 @@ def main() -> None:
     for name in args.names:
         torch.manual_seed(0)
         head = SparseHead(embeddings, terms, init_bias=args.init_bias, bf16=True, skip_scale=args.skip_scale,
-                          transform=args.transform)
+                          transform=args.transform, lexical=LexicalChannel(weight=args.lexical_weight))
+        head.set_average_length(average_length(head.columns.numpy()[states.token_ids], len(states)))
         reg = pm.create("regularizer", name, weight=args.lam, warmup_steps=args.warmup)
         config = TrainConfig(steps=args.steps, queries_per_batch=args.batch, lr=args.lr, bias_lr=args.bias_lr,
                              transform_lr=args.transform_lr, kl_weight=args.kl_weight, contrastive_weight=args.contrastive_weight, log_every=25)
@@ -112,7 +117,7 @@ def main() -> None:
         history = train_head(head, states, examples, reg, idf, config, progress=True)
         seconds = time.perf_counter() - start
         head.save(out / f"head_{name}{suffix}.pt")
-        record = {"regularizer": name, "lambda": args.lam, "skip_scale": args.skip_scale, "init_bias": args.init_bias, "transform": args.transform, "warmup_steps": args.warmup, "config": asdict(config),
+        record = {"regularizer": name, "lambda": args.lam, "skip_scale": args.skip_scale, "init_bias": args.init_bias, "transform": args.transform, "lexical_weight": args.lexical_weight, "warmup_steps": args.warmup, "config": asdict(config),
                   "candidates": len(examples[0].doc_rows), "train_seconds": seconds, "examples": len(examples),
                   "history": history}
         if held:

@@ -11,7 +11,9 @@ the cost of the ``L x V`` projection on a CPU); its outputs are mapped back to v
 
 Weights: ``w(t) = max over positions of log(1 + ReLU(logit(t)))`` (= ``log1p(relu(max logit))``, as the
 function is monotone), over every position of every window of a whole document
-(:mod:`recplug_flops_idf.backbone`); special tokens never get a weight. Output: ``B x V'`` (V' = ``len(term_ids)``).
+(:mod:`recplug_flops_idf.backbone`); special tokens never get a weight. With the lexical channel
+(:mod:`recplug_flops_idf.lexical`) the head adds ``weight * w_lex(t, d)``, BM25's document-side term weight.
+Output: ``B x V'`` (V' = ``len(term_ids)``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import torch
 from recplug.errors import IncompatibleFileError, InvalidInputError
 from torch import nn
+
+from recplug_flops_idf.lexical import LexicalChannel, tf_saturation
 
 
 class SparseHead(nn.Module):
@@ -46,10 +50,13 @@ class SparseHead(nn.Module):
             lexical match a trained MLM head has on unmasked tokens.
         transform: put a trainable ``H x H`` linear map before the decoder (the dense layer of a BERT MLM
             head), started at the identity so that the untrained head is unchanged.
+        lexical: the lexical channel (default: off); it is saved with the head, its average document length
+            included.
     """
 
     def __init__(self, word_embeddings: torch.Tensor, term_ids: np.ndarray, init_bias: float = -2.5,
-                 bf16: bool = False, chunk_tokens: int = 4096, skip_scale: float = 0.0, transform: bool = False) -> None:
+                 bf16: bool = False, chunk_tokens: int = 4096, skip_scale: float = 0.0, transform: bool = False,
+                 lexical: LexicalChannel | None = None) -> None:
         super().__init__()
         self.bf16 = bool(bf16)
         self.chunk_tokens = int(chunk_tokens)
@@ -57,6 +64,10 @@ class SparseHead(nn.Module):
         self.vocab_size = int(word_embeddings.shape[0])
         self.register_buffer("term_ids", torch.as_tensor(term_ids))
         self.register_buffer("skip_scale", torch.tensor(float(skip_scale)))
+        self.register_buffer("lexical", (lexical or LexicalChannel()).as_tensor())
+        columns = torch.full((self.vocab_size,), -1, dtype=torch.long)
+        columns[torch.as_tensor(term_ids)] = torch.arange(len(term_ids))
+        self.register_buffer("columns", columns, persistent=False)  # vocabulary id -> output column (or -1)
         # the (frozen) model's own matrix, shared rather than copied: V x H float32 is 47 MB for MiniLM
         self.register_buffer("input_embeddings", word_embeddings.detach().float(), persistent=False)
         self.weight = nn.Parameter(word_embeddings.detach()[self.term_ids].clone().float())
@@ -68,6 +79,25 @@ class SparseHead(nn.Module):
             with torch.no_grad():
                 self.transform.weight.copy_(torch.eye(hidden))
                 self.transform.bias.zero_()
+
+    @property
+    def lexical_channel(self) -> LexicalChannel:
+        return LexicalChannel.from_tensor(self.lexical)
+
+    def set_average_length(self, average_length: float) -> None:
+        """Set the lexical channel's ``avgdl`` (scored positions per corpus document)."""
+        channel = self.lexical_channel
+        self.lexical.copy_(LexicalChannel(channel.weight, channel.k1, channel.b, float(average_length)).as_tensor())
+
+    def lexical_weights(self, offsets: np.ndarray, token_ids: Any) -> torch.Tensor:
+        """``B x V'`` float32: ``weight * w_lex`` of the ``B`` texts (zeros when the channel is off)."""
+        channel = self.lexical_channel
+        if not channel.active:
+            return torch.zeros(len(offsets) - 1, len(self.term_ids))
+        if token_ids is None:
+            raise InvalidInputError("this head has a lexical channel: pass the T token ids of the states")
+        columns = self.columns[torch.as_tensor(np.asarray(token_ids), dtype=torch.long)]
+        return channel.weight * tf_saturation(columns, offsets, len(self.term_ids), channel)
 
     def head_input(self, values: torch.Tensor, token_ids: Any) -> torch.Tensor:
         """``T x H`` states plus ``skip_scale`` times each position's input word embedding, through the
@@ -101,10 +131,11 @@ class SparseHead(nn.Module):
             text = last
         return torch.cat(rows), torch.cat(cols), torch.cat(positions)
 
-    def forward(self, values: torch.Tensor, offsets: np.ndarray, token_ids: Any = None) -> torch.Tensor:
-        """``T x H`` packed states, ``B + 1`` offsets (and ``T`` token ids for the embedding skip) -> ``B x V'``
-        weights ``log(1 + ReLU(max over positions of logit))`` (float32, differentiable in the parameters and
-        ``values``)."""
+    def forward(self, values: torch.Tensor, offsets: np.ndarray, token_ids: Any = None,
+                lexical: bool = True) -> torch.Tensor:
+        """``T x H`` packed states, ``B + 1`` offsets (and ``T`` token ids for the embedding skip and the lexical
+        channel) -> ``B x V'`` weights ``log(1 + ReLU(max over positions of logit))`` (float32, differentiable
+        in the parameters and ``values``), plus :meth:`lexical_weights` unless ``lexical=False``."""
         offsets = np.asarray(offsets, dtype=np.int64)
         if len(offsets) < 2 or np.any(np.diff(offsets) <= 0) or offsets[-1] != len(values):
             raise InvalidInputError(f"offsets must rise strictly from 0 to {len(values)} (every text needs a position)")
@@ -112,7 +143,8 @@ class SparseHead(nn.Module):
         rows, cols, positions = self.active_positions(values, offsets)
         logit = (values[positions] * self.weight[cols]).sum(-1) + self.bias[cols]
         out = torch.zeros(len(offsets) - 1, len(self.term_ids), dtype=torch.float32)
-        return out.index_put((rows, cols), torch.log1p(torch.relu(logit)))
+        out = out.index_put((rows, cols), torch.log1p(torch.relu(logit)))
+        return out + self.lexical_weights(offsets, token_ids) if lexical and self.lexical_channel.active else out
 
     def to_csr(self, weights: torch.Tensor) -> Any:
         """``B x V'`` weights -> CSR ``B x V`` float32 with vocabulary column ids."""
@@ -135,6 +167,7 @@ class SparseHead(nn.Module):
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("term_ids") is None or not torch.equal(state["term_ids"], self.term_ids):
             raise IncompatibleFileError(f"{path}: the saved head scores other term ids than this encoder")
+        state.setdefault("lexical", LexicalChannel().as_tensor())  # heads saved before the channel existed
         try:
             self.load_state_dict(state)
         except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
@@ -144,15 +177,16 @@ class SparseHead(nn.Module):
 
 def load_head(path: Path, word_embeddings: torch.Tensor, bf16: bool = False) -> SparseHead:
     """A :class:`SparseHead` with the term ids and parameters saved at ``path``."""
-    from recplug.errors import CorruptFileError
+    from recplug.errors import ConfigError, CorruptFileError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         term_ids = state["term_ids"].numpy()
-    except (OSError, RuntimeError, KeyError, EOFError) as exc:
+        lexical = LexicalChannel.from_tensor(state["lexical"]) if "lexical" in state else None
+    except (OSError, RuntimeError, KeyError, EOFError, ValueError, ConfigError) as exc:
         raise CorruptFileError(f"{path}: not a saved sparse head ({exc})") from exc
     return SparseHead(word_embeddings, term_ids, bf16=bf16, skip_scale=float(state.get("skip_scale", 0.0)),
-                      transform="transform.weight" in state).load(path)
+                      transform="transform.weight" in state, lexical=lexical).load(path)
 
 
 class SparseDocEncoder(nn.Module):
@@ -166,11 +200,12 @@ class SparseDocEncoder(nn.Module):
         bf16: bfloat16 backbone and arg-max projection (see :class:`SparseHead`).
         skip_scale: weight of the input word embedding added to each position's state before the head
             (2.0 with bias -3.5: the best untrained start on 100 held-out SciFact train queries).
+        lexical_weight: weight of the head's lexical channel (0: off; see :mod:`recplug_flops_idf.lexical`).
     """
 
     def __init__(self, special_ids: np.ndarray, model_dir: str | Path | None = None,
                  term_ids: np.ndarray | None = None, init_bias: float = -3.5, bf16: bool = False,
-                 skip_scale: float = 2.0) -> None:
+                 skip_scale: float = 2.0, lexical_weight: float = 0.0) -> None:
         super().__init__()
         from recplug_flops_idf.backbone import load_backbone
 
@@ -180,7 +215,7 @@ class SparseDocEncoder(nn.Module):
         if term_ids is None:
             term_ids = np.setdiff1d(np.arange(embeddings.shape[0]), special_ids)
         self.head = SparseHead(embeddings, np.setdiff1d(term_ids, special_ids), init_bias, bf16,
-                               skip_scale=skip_scale)
+                               skip_scale=skip_scale, lexical=LexicalChannel(weight=lexical_weight))
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from recplug.fileio import sha256_file
 
 from recplug_flops_idf.idf import corpus_idf
 from recplug_flops_idf.index import InvertedIndex
+from recplug_flops_idf.lexical import LexicalChannel, average_length
 from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, term_sets
 from recplug_flops_idf.vocab import load_vocabulary
 
@@ -35,6 +36,8 @@ class InferenceFreeSparseEncoder:
         batch_size: documents per forward pass.
         bf16: run the backbone and the head's arg-max projection in bfloat16 (the weights stay float32), as
             the benchmark's students were trained; about 2-3x faster on CPUs with AVX512-BF16.
+        lexical_weight: lexical channel of the untrained head (:mod:`recplug_flops_idf.lexical`); a trained
+            head brings its own. Its average document length is fitted with the IDF when not yet known.
     """
 
     name = "inference-free-sparse"
@@ -42,7 +45,7 @@ class InferenceFreeSparseEncoder:
 
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
                  max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
-                 batch_size: int = 16, bf16: bool = True) -> None:
+                 batch_size: int = 16, bf16: bool = True, lexical_weight: float = 0.0) -> None:
         if not 3 <= max_length <= 512:
             raise ConfigError(f"max_length must be between 3 and MiniLM's 512 positions, got {max_length}")
         if max_windows is not None and max_windows < 1:
@@ -58,6 +61,9 @@ class InferenceFreeSparseEncoder:
         self.max_length, self.query_weighting = int(max_length), query_weighting
         self.max_windows = None if max_windows is None else int(max_windows)
         self.batch_size, self.bf16 = int(batch_size), bool(bf16)
+        if head_path is None:
+            LexicalChannel(weight=lexical_weight)  # a bad weight fails here, not at the first document
+        self.lexical_weight = float(lexical_weight)
         self.idf: np.ndarray | None = None
         if idf is not None:
             self.set_idf(np.load(idf, allow_pickle=False) if isinstance(idf, (str, Path)) else idf)
@@ -72,6 +78,7 @@ class InferenceFreeSparseEncoder:
             "max_length": self.max_length,
             "max_windows": self.max_windows,
             "query_weighting": self.query_weighting,
+            **({"lexical_weight": self.lexical_weight} if self.head_path is None and self.lexical_weight else {}),
         }
 
     # ------------------------------------------------------------------ IDF
@@ -100,7 +107,8 @@ class InferenceFreeSparseEncoder:
         if self._model is None:
             from recplug_flops_idf.doc_encoder import SparseDocEncoder, load_head
 
-            model = SparseDocEncoder(self.vocab.special_ids, self.model_dir, bf16=self.bf16)
+            model = SparseDocEncoder(self.vocab.special_ids, self.model_dir, bf16=self.bf16,
+                                     lexical_weight=self.lexical_weight)
             if self.head_path is not None:
                 model.head = load_head(self.head_path, model.bert.embeddings.word_embeddings.weight, bf16=self.bf16)
             self._model = model.eval()
@@ -113,6 +121,10 @@ class InferenceFreeSparseEncoder:
         term_sets(self.vocab, texts, "documents")  # empty / only special tokens -> InvalidInputError
         if self.idf is None:
             self.fit_idf(texts)
+        head = self.model().head
+        if head.lexical_channel.active and head.lexical_channel.average_length == 0:
+            columns = head.columns.numpy()[np.concatenate(self.vocab.token_ids(texts))]
+            head.set_average_length(average_length(columns, len(texts)))
         return encode_documents(self.model(), self.vocab.tokenizer, list(texts), self.max_length, self.max_windows,
                                 self.batch_size, progress=len(texts) > 256)
 

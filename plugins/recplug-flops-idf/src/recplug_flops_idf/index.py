@@ -6,8 +6,8 @@ terms and its score is a sum over postings::
 
     score(q, d) = sum_{t in q} idf(t) * w_d(t)
 
-Search is exact: each query's posting lists are gathered in one vectorised step, accumulated with
-``np.bincount`` into an ``N``-vector of scores, and the top ``k`` are selected with ``argpartition``.
+Search is exact: a block of queries is multiplied with the term-major postings (one sparse product, which
+sums each query's posting lists), and the top ``k`` of each row are selected with ``argpartition``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import as_float32_matrix, check_ids, check_k
 
 DATA_FILE = "postings.npz"
+SCORE_BLOCK = 1 << 24  # dense scores held at once during search (64 MiB of float32)
 
 
 def as_sparse_rows(x: Any, *, name: str, dimension: int, copy: bool = True) -> Any:
@@ -144,22 +145,24 @@ class InvertedIndex:
                 )
         return q
 
-    def score_row(self, terms: np.ndarray, values: np.ndarray | None) -> np.ndarray:
-        """Scores (N,) float64 of one query given its term ids and, without folded IDF, its values."""
-        post = self._folded()
-        starts, ends = post.indptr[terms], post.indptr[terms + 1]
-        lengths = ends - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(len(self), np.float64)
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        weights = post.data[offsets]
-        if values is not None:
-            weights = weights * np.repeat(values, lengths)
-        return np.bincount(post.indices[offsets], weights=weights, minlength=len(self))
+    def scores(self, queries: Any) -> np.ndarray:
+        """``Q x N`` float32 scores of ``Q x V`` sparse queries (already checked by :meth:`_query_terms`).
+
+        One sparse product with the term-major postings (``V x N``, a view of the CSC store): each query
+        row sums the posting lists of its terms. With folded IDF the query values are taken as 1.
+        """
+        import scipy.sparse as sp
+
+        by_term = self._folded().T  # V x N CSR, no copy
+        values = np.ones(len(queries.data), np.float32) if self.idf is not None else queries.data.astype(np.float32)
+        queries = sp.csr_matrix((values, queries.indices, queries.indptr), shape=queries.shape)
+        return (queries @ by_term).toarray()
 
     def search(self, queries: Any, k: int) -> SearchResult:
-        """Top ``k`` ids and scores for each of ``Q x V`` sparse queries (exact; ties to the earlier document)."""
+        """Top ``k`` ids and scores for each of ``Q x V`` sparse queries (exact; ties to the earlier document).
+
+        Queries are scored in blocks of at most ``SCORE_BLOCK`` entries (``rows x N``) of dense scores.
+        """
         k = check_k(k)
         q = self._query_terms(queries)
         n_queries = q.shape[0]
@@ -168,11 +171,11 @@ class InvertedIndex:
             return SearchResult(ids=empty, scores=np.full((n_queries, k), -np.inf, np.float32))
         positions = np.empty((n_queries, k), np.int64)
         scores = np.empty((n_queries, k), np.float32)
-        for row in range(n_queries):
-            lo, hi = q.indptr[row], q.indptr[row + 1]
-            values = None if self.idf is not None else q.data[lo:hi].astype(np.float64)
-            dense = self.score_row(q.indices[lo:hi], values)
-            positions[row], scores[row] = (a[0] for a in top_k(dense[None, :], k))
+        rows = max(1, SCORE_BLOCK // len(self))
+        for lo in range(0, n_queries, rows):
+            hi = min(lo + rows, n_queries)
+            block = q if (lo, hi) == (0, n_queries) else q[lo:hi]
+            positions[lo:hi], scores[lo:hi] = top_k(self.scores(block), k)
         return SearchResult(ids=positions_to_ids(positions, self._ids), scores=scores)
 
     # ------------------------------------------------------------------ persistence

@@ -5,10 +5,10 @@ documents): on a 2-core CPU the ``T x V`` projection is what one can afford, and
 gradient (:class:`recplug_flops_idf.doc_encoder.SparseHead`) keeps backward cheap. Per step, ``B`` queries
 each bring ``C`` candidates (positive first, then hard negatives) with ensemble teacher scores::
 
-    d = head(states of the candidates)            (B*C) x V'
+    d = head(states of the candidates)            (B*C) x V'  (learned weights + lexical channel, if any)
     q = binary(query terms) * reg.term_weights(idf)   B x V'
     loss = kl_weight * KL(teacher || q.d over own C) + contrastive_weight * InfoNCE(q.d over all B*C)
-           + reg.schedule(step) * sum(reg(batch, {"doc_term_weights": d}).values())
+           + reg.schedule(step) * sum(reg(batch, {"doc_term_weights": learned part of d}).values())
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regu
         b = len(batch)
         rows = np.concatenate([e.doc_rows for e in batch])
         values, offsets, token_ids = states.gather(rows)
-        d = head(torch.from_numpy(values), offsets, token_ids)  # (B*C) x V'
+        learned = head(torch.from_numpy(values), offsets, token_ids, lexical=False)  # (B*C) x V'
+        d = learned + head.lexical_weights(offsets, token_ids) if head.lexical_channel.active else learned
         q = torch.zeros(b, len(term_ids))
         for i, e in enumerate(batch):
             cols = column[e.query_terms]
@@ -126,7 +127,7 @@ def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regu
         teacher = torch.as_tensor(np.stack([e.teacher for e in batch]), dtype=torch.float32)
         kl = kl_distillation(own, teacher)
         ce = contrastive_loss(scores, torch.arange(b) * c)
-        parts = regularizer({}, {regularizer.key: d})
+        parts = regularizer({}, {regularizer.key: learned})  # the lexical channel is fixed: not penalised
         reg = sum(parts.values())
         loss = config.kl_weight * kl + config.contrastive_weight * ce + regularizer.schedule(step) * reg
         optimizer.zero_grad()
