@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.testing import EncoderConformance
 from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
 from recplug_flops_idf.idf import bm25_idf, corpus_idf
@@ -76,6 +76,35 @@ def test_end_to_end_search_finds_the_right_document_and_reloads(fitted_encoder, 
         type(index).load(tmp_path / "ix", encoder_config={**config, "vocab_sha256": "0" * 64})
     again = type(index).load(tmp_path / "ix", encoder_config=config)
     np.testing.assert_array_equal(again.search(fitted_encoder.encode_queries([docs[7][:120]]), 3).ids, result.ids)
+
+
+def test_a_saved_index_answers_text_queries_with_its_own_tokenizer(fitted_encoder, scifact_docs, tmp_path):
+    docs = scifact_docs[:20]
+    index = fitted_encoder.build_index()
+    index.add(fitted_encoder.encode_documents(docs), np.arange(len(docs)))
+    index.save(tmp_path / "ix")
+    assert (tmp_path / "ix" / "tokenizer" / "vocab.txt").exists()
+    again = type(index).load(tmp_path / "ix")
+    queries = again.query_encoder().encode([docs[7][:120]])  # no model, no encoder: the index's files only
+    expected = fitted_encoder.encode_queries([docs[7][:120]])
+    np.testing.assert_array_equal(queries.indices, expected.indices)  # same term set (binary values)
+    assert again.search(queries, 3).ids[0, 0] == 7
+    again.save(tmp_path / "ix")  # saving again onto its own folder keeps the tokenizer
+    assert type(index).load(tmp_path / "ix").query_encoder().vocab.checksum == fitted_encoder.vocab.checksum
+    with open(tmp_path / "ix" / "tokenizer" / "vocab.txt", "a") as handle:
+        handle.write("extra\n")
+    with pytest.raises(CorruptFileError, match=r"vocab\.txt: checksum"):
+        type(index).load(tmp_path / "ix")
+
+
+def test_an_index_rejects_a_tokenizer_of_another_vocabulary(fitted_encoder, tmp_path):
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "vocab.txt").write_text("[PAD]\nother\n")
+    with pytest.raises(ConfigError, match="not the one of vocab_sha256"):
+        type(fitted_encoder.build_index())(fitted_encoder.dimension, vocab_sha256=fitted_encoder.vocab.checksum,
+                                           tokenizer_dir=tmp_path / "tok")
+    with pytest.raises(ConfigError, match="no tokenizer"):
+        type(fitted_encoder.build_index())(fitted_encoder.dimension, idf=fitted_encoder.idf).query_encoder()
 
 
 def test_lexical_channel_adds_bm25_document_weights_and_fits_avgdl(scifact_docs, vocab):

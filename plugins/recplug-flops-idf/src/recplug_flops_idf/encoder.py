@@ -130,8 +130,9 @@ class InferenceFreeSparseEncoder:
 
     def build_index(self, prune_below: float = 0.0) -> InvertedIndex:
         """An empty :class:`InvertedIndex` for this encoder: IDF folded into the postings (``"idf"``
-        weighting) and the vocabulary checksum recorded."""
+        weighting), the vocabulary checksum recorded and the tokenizer saved with it."""
         if self.query_weighting == "idf" and self.idf is None:
             raise ConfigError("no IDF yet: call fit_idf(corpus texts) or encode the documents first")
         idf = self.idf if self.query_weighting == "idf" else None
-        return InvertedIndex(self.dimension, idf=idf, prune_below=prune_below, vocab_sha256=self.vocab.checksum)
+        return InvertedIndex(self.dimension, idf=idf, prune_below=prune_below, vocab_sha256=self.vocab.checksum,
+                             tokenizer_dir=self.vocab.directory)

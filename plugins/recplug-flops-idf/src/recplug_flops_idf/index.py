@@ -25,6 +25,7 @@ from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import as_float32_matrix, check_ids, check_k
 
 DATA_FILE = "postings.npz"
+TOKENIZER_DIR = "tokenizer"  # the tokenizer files saved with the index (queries need nothing else)
 SCORE_BLOCK = 1 << 24  # dense scores held at once during search (64 MiB of float32)
 
 
@@ -64,6 +65,9 @@ class InvertedIndex:
             Without ``idf`` the score is the plain inner product of query and document values.
         prune_below: document weights with ``|w| < prune_below`` are dropped when added (before folding).
         vocab_sha256: checksum of the tokenizer vocabulary the vectors come from; stored and checked on load.
+        tokenizer_dir: folder of that tokenizer (its ``vocab.txt`` must have ``vocab_sha256``); :meth:`save`
+            copies its files into the index, so a loaded index answers text queries through
+            :meth:`query_encoder` with no model and no other files.
     """
 
     name = "sparse-inverted"
@@ -75,6 +79,7 @@ class InvertedIndex:
         idf: Any = None,
         prune_below: float = 0.0,
         vocab_sha256: str | None = None,
+        tokenizer_dir: str | Path | None = None,
     ) -> None:
         import scipy.sparse as sp
 
@@ -85,6 +90,15 @@ class InvertedIndex:
         self.dimension = int(dimension)
         self.prune_below = float(prune_below)
         self.vocab_sha256 = vocab_sha256
+        self.tokenizer_dir = None if tokenizer_dir is None else Path(tokenizer_dir)
+        if self.tokenizer_dir is not None:
+            from recplug_flops_idf.vocab import vocab_checksum
+
+            found = vocab_checksum(self.tokenizer_dir)
+            if vocab_sha256 is None:
+                self.vocab_sha256 = found
+            elif found != vocab_sha256:
+                raise ConfigError(f"{self.tokenizer_dir}: its vocabulary is not the one of vocab_sha256 {vocab_sha256[:12]}...")
         self.idf: np.ndarray | None = None
         if idf is not None:
             idf = np.asarray(idf, dtype=np.float32)
@@ -178,6 +192,18 @@ class InvertedIndex:
             positions[lo:hi], scores[lo:hi] = top_k(self.scores(block), k)
         return SearchResult(ids=positions_to_ids(positions, self._ids), scores=scores)
 
+    def query_encoder(self) -> Any:
+        """The inference-free query encoder of this index: its saved tokenizer, binary term sets (the IDF
+        is in the postings). Raises :class:`ConfigError` without a tokenizer or folded IDF."""
+        from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
+        from recplug_flops_idf.vocab import load_vocabulary
+
+        if self.tokenizer_dir is None:
+            raise ConfigError("this index has no tokenizer: build it with tokenizer_dir= (the encoder's build_index does)")
+        if self.idf is None:
+            raise ConfigError("this index has no IDF folded in: encode queries with the encoder that built it")
+        return InferenceFreeQueryEncoder(load_vocabulary(str(self.tokenizer_dir)), self.idf, weighting="binary")
+
     # ------------------------------------------------------------------ persistence
     def check_vocabulary(self, vocab_sha256: str | None) -> None:
         """Raise :class:`IncompatibleFileError` when ``vocab_sha256`` differs from the index's vocabulary."""
@@ -188,9 +214,20 @@ class InvertedIndex:
             )
 
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
-        """Write ``postings.npz`` (raw CSR weights, ids, IDF) and ``manifest.json`` into directory ``path``."""
+        """Write ``postings.npz`` (raw CSR weights, ids, IDF), the tokenizer's files (``tokenizer/``, when
+        the index has a ``tokenizer_dir``) and ``manifest.json`` (last) into directory ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        files = [DATA_FILE]
+        if self.tokenizer_dir is not None:
+            from recplug_flops_idf.vocab import TOKENIZER_FILES, copy_tokenizer
+
+            target = path / TOKENIZER_DIR
+            if self.tokenizer_dir.resolve() == target.resolve():  # saved again where it was loaded from
+                names = [name for name in TOKENIZER_FILES if (target / name).exists()]
+            else:
+                names = copy_tokenizer(self.tokenizer_dir, target)
+            files += [f"{TOKENIZER_DIR}/{name}" for name in names]
         rows = self._rows
         with atomic_writer(path / DATA_FILE) as handle:
             np.savez(
@@ -206,7 +243,7 @@ class InvertedIndex:
             dimension=self.dimension,
             metric="ip",
             count=len(self),
-            files={DATA_FILE: ""},
+            files=dict.fromkeys(files, ""),
             encoder=encoder_config,
             params={
                 "idf_folded": self.idf is not None,
@@ -236,11 +273,13 @@ class InvertedIndex:
         except (ValueError, OSError, KeyError, EOFError) as exc:
             raise CorruptFileError(f"{path / DATA_FILE}: cannot be read ({exc})") from exc
         idf = arrays["idf"] if params.get("idf_folded") else None
+        tokenizer = f"{TOKENIZER_DIR}/vocab.txt" in manifest.files  # checksummed by the manifest
         index = cls(
             manifest.dimension,
             idf=idf,
             prune_below=float(params.get("prune_below", 0.0)),
             vocab_sha256=params.get("vocab_sha256"),
+            tokenizer_dir=path / TOKENIZER_DIR if tokenizer else None,
         )
         try:
             rows = sp.csr_matrix(

@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError
+from recplug.fileio import atomic_writer
 from recplug.pretrained import minilm_dir, offline
+
+#: the files of a WordPiece tokenizer folder (``BertTokenizerFast.from_pretrained`` reads these)
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def vocab_checksum(model_dir: Path) -> str:
@@ -36,12 +40,14 @@ class Vocabulary:
         size: ``V``.
         special_ids: ids never used as terms ([PAD], [UNK], [CLS], [SEP], [MASK]), sorted int64.
         checksum: :func:`vocab_checksum` of the vocabulary file.
+        directory: the folder the tokenizer was loaded from.
     """
 
     tokenizer: Any
     size: int
     special_ids: np.ndarray
     checksum: str
+    directory: Path
 
     def token_ids(self, texts: Sequence[str], max_length: int | None = None) -> list[np.ndarray]:
         """Term ids of each text (special and unknown tokens removed; repeats kept), int64 arrays."""
@@ -80,4 +86,20 @@ def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
         size=int(tokenizer.vocab_size),
         special_ids=np.asarray(special, dtype=np.int64),
         checksum=vocab_checksum(directory),
+        directory=directory,
     )
+
+
+def copy_tokenizer(source: str | Path, destination: Path) -> list[str]:
+    """Copy the tokenizer files of folder ``source`` into ``destination`` (each written atomically).
+
+    Returns the names copied; ``vocab.txt`` is required.
+    """
+    source, destination = Path(source), Path(destination)
+    names = [name for name in TOKENIZER_FILES if (source / name).exists()]
+    if "vocab.txt" not in names:
+        raise ConfigError(f"{source}: no vocab.txt, not a WordPiece tokenizer folder")
+    for name in names:
+        with atomic_writer(destination / name) as handle:
+            handle.write((source / name).read_bytes())
+    return names
