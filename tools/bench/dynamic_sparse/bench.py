@@ -49,6 +49,8 @@ def run_one(method: str, density: float | None, seed: int, args: argparse.Namesp
     steps_per_epoch = args.max_steps_per_epoch
     total_steps = args.epochs * steps_per_epoch
     options = METHODS[method][1](density, total_steps)
+    if method.startswith("dsl") and args.delta_t:
+        options = options | {"delta_t": args.delta_t}
     run_dir = workdir / f"{method}-{density}-{seed}"
     config = TrainConfig(
         data=DataConfig(dataset=args.dataset),
@@ -246,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--table-lr", type=float, default=0.05)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--delta-t", type=int, default=0,
+                        help="DSL's ΔT in steps (default 0: a tenth of the training steps, 9 updates)")
     parser.add_argument("--log-q", action="store_true", help="log-Q correction of the in-batch softmax (the pipeline's best)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=HERE)
