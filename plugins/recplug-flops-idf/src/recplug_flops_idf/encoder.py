@@ -118,9 +118,9 @@ class InferenceFreeSparseEncoder:
         """CSR ``N x V`` document term weights; fits the IDF on ``texts`` if none is set."""
         from recplug_flops_idf.doc_encoder import encode_documents
 
-        term_sets(self.vocab, texts, "documents")  # empty / only special tokens -> InvalidInputError
+        terms = term_sets(self.vocab, texts, "documents")  # empty / only special tokens -> InvalidInputError
         if self.idf is None:
-            self.fit_idf(texts)
+            self.set_idf(corpus_idf(terms, self.vocab.size))  # fit_idf on the term sets just computed
         head = self.model().head
         if head.lexical_channel.active and head.lexical_channel.average_length == 0:
             columns = head.columns.numpy()[np.concatenate(self.vocab.token_ids(texts))]
