@@ -11,8 +11,8 @@ from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
 from recplug.multivector import MultiVectorBatch
 from recplug.multivector import chamfer_scores as chamfer_to_sets
 from recplug.testing import IndexConformance
-from recplug_muvera.chamfer import BFloat16Screen, ball_carve, chamfer_candidates
-from recplug_muvera.index import MuveraChamferIndex
+from recplug_muvera.chamfer import BFloat16Screen, CandidateScreen, Int8Screen, ball_carve, chamfer_candidates
+from recplug_muvera.index import SCREENS, MuveraChamferIndex
 from recplug_muvera.testing import unit_sets
 
 D = 32
@@ -64,6 +64,12 @@ class TestConformanceBFloat16Rerank(TestConformance):
         return lambda: MuveraChamferIndex(dimension=D, faiss_factory="HNSW16,SQ8", rerank_dtype="bfloat16", **SMALL)
 
 
+class TestConformanceInt8Rerank(TestConformance):
+    @pytest.fixture
+    def make_index(self) -> Any:
+        return lambda: MuveraChamferIndex(dimension=D, faiss_factory="HNSW16,SQ8", rerank_dtype="int8", **SMALL)
+
+
 def brute_force_chamfer(queries: list[np.ndarray], docs: MultiVectorBatch) -> np.ndarray:
     return np.array([[(q @ docs[j].astype(np.float32).T).max(axis=1).sum() for j in range(len(docs))] for q in queries])
 
@@ -81,32 +87,48 @@ def test_chamfer_kernels_match_brute_force() -> None:
             np.testing.assert_allclose(got, expected[i, picks], rtol=1e-5)
 
 
-def test_bfloat16_screen_blocks_and_long_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("screen_class", [BFloat16Screen, Int8Screen])
+def test_first_pass_screen_blocks_and_long_sets(monkeypatch: pytest.MonkeyPatch, screen_class: type[CandidateScreen]) -> None:
     docs = documents(30, seed=3)
     docs = MultiVectorBatch(docs.values.astype(np.float16), docs.offsets)  # as the index stores them
     queries = unit_sets(3, D, seed=4, low=3, high=12)
     expected = brute_force_chamfer(queries, docs)
     picks = np.array([7, 2, 29, 2, 11, 0, 5])
-    monkeypatch.setattr(BFloat16Screen, "ROWS", 20)  # blocks of a few sets, and sets longer than a block
-    screen = BFloat16Screen(docs.values, docs.offsets)
+    monkeypatch.setattr(CandidateScreen, "ROWS", 20)  # blocks of a few sets, and sets longer than a block
+    screen = screen_class(docs.values, docs.offsets)
     lengths = np.diff(docs.offsets)[picks]
-    assert lengths.max() > BFloat16Screen.ROWS > lengths.min() * 2
+    assert lengths.max() > CandidateScreen.ROWS > lengths.min() * 2
     assert screen.nbytes > 0
     for i, q in enumerate(queries):
         np.testing.assert_allclose(screen.exact(q, picks), expected[i, picks], rtol=1e-5)
         approx = screen.approximate(q, picks)
         assert approx.dtype == np.float32
         np.testing.assert_allclose(approx, expected[i, picks], rtol=2e-2)
-        assert not np.allclose(approx, expected[i, picks], rtol=1e-6, atol=0)  # bfloat16 rounding is visible
+        assert not np.allclose(approx, expected[i, picks], rtol=1e-6, atol=0)  # the rounding is visible
 
 
-def test_bfloat16_rerank_returns_exact_scores_of_the_float32_ranking() -> None:
+def test_int8_screen_codes_are_the_rounded_scaled_vectors() -> None:
+    docs = documents(10, seed=8)
+    values = docs.values.astype(np.float16)
+    screen = Int8Screen(values, docs.offsets)
+    peak = np.abs(values.astype(np.float32)).max(axis=0)
+    codes = screen._int8.numpy()
+    assert np.abs(codes).max(axis=0).tolist() == [127] * D  # each coordinate's largest value maps to +-127
+    np.testing.assert_allclose(codes * (peak / 127), values.astype(np.float32), atol=float(peak.max()) / 254 + 1e-6)
+    query = unit_sets(1, D, seed=9, low=5, high=6)[0]
+    q_codes, factor = screen.quantized_query(query)
+    assert q_codes.shape == (D, 8) and not q_codes[:, 5:].any()  # padded with zero tokens
+    np.testing.assert_allclose(q_codes[:, :5].T * factor, query * screen._scale, atol=factor / 2 + 1e-9)
+
+
+@pytest.mark.parametrize("rerank_dtype", ["bfloat16", "int8"])
+def test_screened_rerank_returns_exact_scores_of_the_float32_ranking(rerank_dtype: str) -> None:
     docs = documents(80, seed=5)
     queries = unit_sets(6, D, seed=6, low=3, high=12)
     exact = MuveraChamferIndex(dimension=D, candidates=60, **SMALL)
     exact.add(docs, np.arange(80))
-    screened = exact.with_search(rerank_dtype="bfloat16", rescore=10)
-    assert screened._screen is not None  # made by with_search, not by the first (timed) search
+    screened = exact.with_search(rerank_dtype=rerank_dtype, rescore=10)
+    assert isinstance(screened._screen, SCREENS[rerank_dtype])  # made by with_search, not by the first search
     want, got = exact.search(queries, k=5), screened.search(queries, k=5)
     np.testing.assert_array_equal(got.ids, want.ids)
     np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
@@ -114,7 +136,7 @@ def test_bfloat16_rerank_returns_exact_scores_of_the_float32_ranking() -> None:
     with pytest.raises(ConfigError, match="rescore"):
         MuveraChamferIndex(dimension=D, rerank_dtype="bfloat16", rescore=-1)
     with pytest.raises(ConfigError, match="rerank_dtype"):
-        MuveraChamferIndex(dimension=D, rerank_dtype="int8")
+        MuveraChamferIndex(dimension=D, rerank_dtype="int4")
 
 
 def test_enough_candidates_make_the_rerank_exact() -> None:

@@ -39,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 POINTS = [(10, 4, 16), (20, 5, 16), (20, 5, 32)]
 RERANK = [100, 200, 300]
 HNSW_POINTS = [(20, 5, 16), (20, 5, 32)]  # an HNSW32 index over these FDEs, reranking N = 100 and 200
-#: HNSW32 over 8-bit scalar-quantised FDEs (efSearch 128): float32 rerank N=200, bfloat16 first pass N in SQ8_RERANK
+#: HNSW32 over 8-bit scalar-quantised FDEs (efSearch 128): float32 rerank N=200, bfloat16 and int8 first
+#: passes N in SQ8_RERANK
 SQ8_POINTS = [(20, 5, 16), (20, 5, 32)]
 SQ8_RERANK = [150, 200, 300]
 CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
@@ -359,7 +360,12 @@ def main() -> None:
             for n in SQ8_RERANK:
                 screened = sq8.with_search(candidates=n)
                 systems.append(measure(f"MUVERA HNSW32,SQ8 + bf16 pass, rerank N={n}", screened, build_q)[0])
+            int8 = sq8.with_search(rerank_dtype="int8")
             del sq8
+            for n in SQ8_RERANK:
+                screened = int8.with_search(candidates=n)
+                systems.append(measure(f"MUVERA HNSW32,SQ8 + int8 pass, rerank N={n}", screened, build_q)[0])
+            del int8
     results["systems"] = systems
     results["fde_candidate_curves"] = curves
     write_outputs(results, args.out)
@@ -533,13 +539,14 @@ largest difference is {agreement["nonfilled_max_abs_diff"]:.1e}. recplug-muvera'
 
 Bytes/doc: FDE-only rows count the float32 FDE; rerank rows are everything the index holds for search (FAISS
 index + float16 token vectors + their float32 rerank copy, `rerank_dtype="float16"` drops the copy; "bf16 pass"
-rows hold a bfloat16 copy instead); the exact row holds float32 token vectors. Saved on disk, an index keeps the
+rows hold a bfloat16 copy instead, "int8 pass" rows an int8 one); the exact row holds float32 token vectors. Saved on disk, an index keeps the
 FAISS file + float16 vectors only.
 
 "bf16 pass" rows (`rerank_dtype="bfloat16"`): every one of the N candidates is scored with bfloat16 GEMMs
 (fixed-shape blocks in a reused buffer, `recplug_muvera.chamfer.BFloat16Screen`), then the best k + 10 are
 rescored in float32, so the scores returned are exact Chamfer; only which candidates reach the rescoring can
-differ from the float32 rerank. SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
+differ from the float32 rerank. "int8 pass" rows (`rerank_dtype="int8"`) do the same with int8 GEMMs (int32
+sums, `torch._int_mm`) over an int8 copy with one scale per coordinate (`recplug_muvera.chamfer.Int8Screen`). SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
 
 ### FDE-only candidates needed (Recall@10 of exact Chamfer's top-10 within the FDE top-N)
 {needed}

@@ -1,4 +1,4 @@
-"""Chamfer (MaxSim) scoring of FDE candidates, a bfloat16 first pass over them, and query ball carving
+"""Chamfer (MaxSim) scoring of FDE candidates, a bfloat16 or int8 first pass over them, and query ball carving
 (the exact kernel is the core's :func:`recplug.multivector.chamfer_scores`).
 
 ``Chamfer(Q, P) = sum_{q in Q} max_{p in P} <q, p>``. Shapes: a query is ``L x D``; documents are a
@@ -46,15 +46,13 @@ def chamfer_candidates(
     return scores
 
 
-class BFloat16Screen:
-    """Chamfer scores of many candidates from stored float16 vectors: a fast bfloat16 first pass
-    (:meth:`approximate`) and an exact float32 pass for the few best (:meth:`exact`).
+class CandidateScreen:
+    """Chamfer scores of many candidates from stored float16 vectors: a fast approximate first pass
+    (:meth:`approximate`, in a subclass) and an exact float32 pass for the few best (:meth:`exact`).
 
     The candidates' vectors are gathered, a block of :data:`ROWS` rows at a time, into buffers that are
     reused across queries (fresh large arrays cost page faults that outweigh the GEMMs) and scored with
-    one GEMM per block. Every bfloat16 GEMM has the same shape (the buffer's, and the query padded with
-    zero vectors to a multiple of 8, which add 0 to every score), so oneDNN reuses one compiled kernel
-    instead of building one per shape. bfloat16 scores carry about 1e-3 relative rounding.
+    one GEMM per block.
 
     Args:
         values: ``T x D`` float16 stored vectors (kept by reference); ``offsets``: ``N + 1`` set boundaries.
@@ -68,18 +66,19 @@ class BFloat16Screen:
         self._torch = torch
         self.offsets = np.asarray(offsets, np.int64)
         self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
-        self._bf16 = self._half.to(torch.bfloat16)
         dimension = values.shape[1]
-        self._rows_bf16 = torch.zeros((self.ROWS, dimension), dtype=torch.bfloat16)
         self._rows_half = torch.zeros((self.ROWS, dimension), dtype=torch.float16)
         self._rows_f32 = torch.zeros((self.ROWS, dimension), dtype=torch.float32)
         self._sims = torch.zeros((self.ROWS, 64), dtype=torch.float32)
 
+    def _held(self) -> tuple:
+        """Tensors this screen holds beyond the float16 values (the index's own)."""
+        return (self._rows_half, self._rows_f32, self._sims)
+
     @property
     def nbytes(self) -> int:
-        """Bytes of the bfloat16 copy and the buffers (the float16 values are the index's own)."""
-        buffers = (self._rows_bf16, self._rows_half, self._rows_f32, self._sims, self._bf16)
-        return int(sum(t.numel() * t.element_size() for t in buffers))
+        """Bytes of the first pass's copy and the buffers (the float16 values are the index's own)."""
+        return int(sum(t.numel() * t.element_size() for t in self._held()))
 
     def _blocks(self, candidates: np.ndarray):
         """Yield ``(first, last, heads, rows, index)`` per block of candidates that fits :data:`ROWS`
@@ -101,21 +100,18 @@ class BFloat16Screen:
                 yield first, last, heads, rows, self._torch.from_numpy(index)
             first = last
 
-    def approximate(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """bfloat16 Chamfer scores of one ``L x D`` query against the sets ``candidates``: float32 ``(c,)``."""
-        torch = self._torch
+    @staticmethod
+    def _padded(query: np.ndarray) -> np.ndarray:
+        """``query`` (``L x D``) padded with zero vectors to a multiple of 8 rows (each adds 0 to every
+        score), so every first-pass GEMM of a block has one of few shapes and its kernel is reused."""
         padded = np.zeros((-(-query.shape[0] // 8) * 8, query.shape[1]), np.float32)
         padded[: query.shape[0]] = query
-        query_t = torch.from_numpy(padded).to(torch.bfloat16).T.contiguous()  # D x L'
-        out = np.empty(len(candidates), np.float32)
-        for first, last, heads, rows, index in self._blocks(candidates):
-            if index is None:  # one set longer than the buffer
-                sims = self._bf16[rows] @ query_t
-            else:
-                torch.index_select(self._bf16, 0, index, out=self._rows_bf16[:rows])
-                sims = (self._rows_bf16 @ query_t)[:rows]
-            out[first:last] = np.maximum.reduceat(sims.float().numpy(), heads, axis=0).sum(axis=1)
-        return out
+        return padded
+
+    def approximate(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Approximate Chamfer scores (in the order of exact ones) of one ``L x D`` query against the sets
+        ``candidates``: float32 ``(c,)``."""
+        raise NotImplementedError
 
     def exact(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """float32 Chamfer scores (as :func:`chamfer_candidates`) against the sets ``candidates``: ``(c,)``."""
@@ -134,6 +130,83 @@ class BFloat16Screen:
                 sims = self._sims[:rows, :length].numpy()
             out[first:last] = np.maximum.reduceat(sims, heads, axis=0).sum(axis=1)
         return out
+
+
+class BFloat16Screen(CandidateScreen):
+    """A first pass with bfloat16 GEMMs over a bfloat16 copy of the vectors (the float16 copy's memory).
+    bfloat16 scores carry about 1e-3 relative rounding."""
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        super().__init__(values, offsets)
+        torch = self._torch
+        self._bf16 = self._half.to(torch.bfloat16)
+        self._rows_bf16 = torch.zeros((self.ROWS, values.shape[1]), dtype=torch.bfloat16)
+
+    def _held(self) -> tuple:
+        return (*super()._held(), self._bf16, self._rows_bf16)
+
+    def approximate(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """bfloat16 Chamfer scores of one ``L x D`` query against the sets ``candidates``: float32 ``(c,)``."""
+        torch = self._torch
+        query_t = torch.from_numpy(self._padded(query)).to(torch.bfloat16).T.contiguous()  # D x L'
+        out = np.empty(len(candidates), np.float32)
+        for first, last, heads, rows, index in self._blocks(candidates):
+            if index is None:  # one set longer than the buffer
+                sims = self._bf16[rows] @ query_t
+            else:
+                torch.index_select(self._bf16, 0, index, out=self._rows_bf16[:rows])
+                sims = (self._rows_bf16 @ query_t)[:rows]
+            out[first:last] = np.maximum.reduceat(sims.float().numpy(), heads, axis=0).sum(axis=1)
+        return out
+
+
+class Int8Screen(CandidateScreen):
+    """A first pass with int8 GEMMs (int32 sums, ``torch._int_mm``; VNNI on x86) over an int8 copy of the
+    vectors (half the float16 copy's memory).
+
+    Vector coordinate ``j`` is stored as ``round(x_j / s_j)`` with ``s_j = max |x_.j| / 127`` over the stored
+    vectors; a query is multiplied by ``s`` and rounded with one scale of its own, so its tokens' inner
+    products keep one common scale and their per-token maxima add up as Chamfer's do; the int32 sums,
+    times that one scale, approximate the float scores (about 1e-2 relative).
+    """
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        super().__init__(values, offsets)
+        torch = self._torch
+        peak = np.abs(values).max(axis=0).astype(np.float32) if len(values) else np.ones(values.shape[1], np.float32)
+        self._scale = np.maximum(peak, np.float32(1e-12)) / np.float32(127)  # (D,)
+        codes = np.empty(values.shape, np.int8)
+        for start in range(0, len(values), 1 << 18):  # in slices: no float32 copy of all the vectors
+            part = values[start : start + (1 << 18)].astype(np.float32) / self._scale
+            codes[start : start + (1 << 18)] = np.clip(np.rint(part), -127, 127)
+        self._int8 = torch.from_numpy(codes)
+        self._rows_int8 = torch.zeros((self.ROWS, values.shape[1]), dtype=torch.int8)
+
+    def _held(self) -> tuple:
+        return (*super()._held(), self._int8, self._rows_int8)
+
+    def quantized_query(self, query: np.ndarray) -> tuple[np.ndarray, float]:
+        """``D x L'`` int8 codes of ``query`` (``L x D``, padded to a multiple of 8 tokens) in the stored
+        scale, and the factor that turns their int32 inner products with stored codes into float ones."""
+        scaled = self._padded(query) * self._scale
+        peak = float(np.abs(scaled).max())
+        codes = np.rint(scaled * (127.0 / peak)) if peak > 0 else np.zeros_like(scaled)
+        return np.ascontiguousarray(codes.T.astype(np.int8)), peak / 127.0
+
+    def approximate(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """int8 Chamfer scores of one ``L x D`` query against the sets ``candidates``: float32 ``(c,)``."""
+        torch = self._torch
+        codes, factor = self.quantized_query(query)
+        query_t = torch.from_numpy(codes)  # D x L'
+        out = np.empty(len(candidates), np.float32)
+        for first, last, heads, rows, index in self._blocks(candidates):
+            if index is None:  # one set longer than the buffer
+                sims = torch._int_mm(self._int8[rows].contiguous(), query_t)
+            else:
+                torch.index_select(self._int8, 0, index, out=self._rows_int8[:rows])
+                sims = torch._int_mm(self._rows_int8[:rows], query_t)
+            out[first:last] = np.maximum.reduceat(sims.numpy(), heads, axis=0).sum(axis=1)
+        return out * np.float32(factor)
 
 
 def ball_carve(query: np.ndarray, tau: float = 0.7) -> np.ndarray:

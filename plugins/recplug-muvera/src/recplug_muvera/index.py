@@ -23,13 +23,22 @@ from recplug.multivector import MultiVectorBatch
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
 
-from recplug_muvera.chamfer import BFloat16Screen, ball_carve, chamfer_candidates, single_blas_thread
+from recplug_muvera.chamfer import (
+    BFloat16Screen,
+    CandidateScreen,
+    Int8Screen,
+    ball_carve,
+    chamfer_candidates,
+    single_blas_thread,
+)
 from recplug_muvera.config import SETUP_FIELDS, FDEConfig, document_config
 from recplug_muvera.fde import as_batch, paired_encoders
 
 FAISS_FILE = "fde.faiss"
 SETS_FILE = "vectors.npz"
-RERANK_DTYPES = ("float32", "float16", "bfloat16")
+RERANK_DTYPES = ("float32", "float16", "bfloat16", "int8")
+#: the first-pass screen of each screened rerank dtype
+SCREENS: dict[str, type[CandidateScreen]] = {"bfloat16": BFloat16Screen, "int8": Int8Screen}
 
 
 @dataclass(frozen=True)
@@ -46,8 +55,10 @@ class ChamferIndexConfig:
             faster rerank (twice the memory); ``"float16"`` converts the candidates at each query;
             ``"bfloat16"`` keeps a bfloat16 copy (the memory of the float16 one), scores every candidate
             with bfloat16 GEMMs (:class:`~recplug_muvera.chamfer.BFloat16Screen`; faster than float32 on
-            CPUs with AVX512-BF16) and rescores the best ``k + rescore`` exactly.
-        rescore: with ``rerank_dtype="bfloat16"``, candidates beyond the top ``k`` rescored exactly.
+            CPUs with AVX512-BF16) and rescores the best ``k + rescore`` exactly; ``"int8"`` does the same
+            from an int8 copy (half that memory) with int8 GEMMs (:class:`~recplug_muvera.chamfer.Int8Screen`).
+        rescore: with a screened ``rerank_dtype`` (``"bfloat16"``, ``"int8"``), candidates beyond the top
+            ``k`` rescored exactly.
     """
 
     faiss_factory: str = "Flat"
@@ -105,7 +116,7 @@ class MuveraChamferIndex:
         self._offsets = np.zeros(1, np.int64)
         self._ids: np.ndarray = np.zeros(0, np.int64)
         self._values32: np.ndarray | None = None
-        self._screen: BFloat16Screen | None = None
+        self._screen: CandidateScreen | None = None
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ state
@@ -176,7 +187,7 @@ class MuveraChamferIndex:
         scores = np.full((q, k), -np.inf, np.float32)
         if q == 0 or len(self) == 0:
             return SearchResult(ids=ids, scores=scores)
-        if self.settings.rerank_dtype == "bfloat16":
+        if self.settings.rerank_dtype in SCREENS:
             with single_blas_thread():  # numpy's BLAS threads would contend with torch's on few cores
                 return self._search(batch, k, ids, scores)
         return self._search(batch, k, ids, scores)
@@ -195,7 +206,7 @@ class MuveraChamferIndex:
             query = batch[i]
             if self.settings.ball_carving_tau is not None:
                 query = ball_carve(query, self.settings.ball_carving_tau)
-            if self.settings.rerank_dtype == "bfloat16":
+            if self.settings.rerank_dtype in SCREENS:
                 found, exact = self._screened(query, found, k)
             else:
                 exact = chamfer_candidates(query, values, offsets, found)
@@ -205,7 +216,7 @@ class MuveraChamferIndex:
         return SearchResult(ids=ids, scores=scores)
 
     def _screened(self, query: np.ndarray, found: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k + rescore`` of ``found`` with the best bfloat16 Chamfer scores (all of them if fewer)
+        """The ``k + rescore`` of ``found`` with the best first-pass Chamfer scores (all of them if fewer)
         and their exact Chamfer scores."""
         assert self._screen is not None  # made by _rerank_vectors
         keep = k + self.settings.rescore
@@ -215,10 +226,11 @@ class MuveraChamferIndex:
         return found, self._screen.exact(query, found)
 
     def _rerank_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors the exact rerank reads (the float32 copy, or the bfloat16 screen, is made once, after add
-        or load) and offsets."""
-        if self.settings.rerank_dtype == "bfloat16" and self._screen is None and len(self):
-            self._screen = BFloat16Screen(self._values, self._offsets)
+        """Vectors the exact rerank reads (the float32 copy, or the first-pass screen, is made once, after
+        add or load) and offsets."""
+        screen = SCREENS.get(self.settings.rerank_dtype)
+        if screen is not None and not isinstance(self._screen, screen) and len(self):
+            self._screen = screen(self._values, self._offsets)
         if self.settings.rerank_dtype != "float32":
             return self._values, self._offsets
         if self._values32 is None or self._values32.shape[0] != self._values.shape[0]:
@@ -243,12 +255,13 @@ class MuveraChamferIndex:
         return other
 
     def memory_bytes(self) -> int:
-        """Bytes held for search: stored vectors (+ their float32 rerank copy) + offsets + the FAISS index."""
+        """Bytes held for search: stored vectors (+ their rerank copy: float32, bfloat16 or int8) + offsets
+        + the FAISS index."""
         faiss_bytes = 0
         if self._index is not None:
             faiss_bytes = int(_faiss().serialize_index(self._index).nbytes)
-        copies = {"float32": self._values.shape[0] * self.dimension * 4, "float16": 0}
-        copy = copies.get(self.settings.rerank_dtype, self._values.shape[0] * self.dimension * 2)
+        per_value = {"float32": 4, "float16": 0, "bfloat16": 2, "int8": 1}[self.settings.rerank_dtype]
+        copy = self._values.shape[0] * self.dimension * per_value
         return int(self._values.nbytes + copy + self._offsets.nbytes + faiss_bytes)
 
     # ------------------------------------------------------------------ persistence
