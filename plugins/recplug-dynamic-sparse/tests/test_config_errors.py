@@ -52,3 +52,6 @@ def test_other_bad_values() -> None:
         pm.create("embedding_compressor", "dsl", mask_rows="some")
     with pytest.raises(ConfigError, match="mode"):
         pm.create("embedding_compressor", "int8", mode="fp8")
+    for name in ("dsl", "magnitude-prune"):
+        with pytest.raises(ConfigError, match="value_bits"):
+            pm.create("embedding_compressor", name, value_bits=16)

@@ -27,6 +27,25 @@ def test_sparse_rows_are_exact_in_both_layouts(density: float, layout: str) -> N
     torch.testing.assert_close(rows.dense(), weight * mask, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize(("density", "layout"), [(0.05, "csr"), (0.5, "bitmap")])
+def test_int8_sparse_rows_keep_the_pattern_within_half_a_step(density: float, layout: str) -> None:
+    weight = torch.randn(40, 12)
+    weight[7] = 0.0  # a row whose active entries are all zero
+    mask = torch.rand(40, 12) < density
+    mask[3] = False  # an empty row
+    exact = SparseRows.from_dense(weight, mask)
+    rows = SparseRows.from_dense(weight, mask, value_bits=8)
+    assert rows.layout == layout and rows.values.dtype == torch.int8
+    assert rows.nbytes() == exact.nbytes() - 3 * exact.values.numel() + 2 * 40  # 1 byte a value + a float16 scale a row
+    masked = weight * mask
+    served = rows.dense()
+    assert torch.equal(served != 0, (masked != 0) & (masked.abs() >= masked.abs().amax(1, keepdim=True) / 254))
+    step = masked.abs().amax(1) / 127
+    assert torch.all((served - masked).abs().amax(1) <= step * 0.5 * 1.002 + 1e-7)
+    again = SparseRows.from_payload(rows.payload(), (40, 12))
+    assert torch.equal(again.dense(), served) and again.value_bits == 8
+
+
 @pytest.mark.parametrize("bits", [8, 4])
 def test_quantized_rows_error_is_within_half_a_step(bits: int) -> None:
     weight = torch.randn(20, 10)
@@ -64,6 +83,27 @@ def test_dsl_export_saves_real_bytes_and_serves_the_same_scores(density: float, 
     kjt = random_kjt(TABLES, batch_size=64, seed=11)
     with torch.no_grad():
         torch.testing.assert_close(served(kjt).values(), module(kjt).values(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["dsl", "magnitude-prune"])
+def test_int8_value_export_is_smaller_and_close(name: str, tmp_path) -> None:
+    make = {"dsl": lambda **o: DynamicSparseTables(delta_t=2, total_steps=10, **o), "magnitude-prune": MagnitudePrunedTables}[name]
+    module_exact, module_int8 = (make(density=0.2, dense_below_rows=0, value_bits=b) for b in (32, 8))
+    module = _trained(module_exact)
+    exact = module_exact.export(module, tmp_path / "exact.pt")
+    module_int8.budgets, module_int8.masks = module_exact.budgets, module_exact.masks
+    small = module_int8.export(module, tmp_path / "int8.pt")
+    served = module_int8.load_export(small.path, TABLES)
+    nnz = sum(source.values.numel() for source in served.sources.values())
+    # 1 byte instead of 4 a value, plus a float16 scale a row
+    assert small.serving_bytes == exact.serving_bytes - 3 * nnz + 2 * sum(t.num_embeddings for t in TABLES)
+    assert small.serving_bytes < 0.6 * exact.serving_bytes
+    kjt = random_kjt(TABLES, batch_size=64, seed=3)
+    with torch.no_grad():
+        want = module_exact.load_export(exact.path, TABLES)(kjt).values()  # magnitude pruning prunes at export
+        got = served(kjt).values()
+    assert not torch.equal(got, want)
+    assert (got - want).abs().max() <= 0.01 * want.abs().max()
 
 
 def test_export_into_other_dimension_or_compressor_is_an_error(tmp_path) -> None:

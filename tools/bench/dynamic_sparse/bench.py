@@ -28,13 +28,15 @@ METHODS: dict[str, Any] = {
     "dense": (None, lambda d, t: {}),
     "dsl": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t}),
     "dsl-last": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t, "grow": "last"}),
+    "dsl-int8-values": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t, "value_bits": 8}),
     "magnitude-prune": ("density", lambda d, t: {"density": d}),
+    "magnitude-prune-int8-values": ("density", lambda d, t: {"density": d, "value_bits": 8}),
     "hashing": ("density", lambda d, t: {"density": d}),
     "quotient-remainder": ("density", lambda d, t: {"density": d}),
     "int8": (None, lambda d, t: {}),
     "int4": (None, lambda d, t: {}),
 }
-COMPONENT = {"dsl-last": "dsl"}
+COMPONENT = {"dsl-last": "dsl", "dsl-int8-values": "dsl", "magnitude-prune-int8-values": "magnitude-prune"}
 # what runs resumed into one results.json must share; the interleaved step-time measurement a resume without one keeps
 RUN_SETTINGS = ("dataset", "epochs", "steps_per_epoch", "batch_size", "dim", "log_q", "table_lr")
 STEP_TIME_KEYS = ("step_time_dataset", "step_time_steps", "step_times")

@@ -37,7 +37,10 @@ class DynamicSparseTables(MaskedTables):
 
     def __init__(self, **config: Any) -> None:
         self.config = DSLConfig(**config)
-        super().__init__(self.config.density, self.config.dense_below_rows, device=self.config.device, init_std=self.config.init_std)
+        super().__init__(
+            self.config.density, self.config.dense_below_rows, device=self.config.device, init_std=self.config.init_std,
+            value_bits=self.config.value_bits,
+        )
         self.probe: Any = None
         self.updates = 0
 

@@ -29,17 +29,18 @@ class MagnitudePrunedTables(MaskedTables):
         prune_step: the optimizer step after which to prune (``None``: prune only at export).
         dense_below_rows: tables with fewer rows stay dense.
         device, init_std: as for the dense tables.
+        value_bits: exported values float32 (32, exact) or int8 with a float16 scale per row (8).
     """
 
     name = "magnitude-prune"
 
     def __init__(
         self, density: float = 0.2, prune_step: int | None = None, dense_below_rows: int = 100, device: str = "cpu",
-        init_std: float | None = None,
+        init_std: float | None = None, value_bits: int = 32,
     ) -> None:
         if prune_step is not None and (not isinstance(prune_step, int) or prune_step < 0):
             raise ConfigError(f"prune_step must be None or a non-negative integer, got {prune_step!r}")
-        super().__init__(density, dense_below_rows, device=device, init_std=init_std)
+        super().__init__(density, dense_below_rows, device=device, init_std=init_std, value_bits=value_bits)
         self.prune_step = prune_step
 
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:

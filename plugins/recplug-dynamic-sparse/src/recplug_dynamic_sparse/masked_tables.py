@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from recplug.builtins.dense_tables import DenseTables
 from recplug.protocols import ExportInfo, TableSpec
 
-from recplug_dynamic_sparse.config import check_dense_below_rows, check_density, weight_budget
+from recplug_dynamic_sparse.config import check_dense_below_rows, check_density, check_value_bits, weight_budget
 from recplug_dynamic_sparse.live_tables import LiveTable, apply_mask, full_weight, live_tables, scale_rows, table_specs
 from recplug_dynamic_sparse.prune_grow import magnitude_mask
 
@@ -31,14 +31,19 @@ class MaskedTables:
         dense_below_rows: tables with fewer rows stay dense.
         device: where the tables live.
         init_std: normal initialisation std (``None`` keeps torchrec's init).
+        value_bits: exported values float32 (32, exact) or int8 with a float16 scale per row (8).
     """
 
     name = "masked"
     capabilities = frozenset({"after_step", "export", "fused", "sharded"})
 
-    def __init__(self, density: float, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None) -> None:
+    def __init__(
+        self, density: float, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None, value_bits: int = 32,
+    ) -> None:
         check_density(density)
         check_dense_below_rows(dense_below_rows)
+        check_value_bits(value_bits)
+        self.value_bits = value_bits
         self.density = float(density)
         self.dense_below_rows = dense_below_rows
         self.device = device
@@ -145,8 +150,8 @@ class MaskedTables:
         return masks
 
     def export(self, module: torch.nn.Module, path: Path) -> ExportInfo:
-        """Write the masked tables as sparse rows (CSR or bitmap, the smaller); a collective when sharded
-        (every process must call it; process 0 writes)."""
+        """Write the masked tables as sparse rows (CSR or bitmap, the smaller; values as ``value_bits`` says);
+        a collective when sharded (every process must call it; process 0 writes)."""
         from recplug_dynamic_sparse.serving import write_export
         from recplug_dynamic_sparse.sparse_rows import DenseRows, SparseRows
 
@@ -154,7 +159,7 @@ class MaskedTables:
         live = self.tables_of(module)
         weights = {t.name: full_weight(live[t.name]) for t in specs}
         masks = self.export_masks(weights)
-        sources = {name: SparseRows.from_dense(w, masks[name]) if name in masks else DenseRows(w) for name, w in weights.items()}
+        sources = {name: SparseRows.from_dense(w, masks[name], self.value_bits) if name in masks else DenseRows(w) for name, w in weights.items()}
         return write_export(Path(path), self.name, specs, sources)
 
     def load_export(self, path: Path, tables: Sequence[TableSpec]) -> torch.nn.Module:

@@ -5,7 +5,8 @@ Each ``*Rows`` module holds only the compact tensors and answers ``rows(ids) -> 
 - :class:`DenseRows`: the plain table (N x D float32).
 - :class:`SparseRows`: a sparse table in one of two layouts, whichever is smaller: CSR (row pointer
   int32 N+1, column index uint8/int16 per value, values float32) or a bitmap (row pointer, N x ⌈D/8⌉ bits,
-  values). Rows without any active weight cost only their row-pointer entry (row pruning for free).
+  values). Rows without any active weight cost only their row-pointer entry (row pruning for free). Values
+  may instead be int8 codes with a float16 scale per row (``value_bits=8``, about a quarter of the bytes).
 - :class:`QuantizedRows`: row-wise affine int8 or int4 codes with a float16 scale and offset per row.
 - :class:`HashedRows`: the hashing trick, ``W[h(id) mod m]`` with a universal hash.
 - :class:`QuotientRemainderRows`: the compositional trick, ``Q[id // m] + R[id mod m]``.
@@ -51,49 +52,66 @@ class DenseRows(torch.nn.Module):
 
 
 class SparseRows(torch.nn.Module):
-    """A sparse table (N x D) in CSR or bitmap layout.
+    """A sparse table (N x D) in CSR or bitmap layout, values float32 or int8.
 
     Args:
         row_ptr: int32 (N+1,), start of each row's values.
-        values: float32 (nnz,), row-major.
+        values: float32 (nnz,), row-major; or int8 codes (nnz,) when ``scale`` is given.
+        dim: D.
         columns: column of each value (nnz,) uint8 (D ≤ 256) or int16 — CSR layout; or
         bits: N x ⌈D/8⌉ uint8, little-endian bit ``c`` of row ``r`` set when entry (r, c) is active — bitmap layout.
-        dim: D.
+        scale: float16 (N,), with int8 ``values``: entry = code · scale of its row (symmetric, per row).
     """
 
     kind = "sparse"
 
-    def __init__(self, row_ptr: torch.Tensor, values: torch.Tensor, dim: int, columns: torch.Tensor | None = None, bits: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, row_ptr: torch.Tensor, values: torch.Tensor, dim: int, columns: torch.Tensor | None = None,
+        bits: torch.Tensor | None = None, scale: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         if (columns is None) == (bits is None):
             raise ValueError("give exactly one of columns (CSR) or bits (bitmap)")
+        if scale is not None and (values.dtype != torch.int8 or scale.numel() != row_ptr.numel() - 1):
+            raise ValueError("int8 values need an int8 values tensor and one scale per row")
         self.dim = dim
         self.layout = "csr" if columns is not None else "bitmap"
+        self.value_bits = 8 if scale is not None else 32
         self.register_buffer("row_ptr", row_ptr.to(torch.int32).contiguous())
-        self.register_buffer("values", values.float().contiguous())
+        self.register_buffer("values", values.contiguous() if scale is not None else values.float().contiguous())
         self.register_buffer("index", (columns if columns is not None else bits).contiguous())
+        self.register_buffer("scale", scale.to(torch.float16).contiguous() if scale is not None else torch.empty(0, dtype=torch.float16))
 
     @classmethod
-    def from_dense(cls, weight: torch.Tensor, mask: torch.Tensor) -> SparseRows:
-        """Pack the entries of ``weight`` (N x D) where ``mask`` is True, in the smaller layout."""
+    def from_dense(cls, weight: torch.Tensor, mask: torch.Tensor, value_bits: int = 32) -> SparseRows:
+        """Pack the entries of ``weight`` (N x D) where ``mask`` is True, in the smaller layout; with
+        ``value_bits=8`` the values become int8 codes with a symmetric float16 scale per row (max |w| / 127)."""
+        if value_bits not in (32, 8):
+            raise ValueError(f"value_bits must be 32 or 8, got {value_bits!r}")
         n, d = weight.shape
         mask = mask.bool()
         counts = mask.sum(dim=1)
         row_ptr = torch.zeros(n + 1, dtype=torch.int64)
         row_ptr[1:] = torch.cumsum(counts, 0)
-        values = weight.detach().float()[mask]
+        kept = weight.detach().float() * mask
+        scale = None
+        if value_bits == 8:
+            scale = (kept.abs().amax(dim=1) / 127).half()
+            scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero rows: any scale will do
+            kept = torch.round(kept / scale.float()[:, None]).clamp(-127, 127)
+        values = kept[mask].to(torch.int8) if value_bits == 8 else kept[mask]
         nnz = values.numel()
         col_dtype = torch.uint8 if d <= 256 else torch.int16
         csr_bytes = nnz * torch.tensor([], dtype=col_dtype).element_size()
         bitmap_bytes = n * ((d + 7) // 8)
         if csr_bytes <= bitmap_bytes:
             columns = mask.nonzero()[:, 1].to(col_dtype)
-            return cls(row_ptr, values, d, columns=columns)
+            return cls(row_ptr, values, d, columns=columns, scale=scale)
         padded = torch.zeros(n, ((d + 7) // 8) * 8, dtype=torch.uint8)
         padded[:, :d] = mask.to(torch.uint8)
         weights = (2 ** torch.arange(8, dtype=torch.int32)).view(1, 1, 8)
         bits = (padded.view(n, -1, 8).to(torch.int32) * weights).sum(dim=2).to(torch.uint8)
-        return cls(row_ptr, values, d, bits=bits)
+        return cls(row_ptr, values, d, bits=bits, scale=scale)
 
     def _active(self, ids: torch.Tensor) -> torch.Tensor:
         """(n x D) bool of the active entries of rows ``ids``."""
@@ -121,20 +139,24 @@ class SparseRows(torch.nn.Module):
         ids = ids.long()
         starts, counts = self._spans(ids)
         out = torch.zeros(ids.numel(), self.dim)
+        values = self.values[self._positions(starts, counts)]
+        if self.value_bits == 8:
+            values = values.float() * torch.repeat_interleave(self.scale[ids].float(), counts)
         # active entries of each row, in row-major order, are exactly the row's values in order
-        out[self._active(ids)] = self.values[self._positions(starts, counts)]
+        out[self._active(ids)] = values
         return out
 
     def nbytes(self) -> int:
-        return _tensor_bytes(self.row_ptr, self.values, self.index)
+        return _tensor_bytes(self.row_ptr, self.values, self.index, self.scale)
 
     def payload(self) -> dict[str, Any]:
-        return {"layout": self.layout, "row_ptr": self.row_ptr, "values": self.values, "index": self.index}
+        payload = {"layout": self.layout, "row_ptr": self.row_ptr, "values": self.values, "index": self.index}
+        return payload | ({"scale": self.scale} if self.value_bits == 8 else {})
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], shape: tuple[int, int]) -> SparseRows:
         key = "columns" if payload["layout"] == "csr" else "bits"
-        return cls(payload["row_ptr"], payload["values"], shape[1], **{key: payload["index"]})
+        return cls(payload["row_ptr"], payload["values"], shape[1], **{key: payload["index"]}, scale=payload.get("scale"))
 
     def dense(self) -> torch.Tensor:
         return self.rows(torch.arange(self.row_ptr.numel() - 1))
