@@ -158,6 +158,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key in zip(axes, ("recall@20", "tail/recall@20"), strict=True):
@@ -167,6 +168,8 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
             xs, ys, err = zip(*pts, strict=True)
             ax.errorbar(xs, ys, yerr=err, marker="o", label=method, capsize=3)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: f"{x:g}" if f"{x:.0e}"[0] in "235" else ""))
         ax.set_xlabel("serving bytes of the embedding tables (MB, log)")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
