@@ -23,12 +23,18 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
+
+def dsl_options(density: float, total_steps: int) -> dict[str, Any]:
+    """DSL's options for a run of ``total_steps``: ΔT a tenth of the run (9 updates)."""
+    return {"density": density, "delta_t": max(1, total_steps // 10), "total_steps": total_steps}
+
+
 # (name, label, options builder(density, total_steps)); density None = one point, no density knob
 METHODS: dict[str, Any] = {
     "dense": (None, lambda d, t: {}),
-    "dsl": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t}),
-    "dsl-last": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t, "grow": "last"}),
-    "dsl-int8-values": ("density", lambda d, t: {"density": d, "delta_t": max(1, t // 10), "total_steps": t, "value_bits": 8}),
+    "dsl": ("density", dsl_options),
+    "dsl-last": ("density", lambda d, t: dsl_options(d, t) | {"grow": "last"}),
+    "dsl-int8-values": ("density", lambda d, t: dsl_options(d, t) | {"value_bits": 8}),
     "magnitude-prune": ("density", lambda d, t: {"density": d}),
     "magnitude-prune-int8-values": ("density", lambda d, t: {"density": d, "value_bits": 8}),
     "hashing": ("density", lambda d, t: {"density": d}),

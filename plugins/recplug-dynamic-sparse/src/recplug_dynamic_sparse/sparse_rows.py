@@ -6,7 +6,7 @@ Each ``*Rows`` module holds only the compact tensors and answers ``rows(ids) -> 
 - :class:`SparseRows`: a sparse table in one of two layouts, whichever is smaller: CSR (row pointer
   int32 N+1, column index uint8/int16 per value, values float32) or a bitmap (row pointer, N x ⌈D/8⌉ bits,
   values). Rows without any active weight cost only their row-pointer entry (row pruning for free). Values
-  may instead be int8 codes with a float16 scale per row (``value_bits=8``, about a quarter of the bytes).
+  may instead be int8 codes with a float16 scale per row (``value_bits=8``: a quarter of the value bytes).
 - :class:`QuantizedRows`: row-wise affine int8 or int4 codes with a float16 scale and offset per row.
 - :class:`HashedRows`: the hashing trick, ``W[h(id) mod m]`` with a universal hash.
 - :class:`QuotientRemainderRows`: the compositional trick, ``Q[id // m] + R[id mod m]``.
@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+from recplug_dynamic_sparse.config import check_value_bits
 
 #: The prime of the universal hash ``((a · id + b) mod P) mod m``.
 HASH_PRIME = 2_147_483_647
@@ -86,20 +88,19 @@ class SparseRows(torch.nn.Module):
     def from_dense(cls, weight: torch.Tensor, mask: torch.Tensor, value_bits: int = 32) -> SparseRows:
         """Pack the entries of ``weight`` (N x D) where ``mask`` is True, in the smaller layout; with
         ``value_bits=8`` the values become int8 codes with a symmetric float16 scale per row (max |w| / 127)."""
-        if value_bits not in (32, 8):
-            raise ValueError(f"value_bits must be 32 or 8, got {value_bits!r}")
+        check_value_bits(value_bits)
         n, d = weight.shape
         mask = mask.bool()
         counts = mask.sum(dim=1)
         row_ptr = torch.zeros(n + 1, dtype=torch.int64)
         row_ptr[1:] = torch.cumsum(counts, 0)
-        kept = weight.detach().float() * mask
+        values = weight.detach().float()[mask]
         scale = None
         if value_bits == 8:
+            kept = weight.detach().float() * mask
             scale = (kept.abs().amax(dim=1) / 127).half()
             scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero rows: any scale will do
-            kept = torch.round(kept / scale.float()[:, None]).clamp(-127, 127)
-        values = kept[mask].to(torch.int8) if value_bits == 8 else kept[mask]
+            values = torch.round(kept / scale.float()[:, None])[mask].clamp(-127, 127).to(torch.int8)
         nnz = values.numel()
         col_dtype = torch.uint8 if d <= 256 else torch.int16
         csr_bytes = nnz * torch.tensor([], dtype=col_dtype).element_size()
