@@ -87,15 +87,18 @@ def test_chamfer_kernels_match_brute_force() -> None:
             np.testing.assert_allclose(got, expected[i, picks], rtol=1e-5)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native-gemm", "decoded-to-float32"])
 @pytest.mark.parametrize("screen_class", [BFloat16Screen, Int8Screen])
-def test_first_pass_screen_blocks_and_long_sets(monkeypatch: pytest.MonkeyPatch, screen_class: type[CandidateScreen]) -> None:
+def test_first_pass_screen_blocks_and_long_sets(
+    monkeypatch: pytest.MonkeyPatch, screen_class: type[CandidateScreen], native: bool
+) -> None:
     docs = documents(30, seed=3)
     docs = MultiVectorBatch(docs.values.astype(np.float16), docs.offsets)  # as the index stores them
     queries = unit_sets(3, D, seed=4, low=3, high=12)
     expected = brute_force_chamfer(queries, docs)
     picks = np.array([7, 2, 29, 2, 11, 0, 5])
     monkeypatch.setattr(CandidateScreen, "ROWS", 20)  # blocks of a few sets, and sets longer than a block
-    screen = screen_class(docs.values, docs.offsets)
+    screen = screen_class(docs.values, docs.offsets, native=native)
     lengths = np.diff(docs.offsets)[picks]
     assert lengths.max() > CandidateScreen.ROWS > lengths.min() * 2
     assert screen.nbytes > 0
@@ -105,6 +108,40 @@ def test_first_pass_screen_blocks_and_long_sets(monkeypatch: pytest.MonkeyPatch,
         assert approx.dtype == np.float32
         np.testing.assert_allclose(approx, expected[i, picks], rtol=2e-2)
         assert not np.allclose(approx, expected[i, picks], rtol=1e-6, atol=0)  # the rounding is visible
+
+
+@pytest.mark.parametrize("screen_class", [BFloat16Screen, Int8Screen])
+def test_decoded_first_pass_scores_as_the_native_gemm(screen_class: type[CandidateScreen]) -> None:
+    # int8: the float32 GEMM of decoded codes sums the same integers exactly (D * 127**2 < 2**24); bfloat16:
+    # the same bfloat16 products, but the native GEMM rounds its output to bfloat16 (2**-8 relative)
+    docs = documents(40, seed=12)
+    values = docs.values.astype(np.float16)
+    native, decoded = screen_class(values, docs.offsets, native=True), screen_class(values, docs.offsets, native=False)
+    assert native.native and not decoded.native
+    picks = np.arange(40)[::-1]
+    for q in unit_sets(4, D, seed=13, low=3, high=30):
+        want, got = native.approximate(q, picks), decoded.approximate(q, picks)
+        if screen_class is Int8Screen:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_allclose(got, want, rtol=8e-3)
+
+
+def test_first_pass_is_native_only_where_the_cpu_has_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recplug_muvera.chamfer as chamfer
+
+    assert isinstance(chamfer.cpu_flags(), frozenset)  # the real reader runs here
+    docs = documents(5, seed=14)
+    values = docs.values.astype(np.float16)
+    for flags, int8_native, bf16_native in [
+        ({"avx2", "fma"}, False, False),  # AVX2 only: int8 / bfloat16 GEMMs are slow, decode to float32
+        ({"avx2", "avx512_vnni"}, True, False),
+        ({"amx_int8", "amx_bf16"}, True, True),
+        (set(), False, False),  # no /proc/cpuinfo
+    ]:
+        monkeypatch.setattr(chamfer, "cpu_flags", lambda flags=flags: frozenset(flags))
+        assert Int8Screen(values, docs.offsets).native is int8_native
+        assert BFloat16Screen(values, docs.offsets).native is bf16_native
 
 
 def test_int8_screen_codes_are_the_rounded_scaled_vectors() -> None:

@@ -1,6 +1,11 @@
 """Chamfer (MaxSim) scoring of FDE candidates, a bfloat16 or int8 first pass over them, and query ball carving
 (the exact kernel is the core's :func:`recplug.multivector.chamfer_scores`).
 
+The first passes use bfloat16 / int8 GEMMs only where the CPU has instructions for them (AVX512-BF16 or AMX;
+VNNI or AMX); elsewhere (e.g. AVX2 only) those GEMMs are an order of magnitude slower than float32 ones, so
+the compact copy is decoded to float32 block by block and scored with float32 GEMMs (same scores, the
+memory of the compact copy).
+
 ``Chamfer(Q, P) = sum_{q in Q} max_{p in P} <q, p>``. Shapes: a query is ``L x D``; documents are a
 :class:`recplug.multivector.MultiVectorBatch` (``T x D`` values + ``N + 1`` offsets).
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import numpy as np
 from recplug.multivector import chamfer_scores
@@ -19,6 +25,19 @@ def _threadpools():  # one scan of the loaded libraries per process (a scan cost
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where there is no such file."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def single_blas_thread() -> AbstractContextManager:
@@ -56,14 +75,19 @@ class CandidateScreen:
 
     Args:
         values: ``T x D`` float16 stored vectors (kept by reference); ``offsets``: ``N + 1`` set boundaries.
+        native: run the first pass's GEMMs in the compact dtype (True) or decode each block to float32
+            first (False); None: native where the CPU has one of :attr:`NATIVE_FLAGS`.
     """
 
     ROWS = 8192
+    #: CPU flags (``/proc/cpuinfo``) with which the first pass's dtype has fast GEMMs
+    NATIVE_FLAGS: frozenset[str] = frozenset()
 
-    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         import torch
 
         self._torch = torch
+        self.native = bool(cpu_flags() & self.NATIVE_FLAGS) if native is None else bool(native)
         self.offsets = np.asarray(offsets, np.int64)
         self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
         dimension = values.shape[1]
@@ -113,31 +137,45 @@ class CandidateScreen:
         ``candidates``: float32 ``(c,)``."""
         raise NotImplementedError
 
-    def exact(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """float32 Chamfer scores (as :func:`chamfer_candidates`) against the sets ``candidates``: ``(c,)``."""
+    def _decoded_sims(self, source, staging, index, rows, query_t) -> np.ndarray:
+        """float32 GEMM of ``query_t`` (``D x L`` float32) with the rows ``index`` of ``source`` (a compact
+        copy), gathered into ``staging`` (a buffer of its dtype) and decoded into the float32 buffer: ``rows x L``
+        (a view of a reused buffer). ``index`` None: ``rows`` is a slice of one set longer than the buffers."""
+        if index is None:
+            return (source[rows].float() @ query_t).numpy()
         torch = self._torch
-        query_t = torch.from_numpy(np.ascontiguousarray(np.asarray(query, np.float32).T))  # D x L
+        torch.index_select(source, 0, index, out=staging[:rows])
+        self._rows_f32[:rows].copy_(staging[:rows])
         length = query_t.shape[1]
+        if length > self._sims.shape[1]:
+            return (self._rows_f32[:rows] @ query_t).numpy()
+        torch.mm(self._rows_f32[:rows], query_t, out=self._sims[:rows, :length])
+        return self._sims[:rows, :length].numpy()
+
+    def _decoded_scores(self, source, staging, query_t, candidates: np.ndarray) -> np.ndarray:
+        """Chamfer scores of ``query_t`` (``D x L`` float32) against the sets ``candidates`` with their
+        vectors decoded from ``source`` to float32 (see :meth:`_decoded_sims`): float32 ``(c,)``."""
         out = np.empty(len(candidates), np.float32)
         for first, last, heads, rows, index in self._blocks(candidates):
-            if index is None or length > self._sims.shape[1]:
-                block = self._half[rows] if index is None else self._half[index]
-                sims = (block.float() @ query_t).numpy()
-            else:
-                torch.index_select(self._half, 0, index, out=self._rows_half[:rows])
-                self._rows_f32[:rows].copy_(self._rows_half[:rows])
-                torch.mm(self._rows_f32[:rows], query_t, out=self._sims[:rows, :length])
-                sims = self._sims[:rows, :length].numpy()
+            sims = self._decoded_sims(source, staging, index, rows, query_t)
             out[first:last] = np.maximum.reduceat(sims, heads, axis=0).sum(axis=1)
         return out
+
+    def exact(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """float32 Chamfer scores (as :func:`chamfer_candidates`) against the sets ``candidates``: ``(c,)``."""
+        query_t = self._torch.from_numpy(np.ascontiguousarray(np.asarray(query, np.float32).T))  # D x L
+        return self._decoded_scores(self._half, self._rows_half, query_t, candidates)
 
 
 class BFloat16Screen(CandidateScreen):
     """A first pass with bfloat16 GEMMs over a bfloat16 copy of the vectors (the float16 copy's memory).
-    bfloat16 scores carry about 1e-3 relative rounding."""
+    bfloat16 scores carry about 1e-3 relative rounding. Without native bfloat16 GEMMs the bfloat16 rows and
+    query are decoded to float32 (exactly) and multiplied in float32."""
 
-    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        super().__init__(values, offsets)
+    NATIVE_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
+        super().__init__(values, offsets, native)
         torch = self._torch
         self._bf16 = self._half.to(torch.bfloat16)
         self._rows_bf16 = torch.zeros((self.ROWS, values.shape[1]), dtype=torch.bfloat16)
@@ -149,6 +187,8 @@ class BFloat16Screen(CandidateScreen):
         """bfloat16 Chamfer scores of one ``L x D`` query against the sets ``candidates``: float32 ``(c,)``."""
         torch = self._torch
         query_t = torch.from_numpy(self._padded(query)).to(torch.bfloat16).T.contiguous()  # D x L'
+        if not self.native:
+            return self._decoded_scores(self._bf16, self._rows_bf16, query_t.float(), candidates)
         out = np.empty(len(candidates), np.float32)
         for first, last, heads, rows, index in self._blocks(candidates):
             if index is None:  # one set longer than the buffer
@@ -167,11 +207,15 @@ class Int8Screen(CandidateScreen):
     Vector coordinate ``j`` is stored as ``round(x_j / s_j)`` with ``s_j = max |x_.j| / 127`` over the stored
     vectors; a query is multiplied by ``s`` and rounded with one scale of its own, so its tokens' inner
     products keep one common scale and their per-token maxima add up as Chamfer's do; the int32 sums,
-    times that one scale, approximate the float scores (about 1e-2 relative).
+    times that one scale, approximate the float scores (about 1e-2 relative). Without VNNI or AMX the codes
+    are decoded to float32 and multiplied in float32, which gives the same integer sums while ``D <= 1040``
+    (``|sum| <= D * 127**2 < 2**24``, exact in float32).
     """
 
-    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        super().__init__(values, offsets)
+    NATIVE_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
+        super().__init__(values, offsets, native)
         torch = self._torch
         peak = np.abs(values).max(axis=0).astype(np.float32) if len(values) else np.ones(values.shape[1], np.float32)
         self._scale = np.maximum(peak, np.float32(1e-12)) / np.float32(127)  # (D,)
@@ -198,6 +242,8 @@ class Int8Screen(CandidateScreen):
         torch = self._torch
         codes, factor = self.quantized_query(query)
         query_t = torch.from_numpy(codes)  # D x L'
+        if not self.native:
+            return self._decoded_scores(self._int8, self._rows_int8, query_t.float(), candidates) * np.float32(factor)
         out = np.empty(len(candidates), np.float32)
         for first, last, heads, rows, index in self._blocks(candidates):
             if index is None:  # one set longer than the buffer
