@@ -123,3 +123,12 @@ def test_lexical_channel_adds_bm25_document_weights_and_fits_avgdl(scifact_docs,
     assert lexical.config()["lexical_weight"] == 0.5 and "lexical_weight" not in plain.config()
     with pytest.raises(ConfigError, match="lexical channel"):
         InferenceFreeSparseEncoder(lexical_weight=-1.0)
+
+
+def test_bfloat16_is_on_by_default_only_where_the_cpu_runs_it_natively(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recplug_flops_idf.encoder as encoder_module
+
+    for native in (True, False):  # AVX512-BF16 / AMX: bfloat16 autocast; AVX2 only: float32 (6x faster there)
+        monkeypatch.setattr(encoder_module, "native_bf16", lambda native=native: native)
+        assert InferenceFreeSparseEncoder().bf16 is native
+        assert InferenceFreeSparseEncoder(bf16=not native).bf16 is (not native)  # an explicit choice stands

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from recplug.cpu_features import native_bf16
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CORPUS_STATES, cache_root, load_scifact, set_threads, test_split
@@ -55,7 +56,7 @@ def student_docs(name: str, hidden_path: Path):
     from recplug_flops_idf.doc_encoder import encode_hidden_states, load_head
 
     states = HiddenStates.load(hidden_path)
-    head = load_head(cache_root() / f"head_{name}.pt", load_backbone().embeddings.word_embeddings.weight, bf16=True)
+    head = load_head(cache_root() / f"head_{name}.pt", load_backbone().embeddings.word_embeddings.weight, bf16=native_bf16())
     start = time.perf_counter()
     docs = encode_hidden_states(head, states, progress=True)
     print(f"[encode {name}] {time.perf_counter() - start:.0f} s", flush=True)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from recplug.cpu_features import native_bf16
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CORPUS_STATES, cache_root, load_scifact, set_threads
@@ -101,7 +102,7 @@ def untrained_docs(skip_scale: float, init_bias: float, doc_texts: list[str]):
 
         torch.manual_seed(0)
         head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(doc_texts),
-                          init_bias=init_bias, bf16=True, skip_scale=skip_scale)
+                          init_bias=init_bias, bf16=native_bf16(), skip_scale=skip_scale)
         states = HiddenStates.load(cache_root() / CORPUS_STATES)
         sp.save_npz(path, encode_hidden_states(head, states, progress=True))
     return sp.load_npz(path)

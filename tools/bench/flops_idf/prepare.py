@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from recplug.cpu_features import native_bf16
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CORPUS_STATES, WINDOW, Timer, cache_root, load_scifact, set_threads
@@ -28,12 +29,12 @@ def main() -> None:
     qpath = out / "queries_dense.npy"
     if not qpath.exists():
         with Timer("queries backbone"):
-            q = encode_hidden(data.query_texts, vocab.tokenizer, backbone, WINDOW, keep_hidden=False, bf16=True)
+            q = encode_hidden(data.query_texts, vocab.tokenizer, backbone, WINDOW, keep_hidden=False, bf16=native_bf16())
         np.save(qpath, q.dense)
     cpath = out / CORPUS_STATES
     if not cpath.exists():
         with Timer("corpus backbone") as timer:
-            states = encode_hidden(data.doc_texts, vocab.tokenizer, backbone, WINDOW, bf16=True, progress=True)
+            states = encode_hidden(data.doc_texts, vocab.tokenizer, backbone, WINDOW, bf16=native_bf16(), progress=True)
         states.save(cpath)
         (out / "corpus_backbone_seconds.txt").write_text(f"{timer.seconds:.1f}\n")
     print("cached in", out)

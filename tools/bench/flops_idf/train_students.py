@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from recplug.cpu_features import native_bf16
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import CORPUS_STATES, cache_root, load_scifact, set_threads
@@ -107,7 +108,7 @@ def main() -> None:
     suffix = ("_holdout" if args.holdout else "") + args.tag
     for name in args.names:
         torch.manual_seed(0)
-        head = SparseHead(embeddings, terms, init_bias=args.init_bias, bf16=True, skip_scale=args.skip_scale,
+        head = SparseHead(embeddings, terms, init_bias=args.init_bias, bf16=native_bf16(), skip_scale=args.skip_scale,
                           transform=args.transform, lexical=LexicalChannel(weight=args.lexical_weight))
         head.set_average_length(average_length(head.columns.numpy()[states.token_ids], len(states)))
         reg = pm.create("regularizer", name, weight=args.lam, warmup_steps=args.warmup)

@@ -27,9 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plaid_peer import pylate_version, run_plaid
+from recplug.cpu_features import cpu_flags, cpu_model
 from recplug.multivector import MultiVectorBatch
 from recplug.tables import markdown_table
-from recplug_muvera.chamfer import BFloat16Screen, Int8Screen, cpu_flags
+from recplug_muvera.chamfer import BFloat16Screen, Int8Screen
 from recplug_muvera.config import FDEConfig
 from recplug_muvera.fde import FixedDimensionalEncoder
 from recplug_muvera.index import MuveraChamferIndex
@@ -48,14 +49,9 @@ CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
 
 
 def cpu_description() -> str:
-    """The CPU model (``/proc/cpuinfo``) and the first passes whose GEMMs run natively on it."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    model = next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), platform.machine())
+    """The CPU model and the first passes whose GEMMs run natively on it."""
     native = [name for name, screen in (("int8", Int8Screen), ("bfloat16", BFloat16Screen)) if cpu_flags() & screen.NATIVE_FLAGS]
-    return f"{model}; native first-pass GEMMs: {', '.join(native) or 'none (int8 / bfloat16 blocks decoded to float32)'}"
+    return f"{cpu_model()}; native first-pass GEMMs: {', '.join(native) or 'none (int8 / bfloat16 blocks decoded to float32)'}"
 
 
 def timed(fn, repeats: int = 3) -> tuple[float, object]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug.cpu_features import native_bf16
 from recplug.errors import ConfigError, InvalidInputError
 from recplug.fileio import sha256_file
 
@@ -35,7 +36,9 @@ class InferenceFreeSparseEncoder:
         idf: ``V`` IDF values, or a ``.npy`` path; default: fitted on the first documents encoded.
         batch_size: documents per forward pass.
         bf16: run the backbone and the head's arg-max projection in bfloat16 (the weights stay float32), as
-            the benchmark's students were trained; about 2-3x faster on CPUs with AVX512-BF16.
+            the benchmark's students were trained; about 2-3x faster on CPUs with AVX512-BF16 or AMX, about 6x
+            slower on CPUs without them (AVX2). None (default): on where the CPU has them
+            (:func:`recplug.cpu_features.native_bf16`).
         lexical_weight: lexical channel of the untrained head (:mod:`recplug_flops_idf.lexical`); a trained
             head brings its own. Its average document length is fitted with the IDF when not yet known.
     """
@@ -45,7 +48,7 @@ class InferenceFreeSparseEncoder:
 
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
                  max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
-                 batch_size: int = 16, bf16: bool = True, lexical_weight: float = 0.0) -> None:
+                 batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0) -> None:
         if not 3 <= max_length <= 512:
             raise ConfigError(f"max_length must be between 3 and MiniLM's 512 positions, got {max_length}")
         if max_windows is not None and max_windows < 1:
@@ -60,7 +63,7 @@ class InferenceFreeSparseEncoder:
             raise ConfigError(f"head_path {self.head_path} does not exist")
         self.max_length, self.query_weighting = int(max_length), query_weighting
         self.max_windows = None if max_windows is None else int(max_windows)
-        self.batch_size, self.bf16 = int(batch_size), bool(bf16)
+        self.batch_size, self.bf16 = int(batch_size), native_bf16() if bf16 is None else bool(bf16)
         if head_path is None:
             LexicalChannel(weight=lexical_weight)  # a bad weight fails here, not at the first document
         self.lexical_weight = float(lexical_weight)

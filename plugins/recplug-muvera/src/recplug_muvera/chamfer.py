@@ -1,8 +1,8 @@
 """Chamfer (MaxSim) scoring of FDE candidates, a bfloat16 or int8 first pass over them, and query ball carving
 (the exact kernel is the core's :func:`recplug.multivector.chamfer_scores`).
 
-The first passes use bfloat16 / int8 GEMMs only where the CPU has instructions for them (AVX512-BF16 or AMX;
-VNNI or AMX); elsewhere (e.g. AVX2 only) those GEMMs are an order of magnitude slower than float32 ones, so
+The first passes use bfloat16 / int8 GEMMs only where the CPU has instructions for them
+(:mod:`recplug.cpu_features`: AVX512-BF16 or AMX; VNNI or AMX); elsewhere (e.g. AVX2 only) those GEMMs are an order of magnitude slower than float32 ones, so
 the compact copy is decoded to float32 block by block and scored with float32 GEMMs (same scores, the
 memory of the compact copy).
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 from contextlib import AbstractContextManager
-from pathlib import Path
 
 import numpy as np
+from recplug.cpu_features import BF16_GEMM_FLAGS, INT8_GEMM_FLAGS, cpu_flags
 from recplug.multivector import chamfer_scores
 
 
@@ -25,19 +25,6 @@ def _threadpools():  # one scan of the loaded libraries per process (a scan cost
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where there is no such file."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
 
 
 def single_blas_thread() -> AbstractContextManager:
@@ -87,7 +74,7 @@ class CandidateScreen:
         import torch
 
         self._torch = torch
-        self.native = bool(cpu_flags() & self.NATIVE_FLAGS) if native is None else bool(native)
+        self.native = bool(cpu_flags() & self.NATIVE_FLAGS) if native is None else bool(native)  # see recplug.cpu_features
         self.offsets = np.asarray(offsets, np.int64)
         self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
         dimension = values.shape[1]
@@ -172,7 +159,7 @@ class BFloat16Screen(CandidateScreen):
     bfloat16 scores carry about 1e-3 relative rounding. Without native bfloat16 GEMMs the bfloat16 rows and
     query are decoded to float32 (exactly) and multiplied in float32."""
 
-    NATIVE_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+    NATIVE_FLAGS = BF16_GEMM_FLAGS
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         super().__init__(values, offsets, native)
@@ -212,7 +199,7 @@ class Int8Screen(CandidateScreen):
     (``|sum| <= D * 127**2 < 2**24``, exact in float32).
     """
 
-    NATIVE_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+    NATIVE_FLAGS = INT8_GEMM_FLAGS
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         super().__init__(values, offsets, native)
