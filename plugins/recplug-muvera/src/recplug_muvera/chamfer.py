@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
 from recplug.cpu_features import BF16_GEMM_FLAGS, INT8_GEMM_FLAGS, cpu_flags
@@ -124,7 +125,7 @@ class CandidateScreen:
         ``candidates``: float32 ``(c,)``."""
         raise NotImplementedError
 
-    def _decoded_sims(self, source, staging, index, rows, query_t) -> np.ndarray:
+    def _decoded_sims(self, source: Any, staging: Any, index: Any, rows: int | slice, query_t: Any) -> np.ndarray:
         """float32 GEMM of ``query_t`` (``D x L`` float32) with the rows ``index`` of ``source`` (a compact
         copy), gathered into ``staging`` (a buffer of its dtype) and decoded into the float32 buffer: ``rows x L``
         (a view of a reused buffer). ``index`` None: ``rows`` is a slice of one set longer than the buffers."""
@@ -139,7 +140,7 @@ class CandidateScreen:
         torch.mm(self._rows_f32[:rows], query_t, out=self._sims[:rows, :length])
         return self._sims[:rows, :length].numpy()
 
-    def _decoded_scores(self, source, staging, query_t, candidates: np.ndarray) -> np.ndarray:
+    def _decoded_scores(self, source: Any, staging: Any, query_t: Any, candidates: np.ndarray) -> np.ndarray:
         """Chamfer scores of ``query_t`` (``D x L`` float32) against the sets ``candidates`` with their
         vectors decoded from ``source`` to float32 (see :meth:`_decoded_sims`): float32 ``(c,)``."""
         out = np.empty(len(candidates), np.float32)
