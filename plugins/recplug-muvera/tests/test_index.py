@@ -128,7 +128,7 @@ def test_decoded_first_pass_scores_as_the_native_gemm(screen_class: type[Candida
 
 
 def test_first_pass_is_native_only_where_the_cpu_has_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
-    import recplug_muvera.chamfer as chamfer
+    from recplug import cpu_features
 
     docs = documents(5, seed=14)
     values = docs.values.astype(np.float16)
@@ -138,7 +138,7 @@ def test_first_pass_is_native_only_where_the_cpu_has_the_instructions(monkeypatc
         ({"amx_int8", "amx_bf16"}, True, True),
         (set(), False, False),  # no /proc/cpuinfo
     ]:
-        monkeypatch.setattr(chamfer, "cpu_flags", lambda flags=flags: frozenset(flags))
+        monkeypatch.setattr(cpu_features, "cpu_flags", lambda flags=flags: frozenset(flags))
         assert Int8Screen(values, docs.offsets).native is int8_native
         assert BFloat16Screen(values, docs.offsets).native is bf16_native
 

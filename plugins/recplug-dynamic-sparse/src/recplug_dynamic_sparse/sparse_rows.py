@@ -94,10 +94,11 @@ class SparseRows(torch.nn.Module):
         counts = mask.sum(dim=1)
         row_ptr = torch.zeros(n + 1, dtype=torch.int64)
         row_ptr[1:] = torch.cumsum(counts, 0)
-        values = weight.detach().float()[mask]
+        dense = weight.detach().float()
+        values = dense[mask]
         scale = None
         if value_bits == 8:
-            kept = weight.detach().float() * mask
+            kept = dense * mask
             scale = (kept.abs().amax(dim=1) / 127).half()
             scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero rows: any scale will do
             values = torch.round(kept / scale.float()[:, None])[mask].clamp(-127, 127).to(torch.int8)

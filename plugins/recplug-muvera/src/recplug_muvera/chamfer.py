@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
-from recplug.cpu_features import BF16_GEMM_FLAGS, INT8_GEMM_FLAGS, cpu_flags
+from recplug.cpu_features import native_bf16, native_int8
 from recplug.multivector import chamfer_scores
 
 
@@ -64,18 +64,20 @@ class CandidateScreen:
     Args:
         values: ``T x D`` float16 stored vectors (kept by reference); ``offsets``: ``N + 1`` set boundaries.
         native: run the first pass's GEMMs in the compact dtype (True) or decode each block to float32
-            first (False); None: native where the CPU has one of :attr:`NATIVE_FLAGS`.
+            first (False); None: native where :meth:`native_on_this_cpu` says so.
     """
 
     ROWS = 8192
-    #: CPU flags (``/proc/cpuinfo``) with which the first pass's dtype has fast GEMMs
-    NATIVE_FLAGS: frozenset[str] = frozenset()
+    @staticmethod
+    def native_on_this_cpu() -> bool:
+        """Whether this CPU has fast GEMMs in the first pass's dtype (:mod:`recplug.cpu_features`)."""
+        return False
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         import torch
 
         self._torch = torch
-        self.native = bool(cpu_flags() & self.NATIVE_FLAGS) if native is None else bool(native)  # see recplug.cpu_features
+        self.native = self.native_on_this_cpu() if native is None else bool(native)
         self.offsets = np.asarray(offsets, np.int64)
         self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
         dimension = values.shape[1]
@@ -160,7 +162,7 @@ class BFloat16Screen(CandidateScreen):
     bfloat16 scores carry about 1e-3 relative rounding. Without native bfloat16 GEMMs the bfloat16 rows and
     query are decoded to float32 (exactly) and multiplied in float32."""
 
-    NATIVE_FLAGS = BF16_GEMM_FLAGS
+    native_on_this_cpu = staticmethod(native_bf16)
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         super().__init__(values, offsets, native)
@@ -200,7 +202,7 @@ class Int8Screen(CandidateScreen):
     (``|sum| <= D * 127**2 < 2**24``, exact in float32).
     """
 
-    NATIVE_FLAGS = INT8_GEMM_FLAGS
+    native_on_this_cpu = staticmethod(native_int8)
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:
         super().__init__(values, offsets, native)
