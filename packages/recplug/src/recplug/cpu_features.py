@@ -2,9 +2,9 @@
 
 torch's bfloat16 and int8 GEMMs are fast only with the instructions for them (AVX512-BF16 or AMX-BF16;
 AVX512-VNNI, AVX-VNNI or AMX-INT8). On a CPU without them (e.g. AVX2 only) the same products run through
-slow fallbacks: on a 2-core AMD EPYC with AVX2, a bfloat16 GEMM measured 21x and an int8 one 11x slower
+slow fallbacks: on a 2-core AMD EPYC with AVX2, a bfloat16 GEMM measured 19x and an int8 one 12x slower
 than the float32 GEMM of the same shape, and a bfloat16-autocast MiniLM forward 6x slower than a float32
-one. Code with a reduced-precision fast path asks here and keeps float32 otherwise. Other architectures
+one (``tools/bench/cpu_kernels/results.md``). Code with a reduced-precision fast path asks here and keeps float32 otherwise. Other architectures
 report no x86 flags, so they take the float32 path.
 """
 
