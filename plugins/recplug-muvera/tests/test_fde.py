@@ -67,6 +67,7 @@ def test_chunking_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr("recplug_muvera.fde.CHUNK_FLOATS", 3 * config.raw_dimension)  # 3 sets per chunk
     np.testing.assert_allclose(fde(sets, config), whole, rtol=1e-6, atol=1e-7)
     final = CONFIGS["avg-fill-k6-final"]
+    assert fde(sets[:7], final).flags.c_contiguous  # one chunk is returned as it is: FAISS wants C order
     np.testing.assert_allclose(
         fde(sets[:7], final), np.concatenate([fde([s], final) for s in sets[:7]]), rtol=1e-5, atol=1e-6
     )

@@ -93,18 +93,23 @@ class FixedDimensionalEncoder:
         """FDEs of ``N`` sets: ``N x output_dimension`` float32."""
         batch = as_batch(sets, self.config.dimension)
         n = len(batch)
-        out = np.zeros((n, self.config.output_dimension), np.float32)
         offsets = batch.offsets
         max_sets = max(1, CHUNK_FLOATS // self.config.raw_dimension)
+        out: np.ndarray | None = None  # one chunk (e.g. one query): its FDEs are the output, no copy
         start = 0
         while start < n:
             stop = int(np.searchsorted(offsets, offsets[start] + CHUNK_VECTORS, side="right")) - 1
             stop = min(max(stop, start + 1), n, start + max_sets)
             lo, hi = int(offsets[start]), int(offsets[stop])
             values = np.asarray(batch.values[lo:hi], dtype=np.float32)
-            out[start:stop] = self._final_projection(self._encode_chunk(values, offsets[start : stop + 1] - lo))
+            chunk = self._final_projection(self._encode_chunk(values, offsets[start : stop + 1] - lo))
+            if start == 0 and stop == n:
+                return chunk
+            if out is None:
+                out = np.empty((n, self.config.output_dimension), np.float32)
+            out[start:stop] = chunk
             start = stop
-        return out
+        return np.zeros((0, self.config.output_dimension), np.float32) if out is None else out
 
     # ------------------------------------------------------------------ steps
     def _sign_patterns(self, x: np.ndarray) -> np.ndarray:
@@ -211,7 +216,7 @@ class FixedDimensionalEncoder:
             (sign, index, np.arange(raw.shape[1] + 1, dtype=np.int64)),
             shape=(raw.shape[1], cfg.final_projection_dimension),
         )
-        return np.asarray((sketch.T @ raw.T).T, dtype=np.float32)
+        return np.ascontiguousarray((sketch.T @ raw.T).T, dtype=np.float32)
 
 
 def fde(
