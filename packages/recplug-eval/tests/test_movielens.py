@@ -15,6 +15,7 @@ import torch
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.manager import load_plugin_manager
 from recplug_eval.datasets import movielens as ml
+from recplug_eval.datasets import splits
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def ml100k() -> ml.MovieLensDataset:
 
 def test_ml100k_frames(ml100k: ml.MovieLensDataset) -> None:
     inter, users, items = ml100k.interactions(), ml100k.users(), ml100k.items()
-    assert inter.shape == (100_000, 4)
+    assert inter.shape == (100_000, 6)
+    assert inter.columns == ["user_id", "item_id", "raw_user_id", "raw_item_id", "timestamp", "rating"]
     assert users.height == 943 and items.height == 1682
     assert inter["user_id"].max() == 942 and inter["item_id"].max() == 1681
     assert users.columns == ["user_id", "raw_user_id", "age", "gender", "occupation", "zip"]
@@ -56,7 +58,7 @@ def _recbole_reference(user_ids: np.ndarray, seed: int) -> np.ndarray:
         groups.setdefault(int(key), []).append(i)
     labels = np.zeros(len(user_ids), np.int8)
     for rows in groups.values():
-        cuts = ml.recbole_split_ids(len(rows), [0.8, 0.1, 0.1])
+        cuts = splits.recbole_split_ids(len(rows), [0.8, 0.1, 0.1])
         for part, (start, end) in enumerate(zip([0, *cuts], [*cuts, len(rows)], strict=True)):
             labels[perm[rows[start:end]]] = part
     return labels
@@ -65,8 +67,8 @@ def _recbole_reference(user_ids: np.ndarray, seed: int) -> np.ndarray:
 def test_recbole_split_matches_transcription() -> None:
     rng = np.random.default_rng(0)
     users = rng.integers(0, 40, size=700)
-    np.testing.assert_array_equal(ml.recbole_split_labels(users, seed=2020), _recbole_reference(users, 2020))
-    assert not np.array_equal(ml.recbole_split_labels(users, seed=1), _recbole_reference(users, 2020))
+    np.testing.assert_array_equal(splits.recbole_split_labels(users, seed=2020), _recbole_reference(users, 2020))
+    assert not np.array_equal(splits.recbole_split_labels(users, seed=1), _recbole_reference(users, 2020))
 
 
 def test_recbole_split_ml100k(ml100k: ml.MovieLensDataset) -> None:
@@ -80,9 +82,9 @@ def test_recbole_split_ml100k(ml100k: ml.MovieLensDataset) -> None:
 
 
 def test_cut_points_round_like_recbole() -> None:
-    assert ml.recbole_split_ids(20, [0.8, 0.1, 0.1]) == [16, 18]
-    assert ml.recbole_split_ids(5, [0.8, 0.1, 0.1]) == [3, 4]  # 0 < 0.5 < 1 -> one row each
-    assert ml.recbole_split_ids(1, [0.8, 0.1, 0.1]) == [1, 1]
+    assert splits.recbole_split_ids(20, [0.8, 0.1, 0.1]) == [16, 18]
+    assert splits.recbole_split_ids(5, [0.8, 0.1, 0.1]) == [3, 4]  # 0 < 0.5 < 1 -> one row each
+    assert splits.recbole_split_ids(1, [0.8, 0.1, 0.1]) == [1, 1]
 
 
 def test_leave_one_out(ml100k: ml.MovieLensDataset) -> None:
@@ -93,7 +95,7 @@ def test_leave_one_out(ml100k: ml.MovieLensDataset) -> None:
     assert (joined["timestamp"] == joined["timestamp_max"]).all()
     small = pl.DataFrame({"user_id": [0, 1, 1, 2, 2, 2], "item_id": [0, 1, 2, 3, 4, 5],
                           "rating": [1.0] * 6, "timestamp": [5, 2, 1, 3, 9, 7]})
-    s = ml.split_interactions(small, "loo")
+    s = splits.split_interactions(small, "loo")
     assert s.train["item_id"].to_list() == [0, 2, 3]
     assert s.valid["item_id"].to_list() == [5] and sorted(s.test["item_id"].to_list()) == [1, 4]
 
@@ -112,7 +114,7 @@ def _convert(inter: str, user: str = "1\t24\tM\ttech\t85711", item: str = "7\tTo
 
 def test_bad_files_name_file_and_line() -> None:
     inter, _, _ = _convert("1\t7\t4\t100")
-    assert inter.to_dicts() == [{"user_id": 0, "item_id": 0, "rating": 4.0, "timestamp": 100}]
+    assert inter.to_dicts() == [{"user_id": "1", "item_id": "7", "rating": 4.0, "timestamp": 100}]
     with pytest.raises(InvalidInputError, match=r"x\.inter:3: expected 4 tab-separated fields"):
         _convert("1\t7\t4\t100\n1\t7\t4")
     with pytest.raises(InvalidInputError, match=r"x\.inter:2: item_id '8' is not in x\.item"):
@@ -147,8 +149,8 @@ def test_damaged_parquet_is_reported(ml100k: ml.MovieLensDataset, tmp_path) -> N
 def test_unknown_variant_and_split(ml100k: ml.MovieLensDataset) -> None:
     with pytest.raises(ConfigError, match="ml-20m"):
         ml.MovieLensDataset("ml-20m")
-    with pytest.raises(ConfigError, match="random"):
-        ml100k.split("random")
+    with pytest.raises(ConfigError, match="unknown split 'randomly'"):
+        ml100k.split("randomly")
 
 
 def test_registered_as_dataset_components() -> None:

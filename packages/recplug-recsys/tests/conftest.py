@@ -9,6 +9,7 @@ import torch
 from recplug_eval.datasets.movielens import MovieLensDataset
 from recplug_recsys.config import TrainConfig, load_config
 from recplug_recsys.features import FeatureSpace
+from recplug_recsys.schema import parse_features
 
 torch.set_num_threads(1)  # fastest on the shared 2-core CI machine
 
@@ -25,7 +26,8 @@ def ml100k() -> MovieLensDataset:
 
 @pytest.fixture(scope="session")
 def features(ml100k: MovieLensDataset) -> FeatureSpace:
-    return FeatureSpace(ml100k.users(), ml100k.items())
+    declared = parse_features(ml100k.default_config()["features"])  # the shipped MovieLens schema
+    return FeatureSpace.fit(declared, ml100k.users(), ml100k.items(), embedding_dim=16)
 
 
 @pytest.fixture

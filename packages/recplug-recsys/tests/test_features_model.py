@@ -6,7 +6,7 @@ import pytest
 import torch
 from recplug.errors import InvalidInputError
 from recplug.manager import load_plugin_manager
-from recplug_recsys.features import ITEM_FEATURES, USER_FEATURES, FeatureSpace
+from recplug_recsys.features import FeatureSpace
 from recplug_recsys.model import TowerConfig, TwoTowerModel, in_batch_softmax_loss
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
@@ -15,13 +15,13 @@ from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 def model(features: FeatureSpace) -> TwoTowerModel:
     torch.manual_seed(0)
     compressor = load_plugin_manager().create("embedding_compressor", "dense")
-    return TwoTowerModel(features.table_specs(USER_FEATURES, 8), features.table_specs(ITEM_FEATURES, 8),
+    return TwoTowerModel(features.table_specs(features.user_features, 8), features.table_specs(features.item_features, 8),
                          compressor, TowerConfig(8, (16,), 12))
 
 
 def test_item_kjt_holds_multi_valued_features(features: FeatureSpace, ml100k) -> None:
     kjt = features.item_kjt(torch.tensor([0, 1]))
-    assert kjt.keys() == list(ITEM_FEATURES) and kjt.stride() == 2
+    assert kjt.keys() == list(features.item_features) and kjt.stride() == 2
     parts = kjt.to_dict()
     assert parts["item_genres"].lengths().tolist() == [3, 3]  # Toy Story, GoldenEye: 3 genres each
     assert parts["item_title"].lengths().tolist() == [2, 1]
@@ -30,7 +30,7 @@ def test_item_kjt_holds_multi_valued_features(features: FeatureSpace, ml100k) ->
     assert parts["item_id"].values().tolist() == [0, 1]
     users = features.user_kjt(torch.tensor([0])).to_dict()
     assert users["user_age"].values().tolist() == [1]  # 24 -> bucket 18-24 (0 is <18)
-    assert set(users) == set(USER_FEATURES)
+    assert set(users) == set(features.user_features)
 
 
 def test_forward_outputs_contract(model: TwoTowerModel, features: FeatureSpace) -> None:
@@ -46,8 +46,8 @@ def test_forward_outputs_contract(model: TwoTowerModel, features: FeatureSpace) 
     kjt = features.item_kjt(torch.tensor([0]))
     parts = kjt.to_dict()
     masked = KeyedJaggedTensor.from_lengths_sync(
-        keys=list(ITEM_FEATURES),
-        values=torch.cat([parts[k].values() for k in ITEM_FEATURES if k != "item_title"]),
+        keys=list(features.item_features),
+        values=torch.cat([parts[k].values() for k in features.item_features if k != "item_title"]),
         lengths=torch.tensor([1, 3, 1, 0], dtype=torch.int32),
     )
     assert not torch.allclose(model.item_tower(masked), model.item_tower(kjt))
@@ -62,7 +62,7 @@ def test_bad_feature_input(model: TwoTowerModel, features: FeatureSpace) -> None
                                               lengths=torch.tensor([1, 1], dtype=torch.int32))
     with pytest.raises(InvalidInputError, match=r"unknown feature\(s\) \['item_colour'\]"):
         model.item_tower(bad)
-    kjt = KeyedJaggedTensor.from_lengths_sync(keys=list(ITEM_FEATURES), values=torch.tensor([0, 1, 1, 99999]),
+    kjt = KeyedJaggedTensor.from_lengths_sync(keys=list(features.item_features), values=torch.tensor([0, 1, 1, 99999]),
                                               lengths=torch.tensor([1, 1, 1, 1], dtype=torch.int32))
     with pytest.raises(InvalidInputError, match=r"'item_title' has ids 99999\.\.99999, outside its table"):
         model.item_tower(kjt)

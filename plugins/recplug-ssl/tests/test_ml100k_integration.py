@@ -17,22 +17,21 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ml100k():
     from recplug_eval.datasets.movielens import MovieLensDataset
-    from recplug_recsys.features import FeatureSpace
+    from recplug_recsys.data import dataset_features
 
     ds = MovieLensDataset("ml-100k")
     split = ds.split("recbole")
-    space = FeatureSpace(ds.users(), ds.items())
+    space = dataset_features(ds)
     return space, split.train
 
 
 def _model(space):
     from recplug.builtins.dense_tables import DenseTables
-    from recplug_recsys.features import ITEM_FEATURES, USER_FEATURES
     from recplug_recsys.model import TowerConfig, TwoTowerModel
 
     torch.manual_seed(0)
     return TwoTowerModel(
-        space.table_specs(USER_FEATURES, 16), space.table_specs(ITEM_FEATURES, 16), DenseTables(),
+        space.table_specs(space.user_features, 16), space.table_specs(space.item_features, 16), DenseTables(),
         TowerConfig(embedding_dim=16, hidden=(32,), output_dim=16),
     )
 

@@ -64,21 +64,20 @@ class Settings:
 
 def load(name: str):
     from recplug_eval.datasets.movielens import MovieLensDataset
-    from recplug_recsys.features import FeatureSpace
+    from recplug_recsys.data import dataset_features
 
     ds = MovieLensDataset(name)
     split = ds.split("recbole")
-    return FeatureSpace(ds.users(), ds.items()), split
+    return dataset_features(ds), split
 
 
 def build_model(space, s: Settings, seed: int):
     from recplug.builtins.dense_tables import DenseTables
-    from recplug_recsys.features import ITEM_FEATURES, USER_FEATURES
     from recplug_recsys.model import TowerConfig, TwoTowerModel
 
     torch.manual_seed(seed)
     return TwoTowerModel(
-        space.table_specs(USER_FEATURES, s.embedding_dim), space.table_specs(ITEM_FEATURES, s.embedding_dim),
+        space.table_specs(space.user_features, s.embedding_dim), space.table_specs(space.item_features, s.embedding_dim),
         DenseTables(), TowerConfig(s.embedding_dim, s.hidden, s.output_dim), validate=False,
     )
 

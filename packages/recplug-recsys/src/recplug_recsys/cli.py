@@ -4,6 +4,8 @@ Examples::
 
     recplug train --config train.toml
     recplug train --set data.dataset=ml-100k --set epochs=30 --set output_dir=runs/ml100k
+    recplug train --set data.dataset=path/to/folder      # interactions.csv (+ users.csv, items.csv) of your own
+    recplug data check train.toml                        # the schema, tables and splits, before training
     torchrun --nproc_per_node 2 -m recplug.cli.main train --set sharding=table_wise ...
     recplug recsys-eval runs/ml100k            # test metrics of the run's best model
 """
@@ -16,12 +18,27 @@ from typing import Any
 
 from recplug.records import CommandSpec
 
+DATA_HELP = (
+    "Data: data.dataset is a dataset component (ml-100k, ml-1m, an installed plugin's), a folder holding "
+    "interactions.csv/.parquet and optional users.* / items.* tables, or \"files\" with data.interactions = PATH. "
+    "Features: [features.<name>] tables in the config file (table, kind, column, ...); see README, "
+    "\"Bring your own data\"."
+)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, dotted for nested tables: --set model.embedding_dim=32, "
+                             "--set data.dataset=path/to/folder, --set features.item_tags.min_count=5")
+
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
+    parser.description = DATA_HELP
     parser.add_argument("--config", help="TOML or JSON file with TrainConfig fields (see recplug_recsys.config)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field, dotted for nested tables: --set model.embedding_dim=32")
+    _add_config_arguments(parser)
     parser.add_argument("--output-dir", help="shortcut for --set output_dir=...")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the data check (schema, tables, splits) and stop before training")
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
@@ -45,6 +62,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={json.dumps(args.output_dir)}")
     config = load_config(args.config, overrides)
+    if args.dry_run:
+        return _print_check(config, as_json=False)
     trainer = Trainer(config)
     result = trainer.fit()
     if trainer.rank == 0:
@@ -66,10 +85,36 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_data(parser: argparse.ArgumentParser) -> None:
+    parser.description = DATA_HELP
+    parser.add_argument("action", choices=["check"], help="check: print the schema, table sizes and splits")
+    parser.add_argument("config", nargs="?", help="TOML or JSON run config (default: the built-in defaults)")
+    _add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of markdown tables")
+
+
+def _print_check(config: Any, as_json: bool) -> int:
+    from recplug.manager import load_plugin_manager
+
+    from recplug_recsys.data_check import describe
+
+    text, data = describe(config, load_plugin_manager())
+    print(json.dumps(data, indent=2) if as_json else text)
+    return 0
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from recplug_recsys.config import load_config
+
+    return _print_check(load_config(args.config, list(args.set)), as_json=args.json)
+
+
 def command_specs() -> list[Any]:
     """The sub-commands of recplug-recsys."""
     return [
         CommandSpec("train", "train the two-tower recommender (torchrec) and report test Recall/NDCG/MRR",
                     _configure_train, _run_train),
         CommandSpec("recsys-eval", "full-ranking test metrics of a trained two-tower run", _configure_eval, _run_eval),
+        CommandSpec("data", "check a recommender dataset and feature schema before training (recplug data check)",
+                    _configure_data, _run_data),
     ]

@@ -5,8 +5,24 @@ Example ``train.toml``::
     epochs = 30
     batch_size = 1024
     [data]
-    dataset = "ml-100k"
+    dataset = "files"                 # or a folder, or a dataset component such as "ml-100k"
+    interactions = "data/ratings.csv"
+    items = "data/movies.csv"
+    user_column = "userId"
+    item_column = "movieId"
+    timestamp_column = "timestamp"
     split = "recbole"
+    [features.user_id]
+    table = "users"
+    kind = "id"
+    [features.item_id]
+    table = "items"
+    kind = "id"
+    [features.item_genres]
+    table = "items"
+    column = "genres"
+    kind = "multi_categorical"
+    delimiter = "|"
     [model]
     embedding_dim = 64
     temperature = 0.05
@@ -38,11 +54,24 @@ SHARDING_TYPES = ("none", "data_parallel", "table_wise", "column_wise", "row_wis
 
 @dataclass
 class DataConfig:
-    """Which dataset and split.
+    """Which data and split.
 
     Attributes:
-        dataset: a dataset component providing interactions, users and items (``ml-100k``, ``ml-1m``).
-        split: ``recbole`` (RS 8:1:1 by user) or ``loo`` (leave-one-out).
+        dataset: a dataset component (``ml-100k``, ``ml-1m``, a plugin's), ``files`` (the files named below), or
+            the path of a folder holding ``interactions.{csv,tsv,parquet}`` and optional ``users.*`` / ``items.*``.
+        interactions, users, items: the user's own files (CSV or parquet; see
+            :class:`recplug_eval.datasets.interaction_files.InteractionFiles`).
+        user_column, item_column: id columns of those files.
+        timestamp_column, rating_column, weight_column: optional interaction columns.
+        split_column: a ``train`` / ``valid`` / ``test`` column (split ``column``).
+        valid_interactions, test_interactions: the split as separate files (split ``files``).
+        separator: CSV separator.
+        min_rating: keep interactions with ``rating >= min_rating`` (``None``: all).
+        unmatched_feature_rows: feature-table ids that no interaction names: ``error``, ``keep`` or ``drop``.
+        options: keyword options of a plugin's dataset component.
+        split: ``recbole`` / ``random`` (8:1:1 per user, RecBole's rule), ``loo`` (leave-one-out by time),
+            ``temporal`` (one global time cut), ``column`` or ``files`` (taken from the data).
+        split_ratios: train / valid / test shares of ``recbole`` and ``temporal``.
         split_seed: RecBole's seed.
         cache_dir: the dataset's cache folder (``None``: its default).
         max_users: keep only users with id < ``max_users`` (small slices for tests; ``None``: all).
@@ -53,7 +82,23 @@ class DataConfig:
     """
 
     dataset: str = "ml-100k"
+    interactions: str | None = None
+    users: str | None = None
+    items: str | None = None
+    user_column: str = "user_id"
+    item_column: str = "item_id"
+    timestamp_column: str | None = None
+    rating_column: str | None = None
+    weight_column: str | None = None
+    split_column: str | None = None
+    valid_interactions: str | None = None
+    test_interactions: str | None = None
+    separator: str = ","
+    min_rating: float | None = None
+    unmatched_feature_rows: str = "error"
+    options: dict[str, Any] = field(default_factory=dict)
     split: str = "recbole"
+    split_ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
     split_seed: int = 2020
     cache_dir: str | None = None
     max_users: int | None = None
@@ -63,6 +108,18 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction <= 1.0:
             raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction!r}")
+        if len(self.split_ratios) != 3 or any(r < 0 for r in self.split_ratios) or self.split_ratios[0] <= 0:
+            raise ConfigError(f"data.split_ratios must be three shares (train > 0), got {list(self.split_ratios)}")
+        if self.max_users is not None and self.max_users < 1:
+            raise ConfigError(f"data.max_users must be >= 1, got {self.max_users}")
+
+    def file_options(self) -> dict[str, Any]:
+        """The options of the ``files`` loader that are set (the columns, separator, split files, ...)."""
+        names = ("users", "items", "user_column", "item_column", "timestamp_column", "rating_column",
+                 "weight_column", "split_column", "valid_interactions", "test_interactions", "separator",
+                 "min_rating", "unmatched_feature_rows")
+        defaults = DataConfig()
+        return {n: getattr(self, n) for n in names if getattr(self, n) != getattr(defaults, n)}
 
 
 @dataclass
@@ -75,7 +132,6 @@ class ModelConfig:
         output_dim: tower output ``D``.
         temperature: softmax temperature.
         log_q: subtract the log sampling probability of in-batch items from the logits.
-        zip_prefix: characters of the zip code used as a feature.
     """
 
     embedding_dim: int = 64
@@ -83,7 +139,6 @@ class ModelConfig:
     output_dim: int = 64
     temperature: float = 0.05
     log_q: bool = False
-    zip_prefix: int = 3
 
 
 @dataclass
@@ -99,6 +154,10 @@ class TrainConfig:
     """Everything a training run needs (see the module docstring for the file format).
 
     Attributes:
+        data: the dataset and split.
+        features: the feature schema, ``{name: {table, kind, column, ...}}`` (see
+            :mod:`recplug_recsys.schema`), laid over the dataset's shipped schema (a feature set to ``false``
+            is dropped); none declared and none shipped: the user and item ids only.
         epochs: passes over the training interactions.
         batch_size: global batch size ``B`` (split across ranks when sharded).
         lr, weight_decay: Adam settings of the dense (MLP) parameters.
@@ -117,6 +176,7 @@ class TrainConfig:
     """
 
     data: DataConfig = field(default_factory=DataConfig)
+    features: dict[str, Any] = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
     compressor: ComponentConfig = field(default_factory=lambda: ComponentConfig("dense"))
     regularizers: list[ComponentConfig] = field(default_factory=list)

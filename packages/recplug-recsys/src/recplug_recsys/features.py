@@ -1,14 +1,9 @@
-"""Sparse features of users and items as torchrec ``KeyedJaggedTensor`` s.
+"""Sparse features of users and items as torchrec ``KeyedJaggedTensor`` s, built from a fitted schema.
 
-:class:`FeatureSpace` turns the user and item frames of an interaction dataset (see
-:class:`recplug_eval.datasets.movielens.MovieLensDataset`) into integer ids per feature, one embedding table
-per feature (:meth:`FeatureSpace.table_specs`) and KJT batches (:meth:`FeatureSpace.user_kjt`,
-:meth:`FeatureSpace.item_kjt`).
-
-User features (one value each): ``user_id``, ``user_age`` (bucket: <18, 18-24, 25-34, 35-44, 45-49,
-50-55, 56+), ``user_gender``, ``user_occupation``, ``user_zip`` (first ``zip_prefix`` characters).
-Item features: ``item_id`` (one), ``item_genres`` (multi-valued, mean-pooled), ``item_decade`` (one;
-0 = unknown year), ``item_title`` (title tokens, multi-valued, mean-pooled).
+:class:`FeatureSpace` applies a :class:`~recplug_recsys.schema.FittedSchema` to the users and items frames of
+an interaction dataset (one row per entity, row = dense id): one jagged id column per feature, one embedding
+table per feature (:meth:`FeatureSpace.table_specs`) and KJT batches (:meth:`FeatureSpace.user_kjt`,
+:meth:`FeatureSpace.item_kjt`). No column name of any dataset appears here: the schema names them.
 
 A KJT here has keys in the order of :attr:`FeatureSpace.user_features` / :attr:`item_features`, and for
 a batch of ``B`` entities ``lengths`` of size ``F x B`` (feature-major) and ``values`` of size
@@ -17,21 +12,19 @@ a batch of ``B`` entities ``lengths`` of size ``F x B`` (feature-major) and ``va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from recplug.errors import InvalidInputError
 from recplug.protocols import TableSpec
+
+from recplug_recsys.schema import FeatureConfig, FittedSchema
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
     import torch
-
-USER_FEATURES = ("user_id", "user_age", "user_gender", "user_occupation", "user_zip")
-ITEM_FEATURES = ("item_id", "item_genres", "item_decade", "item_title")
-MULTI_VALUED = frozenset({"item_genres", "item_title"})
-AGE_BUCKETS = (18, 25, 35, 45, 50, 56)
 
 
 def table_name(feature: str) -> str:
@@ -39,104 +32,89 @@ def table_name(feature: str) -> str:
     return f"t_{feature}"
 
 
-def _vocab(values: Sequence[str]) -> dict[str, int]:
-    """Sorted vocabulary with id 0 reserved for unknown / padding."""
-    return {v: i + 1 for i, v in enumerate(sorted(set(values)))}
-
-
 @dataclass
 class JaggedColumn:
-    """Ids of one feature for ``N`` entities: ``padded`` (N x max L) and ``lengths`` (N), int64 tensors."""
+    """Ids of one feature for ``N`` entities in CSR form: ``values`` (int64) and ``offsets`` (N + 1, int64)."""
 
-    padded: torch.Tensor
-    lengths: torch.Tensor
+    values: torch.Tensor
+    offsets: torch.Tensor
     num_embeddings: int
 
     @classmethod
-    def from_lists(cls, lists: Sequence[Sequence[int]], num_embeddings: int) -> JaggedColumn:
-        """From one list of ids per entity (``N`` lists); stored padded (N x max L) with lengths (N)."""
+    def from_arrays(cls, values: np.ndarray, offsets: np.ndarray, num_embeddings: int) -> JaggedColumn:
         import torch
 
-        lengths = torch.tensor([len(x) for x in lists], dtype=torch.int64)
-        width = max(1, int(lengths.max())) if len(lists) else 1
-        padded = torch.zeros(len(lists), width, dtype=torch.int64)
-        for row, ids in enumerate(lists):
-            padded[row, : len(ids)] = torch.as_tensor(list(ids), dtype=torch.int64)
-        return cls(padded, lengths, num_embeddings)
+        return cls(torch.from_numpy(np.ascontiguousarray(values, np.int64)),
+                   torch.from_numpy(np.ascontiguousarray(offsets, np.int64)), num_embeddings)
 
     @property
     def single_valued(self) -> bool:
-        return bool((self.lengths == 1).all())
+        """Every entity has exactly one id (then a gather is one index)."""
+        return self.values.numel() == self.offsets.numel() - 1
 
     def gather(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(values, lengths)`` of the entities ``rows`` (B), in order."""
         import torch
 
-        lengths = self.lengths[rows]
-        if self.padded.shape[1] == 1 and self.single_valued:
-            return self.padded[rows, 0], lengths
-        block = self.padded[rows]
-        mask = torch.arange(block.shape[1])[None, :] < lengths[:, None]
-        return block[mask], lengths
+        if self.single_valued:
+            return self.values[rows], torch.ones_like(rows)
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        # position j of the output reads values[starts[b] + (j - first output position of b)]
+        shift = starts - (torch.cumsum(lengths, 0) - lengths)
+        index = torch.repeat_interleave(shift, lengths) + torch.arange(int(lengths.sum()), dtype=torch.int64)
+        return self.values[index], lengths
 
 
 class FeatureSpace:
     """Feature ids, table specs and KJT batches for the users and items of one dataset.
 
     Args:
-        users: frame with ``user_id`` (0..U-1), ``age``, ``gender``, ``occupation``, ``zip``.
-        items: frame with ``item_id`` (0..I-1), ``year``, ``genres`` (list), ``title_tokens`` (list).
-        zip_prefix: characters of the zip code kept.
+        schema: the fitted schema (fit it with :meth:`fit` on the training tables, or load a saved one).
+        users: one row per user, ``user_id`` 0..U-1 in order, with the columns the schema names.
+        items: one row per item, ``item_id`` 0..I-1 in order.
     """
 
-    user_features = USER_FEATURES
-    item_features = ITEM_FEATURES
-
-    def __init__(self, users: pl.DataFrame, items: pl.DataFrame, zip_prefix: int = 3) -> None:
-        import bisect
-
+    def __init__(self, schema: FittedSchema, users: pl.DataFrame, items: pl.DataFrame) -> None:
         for frame, name, column in ((users, "users", "user_id"), (items, "items", "item_id")):
-            ids = frame[column].to_list()
-            if ids != list(range(len(ids))):
+            ids = frame[column].to_numpy()
+            if not np.array_equal(ids, np.arange(len(ids))):
                 raise InvalidInputError(f"{name}: {column} must be 0..{len(ids) - 1} in order")
+        self.schema = schema
         self.num_users, self.num_items = users.height, items.height
-        genders, occupations = _vocab(users["gender"].to_list()), _vocab(users["occupation"].to_list())
-        zips = [z[:zip_prefix] for z in users["zip"].to_list()]
-        zip_vocab = _vocab(zips)
-        genre_vocab = _vocab([g for gs in items["genres"].to_list() for g in gs])
-        token_vocab = _vocab([t for ts in items["title_tokens"].to_list() for t in ts])
-        years = items["year"].to_list()
-        decades = sorted({y // 10 for y in years if y > 0})
-        decade_vocab = {d: i + 1 for i, d in enumerate(decades)}
-        self.vocabularies: dict[str, dict[Any, int]] = {
-            "user_gender": genders, "user_occupation": occupations, "user_zip": zip_vocab,
-            "item_genres": genre_vocab, "item_title": token_vocab, "item_decade": decade_vocab,
-        }
-        self.columns: dict[str, JaggedColumn] = {
-            "user_id": JaggedColumn.from_lists([[u] for u in range(self.num_users)], self.num_users),
-            "user_age": JaggedColumn.from_lists(
-                [[bisect.bisect_right(AGE_BUCKETS, a)] for a in users["age"].to_list()], len(AGE_BUCKETS) + 1),
-            "user_gender": JaggedColumn.from_lists([[genders[g]] for g in users["gender"].to_list()],
-                                                   len(genders) + 1),
-            "user_occupation": JaggedColumn.from_lists(
-                [[occupations[o]] for o in users["occupation"].to_list()], len(occupations) + 1),
-            "user_zip": JaggedColumn.from_lists([[zip_vocab[z]] for z in zips], len(zip_vocab) + 1),
-            "item_id": JaggedColumn.from_lists([[i] for i in range(self.num_items)], self.num_items),
-            "item_genres": JaggedColumn.from_lists(
-                [[genre_vocab[g] for g in gs] for gs in items["genres"].to_list()], len(genre_vocab) + 1),
-            "item_decade": JaggedColumn.from_lists(
-                [[decade_vocab.get(y // 10, 0) if y > 0 else 0] for y in years], len(decade_vocab) + 1),
-            "item_title": JaggedColumn.from_lists(
-                [[token_vocab[t] for t in ts] for ts in items["title_tokens"].to_list()], len(token_vocab) + 1),
-        }
+        frames = {"user": users, "item": items}
+        self.columns: dict[str, JaggedColumn] = {}
+        for name, feature in schema.features.items():
+            values, offsets = feature.encode(frames[feature.tower])
+            self.columns[name] = JaggedColumn.from_arrays(values, offsets, feature.num_embeddings)
+        self.user_features = schema.user_features
+        self.item_features = schema.item_features
 
-    def table_specs(self, features: Sequence[str], embedding_dim: int) -> list[TableSpec]:
-        """One :class:`TableSpec` per feature (``mean`` pooling for multi-valued ones)."""
-        return [
-            TableSpec(table_name(f), self.columns[f].num_embeddings, embedding_dim, (f,),
-                      "mean" if f in MULTI_VALUED else "sum")
-            for f in features
-        ]
+    @classmethod
+    def fit(cls, declared: Mapping[str, FeatureConfig], users: pl.DataFrame, items: pl.DataFrame,
+            embedding_dim: int) -> FeatureSpace:
+        """Fit ``declared`` on these tables and build the space."""
+        return cls(FittedSchema.fit(declared, users, items, embedding_dim), users, items)
+
+    @property
+    def vocabularies(self) -> dict[str, dict[str, int]]:
+        """Per categorical / bag / text feature: value -> table row."""
+        return {n: {v: i + f.offset for i, v in enumerate(f.vocabulary)}
+                for n, f in self.schema.features.items() if f.vocabulary is not None and f.config.kind != "id"}
+
+    @property
+    def multi_valued(self) -> tuple[str, ...]:
+        """The features declared as bags (``multi_categorical`` and ``text``)."""
+        return tuple(n for n, f in self.schema.features.items() if f.multi_valued)
+
+    def table_specs(self, features: Sequence[str], embedding_dim: int | None = None) -> list[TableSpec]:
+        """One :class:`TableSpec` per feature, with the schema's dimension and pooling (``embedding_dim``
+        overrides every table's dimension)."""
+        out = []
+        for name in features:
+            f = self.schema.features[name]
+            out.append(TableSpec(table_name(name), f.num_embeddings, embedding_dim or f.embedding_dim, (name,), f.pooling))
+        return out
 
     def _kjt(self, features: Sequence[str], rows: Any, limit: int, what: str) -> Any:
         import torch

