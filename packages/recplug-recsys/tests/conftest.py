@@ -49,3 +49,24 @@ def small_config_module(tmp_path_factory: pytest.TempPathFactory):
         return load_config(None, [*SMALL, "epochs=1", f'output_dir="{out}"', *overrides])
 
     return make
+
+
+@pytest.fixture(scope="session")
+def shop_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated shop dataset (not MovieLens: other columns and features) as CSV files."""
+    from recplug_eval.datasets.generated import ShopSpec, write_shop
+
+    return write_shop(tmp_path_factory.mktemp("shop"), ShopSpec(num_users=300, num_items=200, num_interactions=8000))
+
+
+@pytest.fixture
+def shop_config(tmp_path: Path, shop_folder: Path):
+    """``shop_config(*overrides) -> TrainConfig``: a few steps on the shop data, writing under tmp_path."""
+
+    from recplug_eval.datasets.generated import shop_overrides
+
+    def make(*overrides: str) -> TrainConfig:
+        small = [s for s in SMALL if not s.startswith("data.max_users")]
+        return load_config(None, [*small, *shop_overrides(shop_folder), f'output_dir="{tmp_path / "run"}"', *overrides])
+
+    return make

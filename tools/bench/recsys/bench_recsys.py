@@ -42,6 +42,13 @@ QUALITY_SETTINGS = [
 ]
 
 
+def cpu_model() -> str:
+    """The CPU model of this machine, recorded with every figure."""
+    from recplug.cpu_features import cpu_model as model
+
+    return model()
+
+
 def _load() -> dict[str, Any]:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
@@ -51,7 +58,7 @@ def _save(section: str, value: Any) -> None:
 
     data = _load()
     data[section] = value
-    data["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+    data["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "cpu": cpu_model(),
                        "note": "2 shared CPU cores, several other jobs running; absolute speeds are low, ratios matter"}
     atomic_write_json(RESULTS, data)
     atomic_write_text(HERE / "results.md", render(data))

@@ -12,9 +12,10 @@ from recplug import hookimpl
 @hookimpl
 def recplug_datasets():
     from recplug_eval.datasets.beir import beir_dataset_specs
+    from recplug_eval.datasets.interaction_files import interaction_files_specs
     from recplug_eval.datasets.movielens import movielens_dataset_specs
 
-    return [*beir_dataset_specs(), *movielens_dataset_specs()]
+    return [*beir_dataset_specs(), *movielens_dataset_specs(), *interaction_files_specs()]
 
 
 @hookimpl

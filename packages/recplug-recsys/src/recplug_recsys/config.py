@@ -166,6 +166,7 @@ class TrainConfig:
         seed: model initialisation and data order.
         output_dir: checkpoints, ``history.json``/``.csv``, ``metrics.json``.
         eval_ks: cut-offs of Recall/NDCG/MRR.
+        eval_users: score a fixed sample (seed 0) of this many users of each split (large data); ``None``: all.
         select_metric: validation metric that picks the best epoch (test metrics are for that epoch).
         eval_index: retrieval index component (e.g. ``{name = "faiss-flat"}``) that holds the item
             embeddings for evaluation (built with ``dimension=D, metric="ip"``); ``None``: torch matmul top-k.
@@ -189,6 +190,7 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "runs/recsys"
     eval_ks: tuple[int, ...] = (10, 20, 50)
+    eval_users: int | None = None
     select_metric: str = "mrr@10"
     eval_index: ComponentConfig | None = None
     sharding: str = "none"
@@ -201,6 +203,8 @@ class TrainConfig:
             raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
         if self.epochs <= 0 or self.batch_size <= 1:
             raise ConfigError(f"epochs must be > 0 and batch_size > 1, got {self.epochs}, {self.batch_size}")
+        if self.eval_users is not None and self.eval_users < 1:
+            raise ConfigError(f"eval_users must be >= 1, got {self.eval_users}")
         if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
             raise ConfigError(f"eval_ks must be positive, got {self.eval_ks}")
 

@@ -95,13 +95,16 @@ def embed_all(model: torch.nn.Module, features: FeatureSpace, batch_size: int = 
 
 
 def evaluate(
-    model: torch.nn.Module, data: RunData, which: str, ks: tuple[int, ...], index_factory: Any = None
+    model: torch.nn.Module, data: RunData, which: str, ks: tuple[int, ...], index_factory: Any = None,
+    max_users: int | None = None,
 ) -> dict[str, float]:
     """Full-ranking metrics on ``which`` (``"valid"``: train excluded; ``"test"``: train + valid excluded).
 
     ``index_factory(dimension)`` (optional) builds a retrieval index that holds the item embeddings (ids =
-    item ids) and answers the top-k searches; default: exact torch matrix products.
+    item ids) and answers the top-k searches; default: exact torch matrix products. ``max_users``: score a fixed
+    sample (seed 0) of that many of the split's users (large data); ``None``: all.
     """
+    import polars as pl
     from recplug_eval.recsys_metrics import full_ranking_metrics, popularity_head_mask
 
     users, items = embed_all(model, data.features)
@@ -111,7 +114,12 @@ def evaluate(
         index.add(items.numpy(), np.arange(items.shape[0], dtype=np.int64))
     head = popularity_head_mask(data.train, data.features.num_items)
     target, exclude = (data.valid, [data.train]) if which == "valid" else (data.test, [data.train, data.valid])
-    return full_ranking_metrics(users, items, target, exclude, ks=ks, head_mask=head, index=index)
+    candidates = target["user_id"].unique().sort().to_numpy()
+    if max_users is not None and len(candidates) > max_users:
+        sample = np.random.default_rng(0).choice(candidates, max_users, replace=False)
+        target = target.filter(pl.col("user_id").is_in(pl.Series(sample).implode()))
+    batch = max(1, min(1024, 2**27 // max(1, items.shape[0])))  # scores of one batch <= 512 MB
+    return full_ranking_metrics(users, items, target, exclude, ks=ks, head_mask=head, index=index, batch_size=batch)
 
 
 def gather_candidates(items: torch.Tensor, item_ids: torch.Tensor, rank: int) -> tuple[torch.Tensor, ...]:
@@ -358,7 +366,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{parts['loss/total']:.4f}")
             seconds = time.perf_counter() - start
             self.epoch += 1
-            valid = evaluate(self.model, self.data, "valid", c.eval_ks, self.index_factory)
+            valid = evaluate(self.model, self.data, "valid", c.eval_ks, self.index_factory, c.eval_users)
             row = {"epoch": self.epoch, "step": self.step, "seconds": seconds,
                    "examples_per_second": steps * c.batch_size / max(seconds, 1e-9),
                    **{k: v / max(steps, 1) for k, v in sums.items()},
@@ -367,7 +375,7 @@ class Trainer:
             if c.select_metric not in valid:
                 raise ConfigError(f"select_metric {c.select_metric!r} is not one of {sorted(valid)}")
             if valid[c.select_metric] > self.best["value"]:
-                test = evaluate(self.model, self.data, "test", c.eval_ks, self.index_factory)
+                test = evaluate(self.model, self.data, "test", c.eval_ks, self.index_factory, c.eval_users)
                 self.best = {"epoch": self.epoch, "value": valid[c.select_metric], "test": test}
                 self._save_best()
             if self.rank == 0:
@@ -379,7 +387,7 @@ class Trainer:
     def finish(self) -> dict[str, Any]:
         """Test metrics of the best epoch; writes ``metrics.json``."""
         c = self.config
-        test = self.best.get("test") or evaluate(self.model, self.data, "test", c.eval_ks, self.index_factory)
+        test = self.best.get("test") or evaluate(self.model, self.data, "test", c.eval_ks, self.index_factory, c.eval_users)
         best_row = next((r for r in self.history if r["epoch"] == self.best["epoch"]), {})
         result = {
             "dataset": c.data.dataset, "split": c.data.split, "best_epoch": self.best["epoch"],
@@ -427,4 +435,4 @@ def evaluate_run(run_dir: str | Path, ks: tuple[int, ...] | None = None, pm: Any
     compressor = pm.create("embedding_compressor", config.compressor.name, **config.compressor.options)
     model = build_model(config, data.features, compressor)
     model.load_state_dict(state["model"])
-    return evaluate(model, data, "test", ks or config.eval_ks)
+    return evaluate(model, data, "test", ks or config.eval_ks, max_users=config.eval_users)

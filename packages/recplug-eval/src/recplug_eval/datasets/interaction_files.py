@@ -211,7 +211,7 @@ class InteractionFiles:
             require_column(frame, c["split"], source, "data.split_column")
             out["split"] = frame[c["split"]].cast(pl.Utf8)
         result = pl.DataFrame(out)
-        duplicated = result.is_duplicated()
+        duplicated = result.is_duplicated() & ~result.select(pl.struct(pl.all()).is_first_distinct()).to_series()
         if duplicated.any():
             row = _first_row(duplicated)
             raise InvalidInputError(f"{source}: duplicate rows, first at row {row} ({result.row(row - 1, named=True)})")
@@ -242,7 +242,7 @@ class InteractionFiles:
             if raw in table.columns and raw != column:
                 raise InvalidInputError(f"{source}: column {raw!r} is reserved for the ids; rename it")
             ids = _id_strings(table, column, source)
-            duplicated = ids.is_duplicated()
+            duplicated = ~ids.is_first_distinct()
             if duplicated.any():
                 row = _first_row(duplicated)
                 raise InvalidInputError(f"{source}: duplicate {column} {ids[row - 1]!r}, first repeated at row {row}")
@@ -322,7 +322,8 @@ class InteractionFiles:
             kind = "column"
         elif self.paths["valid"] is not None and kind != "column":
             raise ConfigError(f"the data come split in three files; use split = \"files\", not {kind!r}")
-        return split_interactions(frame, kind, seed, ratios, split_column="split", source=str(self.paths["interactions"]))
+        source = f"{self.paths['interactions']}, column {self.columns['split'] or 'split'!r}"
+        return split_interactions(frame, kind, seed, ratios, split_column="split", source=source)
 
     def default_config(self) -> dict[str, Any]:
         """Shipped ``[data]`` / ``[features]`` settings (none for the user's own files)."""
@@ -338,3 +339,11 @@ def interaction_files(path: str | None = None, interactions: str | None = None, 
     if interactions is None:
         raise ConfigError("the files dataset needs a folder (path=) or an interactions file (interactions=)")
     return InteractionFiles(interactions, **options)
+
+
+def interaction_files_specs() -> list[Any]:
+    """The dataset component ``files``: the user's own interactions and feature tables."""
+    from recplug.records import DatasetSpec
+
+    return [DatasetSpec("files", interaction_files, "your own interactions + user / item tables (CSV or parquet; "
+                        "path= a folder, or interactions= users= items=)", frozenset({"interactions"}))]

@@ -139,9 +139,10 @@ def split_interactions(
     seed: int = 2020,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
     split_column: str = "split",
-    source: str = "interactions",
+    source: str = "interactions, column 'split'",
 ) -> InteractionSplit:
-    """Split an interaction frame by ``kind`` (see the module doc); the split column itself is dropped."""
+    """Split an interaction frame by ``kind`` (see the module doc); the split column itself is dropped.
+    ``source`` names the split column's file and column in errors."""
     import polars as pl
 
     if len(ratios) != 3 or any(r < 0 for r in ratios) or ratios[0] <= 0:
@@ -159,7 +160,7 @@ def split_interactions(
     elif kind == "column":
         if split_column not in interactions.columns:
             raise ConfigError(f"split 'column' needs the column {split_column!r} in {source} (data.split_column)")
-        labels = column_labels(interactions[split_column].to_list(), f"{source}, column {split_column!r}")
+        labels = column_labels(interactions[split_column].to_list(), source)
     else:
         raise ConfigError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
     labelled = interactions.with_columns(pl.Series("_split", labels))

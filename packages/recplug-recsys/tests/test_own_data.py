@@ -1,0 +1,171 @@
+"""Bring your own data: a dataset that is not MovieLens (other columns, other features) through the whole
+pipeline: data check, training, evaluation with the saved schema, unseen values, and bad schemas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+from recplug.cli.main import main
+from recplug.errors import ConfigError, InvalidInputError
+from recplug.manager import load_plugin_manager
+from recplug_eval.datasets.generated import shop_overrides
+from recplug_recsys.data import declared_features, load_run_data, open_dataset
+from recplug_recsys.features import FeatureSpace
+from recplug_recsys.schema import FittedSchema
+from recplug_recsys.trainer import Trainer, evaluate_run
+
+
+@pytest.fixture(scope="module")
+def pm():
+    return load_plugin_manager()
+
+
+def test_schema_builds_one_table_and_key_per_feature(shop_config, pm) -> None:
+    data = load_run_data(shop_config(), pm)
+    space = data.features
+    assert space.user_features == ("customer_id", "country", "age")
+    assert space.item_features == ("sku_id", "brand", "tags", "description", "price")
+    specs = {t.name: t for t in space.table_specs(space.item_features)}
+    assert set(specs) == {"t_sku_id", "t_brand", "t_tags", "t_description", "t_price"}
+    assert specs["t_tags"].pooling == "mean" and specs["t_brand"].pooling == "sum"
+    assert specs["t_price"].num_embeddings == 1 + 8  # the null row and 8 quantile buckets
+    kjt = space.item_kjt(torch.arange(5))
+    assert kjt.keys() == list(space.item_features)
+    # countries sharing a prefix stay apart; unknown ages go to the null row, not to the youngest bucket
+    countries = space.vocabularies["country"]
+    assert len({countries["united kingdom"], countries["united states"], countries["austria"],
+                countries["australia"]}) == 4
+    users = data.dataset.users()
+    unknown = users.with_row_index().filter(pl.col("age").is_null())["index"].to_list()
+    known = users.with_row_index().filter(pl.col("age").is_not_null())["index"].to_list()
+    ages = space.columns["age"].values
+    assert unknown and (ages[unknown] == 0).all() and (ages[known] > 0).all()
+    # the tags bag of every item holds its delimited values
+    tags = users = data.dataset.items()["tags"].to_list()
+    vocab = space.vocabularies["tags"]
+    values, lengths = space.columns["tags"].gather(torch.tensor([0]))
+    assert values.tolist() == [vocab[t] for t in tags[0].split("|")] and lengths.tolist() == [len(tags[0].split("|"))]
+
+
+def test_train_and_evaluate_from_the_command_line(shop_folder: Path, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    sets = [a for s in [*shop_overrides(shop_folder), "epochs=2", "batch_size=256", "progress=false",
+                         "model.embedding_dim=16", "model.hidden=[32]", "model.output_dim=16", "eval_ks=[10,20]"]
+            for a in ("--set", s)]
+    assert main(["train", *sets, "--output-dir", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["recall@20"] > 0.1  # the generated preferences are learnable (random ~0.1 at 200 items)
+    saved = FittedSchema.from_json((run / "schema.json").read_text())
+    assert list(saved.features) == ["customer_id", "country", "age", "sku_id", "brand", "tags", "description", "price"]
+    capsys.readouterr()
+    assert main(["recsys-eval", str(run)]) == 0
+    assert "Recall@10" in capsys.readouterr().out
+    assert evaluate_run(run)["recall@20"] == pytest.approx(metrics["test"]["recall@20"])
+
+
+def test_evaluation_applies_the_saved_schema_to_changed_files(shop_folder: Path, tmp_path: Path, shop_config) -> None:
+    folder = tmp_path / "shop"
+    shutil.copytree(shop_folder, folder)
+    config = shop_config("epochs=1", f"data.dataset={json.dumps(str(folder))}")
+    Trainer(config).fit()
+    before = (Path(config.output_dir) / "schema.json").read_text()
+    items = pl.read_csv(folder / "items.csv")
+    items = items.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("brand-never-seen"))
+                               .otherwise(pl.col("brand")).alias("brand"))
+    items.write_csv(folder / "items.csv")
+    result = evaluate_run(config.output_dir)  # applies the saved schema: the unseen brand takes row 0
+    assert result["recall@10"] >= 0
+    schema = FittedSchema.from_json(before)
+    space = FeatureSpace(schema, open_dataset(config, load_plugin_manager()).users(), pl.read_csv(folder / "items.csv")
+                         .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("item_id"),
+                                       pl.col("sku").alias("raw_item_id")))
+    assert space.columns["brand"].values[0] == 0 and space.columns["brand"].values[1] > 0
+    assert "brand-never-seen" not in schema.features["brand"].vocabulary
+
+
+def test_data_check_prints_schema_tables_and_splits(shop_folder: Path, capsys) -> None:
+    sets = [a for s in shop_overrides(shop_folder) for a in ("--set", s)]
+    assert main(["data", "check", *sets, "--set", "features.description.max_size=5"]) == 0
+    out = capsys.readouterr().out
+    assert "| t_description" in out and "train rows" in out and "items only in valid or test" in out
+    assert "sent " in out and "to the out-of-vocabulary row" in out  # max_size 5 merged words: reported
+    assert main(["data", "check", *sets, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {r["feature"] for r in report["features"]} >= {"brand", "tags", "description", "price"}
+    assert report["data"]["train_rows"] + report["data"]["valid_rows"] + report["data"]["test_rows"] == \
+        pl.read_csv(shop_folder / "interactions.csv").height
+
+
+def test_wordpiece_tokenizer_and_truncation(shop_config, pm) -> None:
+    config = shop_config("features.description.tokenizer=\"minilm-wordpiece\"", "features.description.max_tokens=3")
+    feature = load_run_data(config, pm).features.schema.features["description"]
+    assert feature.tokenizer is not None and '"WordPiece"' in feature.tokenizer
+    assert feature.report["tokens_cut"] > 0
+    assert any("max_tokens = 3 cut" in s for s in feature.lossy())
+
+
+def test_vocabulary_limits_and_oov(shop_config, pm) -> None:
+    space = load_run_data(shop_config("features.brand.max_size=4"), pm).features
+    brand = space.schema.features["brand"]
+    assert len(brand.vocabulary) == 4 and brand.num_embeddings == 5
+    assert brand.report["merged_into_oov"] == brand.report["distinct"] - 4
+    assert (space.columns["brand"].values == 0).any()  # the brands beyond the top 4 share row 0
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ('features.brand.column="brnd"', r"feature 'brand': the items table has no column 'brnd'\. Did you mean 'brand'\?"),
+    ('features.brand.kind="categoricl"', r"features\.brand\.kind must be one of .* Did you mean 'categorical'\?"),
+    ('features.tags.delimiter=null', r"column 'tags' \(feature 'tags'\) is a string column: set features\.tags\.delimiter"),
+    ('features.description.tokenizer="bert-base-uncased"', r"tokenizer 'bert-base-uncased' is not installed"),
+    ('features.brand.delimiter="|"', r"features\.brand\.delimiter applies to kind multi_categorical, not 'categorical'"),
+    ('features.price.kind="text"', r"features\.price\.buckets applies to kind numeric"),
+    ('features.brand.kind="numeric"', r"features\.brand: a numeric feature needs buckets"),
+    ('features.description.min_count=100000', r"no value passes min_count = 100000"),
+])
+def test_bad_schemas_name_the_feature(shop_config, pm, override: str, message: str) -> None:
+    with pytest.raises((ConfigError, InvalidInputError), match=message):
+        load_run_data(shop_config(override), pm)
+
+
+def test_numeric_wrong_dtype_names_the_row(shop_config, pm, tmp_path: Path, shop_folder: Path) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(shop_folder, folder)
+    items = pl.read_csv(folder / "items.csv").with_columns(pl.col("price").cast(pl.Utf8))
+    items = items.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("cheap")).otherwise(pl.col("price"))
+                               .alias("price"))
+    items.write_csv(folder / "items.csv")
+    with pytest.raises(InvalidInputError, match=r"column 'price' \(feature 'price'\) must be numeric; row 3 holds 'cheap'"):
+        load_run_data(shop_config(f"data.dataset={json.dumps(str(folder))}"), pm)
+
+
+def test_empty_text_everywhere(shop_config, pm, tmp_path: Path, shop_folder: Path) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(shop_folder, folder)
+    pl.read_csv(folder / "items.csv").with_columns(pl.lit("").alias("description")).write_csv(folder / "items.csv")
+    with pytest.raises(InvalidInputError, match=r"column 'description' \(feature 'description'\): the text is empty"):
+        load_run_data(shop_config(f"data.dataset={json.dumps(str(folder))}"), pm)
+
+
+def test_unknown_dataset_says_how_to_bring_your_own(pm) -> None:
+    from recplug_recsys.config import load_config
+
+    with pytest.raises(ConfigError, match=r"unknown dataset 'my-shop'.*a folder with interactions\.csv"):
+        open_dataset(load_config(None, ["data.dataset=my-shop"]), pm)
+    with pytest.raises(ConfigError, match=r"data\.dataset 'runs/nowhere': no such folder"):
+        open_dataset(load_config(None, ["data.dataset=runs/nowhere"]), pm)
+    with pytest.raises(ConfigError, match=r"data\.user_column apply to your own files"):
+        open_dataset(load_config(None, ["data.user_column=customer"]), pm)
+
+
+def test_shipped_schema_overrides_and_drops(pm) -> None:
+    from recplug_recsys.config import load_config
+
+    config = load_config(None, ["data.dataset=ml-100k", "features.user_zip.truncate=5", "features.item_title=false"])
+    declared = declared_features(config, open_dataset(config, pm))
+    assert declared["user_zip"].truncate == 5 and "item_title" not in declared
+    assert list(declared)[-1] == "item_decade"  # the others keep their shipped order
