@@ -57,3 +57,20 @@ def test_dsl_budgets_every_schema_table(shop, tmp_path) -> None:
             mask = trainer.compressor.masks[key]
             assert int(mask.sum()) == trainer.compressor.budgets[key] > 0
             assert torch.all(bag.weight.detach()[~mask] == 0)
+
+
+@pytest.mark.parametrize("name", ["dense", "hashing", "int4", "int8", "magnitude-prune", "quotient-remainder"])
+def test_every_compressor_trains_and_exports_the_schema_tables(shop, tmp_path, name) -> None:
+    """Each compressor builds, trains and exports whatever tables the schema declares (not MovieLens's)."""
+    torch.set_num_threads(1)
+    options = {"density": 0.3} if name in ("magnitude-prune", "hashing", "quotient-remainder") else {}
+    compressor = {"name": name, "options": options}
+    config = load_config(None, [*SMALL, "epochs=1", *shop_overrides(shop), f"compressor={json.dumps(compressor)}",
+                                f'output_dir="{tmp_path / "run"}"'])
+    trainer = Trainer(config)
+    result = trainer.fit()
+    assert all(math.isfinite(v) for v in result["test"].values())
+    info = trainer.compressor.export(trainer.model.item_ebc, tmp_path / "items.pt")
+    assert info.serving_bytes > 0 and info.path.exists()
+    names = {t.name for t in trainer.model.item_tables}
+    assert names == {f"t_{n}" for n, o in SHOP_FEATURES.items() if o["table"] == "items"}

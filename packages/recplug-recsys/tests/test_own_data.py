@@ -169,3 +169,35 @@ def test_shipped_schema_overrides_and_drops(pm) -> None:
     declared = declared_features(config, open_dataset(config, pm))
     assert declared["user_zip"].truncate == 5 and "item_title" not in declared
     assert list(declared)[-1] == "item_decade"  # the others keep their shipped order
+
+
+def test_export_serves_new_rows_with_the_saved_schema(shop_config, tmp_path: Path, capsys) -> None:
+    from recplug_recsys.export import ExportedTwoTower
+    from recplug_recsys.trainer import embed_all
+
+    config = shop_config("epochs=1")
+    trainer = Trainer(config)
+    trainer.fit()
+    out = tmp_path / "export"
+    assert main(["recsys-export", config.output_dir, str(out)]) == 0
+    first = (out / "LATEST").read_text().strip()
+    served = ExportedTwoTower(out)
+    dataset = trainer.data.dataset
+    items = pl.read_csv(Path(config.data.dataset) / "items.csv")
+    best = torch.load(Path(config.output_dir) / "best.pt", weights_only=True)
+    trainer.model.load_state_dict(best["model"])
+    _, expected = embed_all(trainer.model, trainer.data.features)
+    order = dataset.items()["raw_item_id"].to_list()  # dense order; the CSV is in the same order here
+    assert items["sku"].cast(pl.Utf8).to_list() == order
+    torch.testing.assert_close(served.embed("item", items), expected)
+    # a new item with an unseen brand and tag: encoded with row 0, no refit
+    new = items.head(1).with_columns(pl.lit("sku-new").alias("sku"), pl.lit("brand-unseen").alias("brand"),
+                                     pl.lit("tag-unseen").alias("tags"))
+    assert served.embed("item", new).shape == (1, config.model.output_dim)
+    # a second export swaps in a new version and removes the old one; a damaged file is caught
+    assert main(["recsys-export", config.output_dir, str(out)]) == 0
+    second = (out / "LATEST").read_text().strip()
+    assert second != first and not (out / first).exists()
+    (out / second / "towers.pt").write_bytes(b"damaged")
+    with pytest.raises(Exception, match="checksum does not match"):
+        ExportedTwoTower(out)

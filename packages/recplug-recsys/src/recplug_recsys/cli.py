@@ -85,6 +85,18 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="output_dir of a finished `recplug train`")
+    parser.add_argument("out", help="export folder (a new version is swapped in atomically; older ones removed)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from recplug_recsys.export import describe_export, export_run
+
+    print(describe_export(export_run(args.run_dir, args.out)))
+    return 0
+
+
 def _configure_data(parser: argparse.ArgumentParser) -> None:
     parser.description = DATA_HELP
     parser.add_argument("action", choices=["check"], help="check: print the schema, table sizes and splits")
@@ -115,6 +127,8 @@ def command_specs() -> list[Any]:
         CommandSpec("train", "train the two-tower recommender (torchrec) and report test Recall/NDCG/MRR",
                     _configure_train, _run_train),
         CommandSpec("recsys-eval", "full-ranking test metrics of a trained two-tower run", _configure_eval, _run_eval),
+        CommandSpec("recsys-export", "export a trained two-tower for serving: tables, towers and the fitted schema",
+                    _configure_export, _run_export),
         CommandSpec("data", "check a recommender dataset and feature schema before training (recplug data check)",
                     _configure_data, _run_data),
     ]

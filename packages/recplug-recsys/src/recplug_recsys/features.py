@@ -27,11 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def table_name(feature: str) -> str:
-    """The embedding table of ``feature``: ``"t_<feature>"``."""
-    return f"t_{feature}"
-
-
 @dataclass
 class JaggedColumn:
     """Ids of one feature for ``N`` entities in CSR form: ``values`` (int64) and ``offsets`` (N + 1, int64)."""
@@ -66,6 +61,29 @@ class JaggedColumn:
         return self.values[index], lengths
 
 
+def encode_tower(schema: FittedSchema, tower: str, frame: pl.DataFrame) -> dict[str, JaggedColumn]:
+    """The jagged id columns of ``tower``'s (``"user"`` / ``"item"``) features for the ``N`` rows of ``frame``."""
+    out = {}
+    for name, feature in schema.features.items():
+        if feature.tower == tower:
+            values, offsets = feature.encode(frame)
+            out[name] = JaggedColumn.from_arrays(values, offsets, feature.num_embeddings)
+    return out
+
+
+def kjt_of(columns: Mapping[str, JaggedColumn], features: Sequence[str], rows: torch.Tensor) -> Any:
+    """A KJT (keys ``features``, stride ``B``) of the entities ``rows`` (B int64) of ``columns``."""
+    import torch
+    from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+    parts = [columns[f].gather(rows) for f in features]
+    return KeyedJaggedTensor.from_lengths_sync(
+        keys=list(features),
+        values=torch.cat([v for v, _ in parts]),
+        lengths=torch.cat([n for _, n in parts]).to(torch.int32),
+    )
+
+
 class FeatureSpace:
     """Feature ids, table specs and KJT batches for the users and items of one dataset.
 
@@ -82,11 +100,8 @@ class FeatureSpace:
                 raise InvalidInputError(f"{name}: {column} must be 0..{len(ids) - 1} in order")
         self.schema = schema
         self.num_users, self.num_items = users.height, items.height
-        frames = {"user": users, "item": items}
-        self.columns: dict[str, JaggedColumn] = {}
-        for name, feature in schema.features.items():
-            values, offsets = feature.encode(frames[feature.tower])
-            self.columns[name] = JaggedColumn.from_arrays(values, offsets, feature.num_embeddings)
+        self.columns: dict[str, JaggedColumn] = {**encode_tower(schema, "user", users),
+                                                 **encode_tower(schema, "item", items)}
         self.user_features = schema.user_features
         self.item_features = schema.item_features
 
@@ -108,29 +123,18 @@ class FeatureSpace:
         return tuple(n for n, f in self.schema.features.items() if f.multi_valued)
 
     def table_specs(self, features: Sequence[str], embedding_dim: int | None = None) -> list[TableSpec]:
-        """One :class:`TableSpec` per feature, with the schema's dimension and pooling (``embedding_dim``
-        overrides every table's dimension)."""
-        out = []
-        for name in features:
-            f = self.schema.features[name]
-            out.append(TableSpec(table_name(name), f.num_embeddings, embedding_dim or f.embedding_dim, (name,), f.pooling))
-        return out
+        """See :meth:`FittedSchema.table_specs`."""
+        return self.schema.table_specs(features, embedding_dim)
 
     def _kjt(self, features: Sequence[str], rows: Any, limit: int, what: str) -> Any:
         import torch
-        from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
         rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1)
         if rows.numel() == 0:
             raise InvalidInputError(f"empty batch of {what}: a batch needs at least one {what[:-1]}")
         if int(rows.min()) < 0 or int(rows.max()) >= limit:
             raise InvalidInputError(f"{what} id outside [0, {limit}): got {int(rows.min())}..{int(rows.max())}")
-        parts = [self.columns[f].gather(rows) for f in features]
-        return KeyedJaggedTensor.from_lengths_sync(
-            keys=list(features),
-            values=torch.cat([v for v, _ in parts]),
-            lengths=torch.cat([n for _, n in parts]).to(torch.int32),
-        )
+        return kjt_of(self.columns, features, rows)
 
     def user_kjt(self, user_ids: Any) -> Any:
         """KJT of the user features of ``B`` users."""

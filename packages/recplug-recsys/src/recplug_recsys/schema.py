@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
+from recplug.protocols import TableSpec
 
 from recplug_recsys.tokenizers import load_tokenizer
 
@@ -448,6 +449,15 @@ class FittedSchema:
             for sentence in feature.lossy():
                 log.warning("feature %s (table t_%s): %s", name, name, sentence)
         return schema
+
+    def table_specs(self, features: Sequence[str], embedding_dim: int | None = None) -> list[TableSpec]:
+        """One :class:`TableSpec` ``t_<feature>`` per feature, with its dimension and pooling (``embedding_dim``
+        overrides every table's dimension)."""
+        out = []
+        for name in features:
+            f = self.features[name]
+            out.append(TableSpec(f"t_{name}", f.num_embeddings, embedding_dim or f.embedding_dim, (name,), f.pooling))
+        return out
 
     def to_json(self) -> str:
         return json.dumps({"format": SCHEMA_FORMAT, "features": [f.to_dict() for f in self.features.values()]})

@@ -48,13 +48,13 @@ class TrainingDivergedError(RecplugError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def build_model(config: TrainConfig, features: FeatureSpace, compressor: Any) -> TwoTowerModel:
-    """The two-tower model of ``config`` (initialised from ``config.seed``)."""
+def build_model(config: TrainConfig, schema: FittedSchema, compressor: Any) -> TwoTowerModel:
+    """The two-tower model of ``config`` over the tables of ``schema`` (initialised from ``config.seed``)."""
     m = config.model
     torch.manual_seed(config.seed)
     return TwoTowerModel(
-        features.table_specs(features.user_features),
-        features.table_specs(features.item_features),
+        schema.table_specs(schema.user_features),
+        schema.table_specs(schema.item_features),
         compressor,
         TowerConfig(m.embedding_dim, tuple(m.hidden), m.output_dim),
     )
@@ -172,7 +172,7 @@ class Trainer:
             raise InvalidInputError(
                 f"{self.data.train.height} training interactions are fewer than one batch of {config.batch_size}"
             )
-        self.model: torch.nn.Module = build_model(config, self.data.features, self.compressor)
+        self.model: torch.nn.Module = build_model(config, self.data.features.schema, self.compressor)
         self.regularizers = create_regularizers(config, self.pm, self.model, self.data)
         self._build_optimizers()
         counts = np.bincount(self.data.train["item_id"].to_numpy(), minlength=self.data.features.num_items)
@@ -418,11 +418,8 @@ def schema_of(state: dict[str, Any], path: Path) -> FittedSchema:
     return FittedSchema.from_json(state["schema"])
 
 
-def evaluate_run(run_dir: str | Path, ks: tuple[int, ...] | None = None, pm: Any = None) -> dict[str, float]:
-    """Test metrics of the ``best.pt`` model of a finished run folder, with the feature schema it was trained
-    with (applied to the dataset's tables, not refitted: unseen values take the out-of-vocabulary rows)."""
-    from recplug.manager import load_plugin_manager
-
+def load_best(run_dir: str | Path, pm: Any) -> tuple[TrainConfig, TwoTowerModel, Any, FittedSchema]:
+    """``(config, model, compressor, fitted schema)`` of the ``best.pt`` of a finished run folder."""
     from recplug_recsys.config import from_dict
 
     path = Path(run_dir) / "best.pt"
@@ -430,9 +427,19 @@ def evaluate_run(run_dir: str | Path, ks: tuple[int, ...] | None = None, pm: Any
         raise CorruptFileError(f"{path}: missing (is {run_dir} the output_dir of a finished `recplug train`?)")
     state = Trainer._read(path)
     config = from_dict(TrainConfig, json.loads(state["config"]))
-    pm = pm or load_plugin_manager()
-    data = load_run_data(config, pm, schema_of(state, path))
+    schema = schema_of(state, path)
     compressor = pm.create("embedding_compressor", config.compressor.name, **config.compressor.options)
-    model = build_model(config, data.features, compressor)
+    model = build_model(config, schema, compressor)
     model.load_state_dict(state["model"])
+    return config, model, compressor, schema
+
+
+def evaluate_run(run_dir: str | Path, ks: tuple[int, ...] | None = None, pm: Any = None) -> dict[str, float]:
+    """Test metrics of the ``best.pt`` model of a finished run folder, with the feature schema it was trained
+    with (applied to the dataset's tables, not refitted: unseen values take the out-of-vocabulary rows)."""
+    from recplug.manager import load_plugin_manager
+
+    pm = pm or load_plugin_manager()
+    config, model, _, schema = load_best(run_dir, pm)
+    data = load_run_data(config, pm, schema)
     return evaluate(model, data, "test", ks or config.eval_ks, max_users=config.eval_users)
