@@ -201,3 +201,11 @@ def test_export_serves_new_rows_with_the_saved_schema(shop_config, tmp_path: Pat
     (out / second / "towers.pt").write_bytes(b"damaged")
     with pytest.raises(Exception, match="checksum does not match"):
         ExportedTwoTower(out)
+
+
+def test_eval_users_scores_a_fixed_sample(shop_config) -> None:
+    trainer = Trainer(shop_config("epochs=1", "eval_users=50"))
+    result = trainer.fit()
+    assert result["test"]["num_users"] == 50
+    again = Trainer(shop_config("epochs=1", "eval_users=50", "resume=false")).fit()
+    assert again["test"] == result["test"]  # the same users, the same model

@@ -81,6 +81,7 @@ def run_quality(args: argparse.Namespace) -> None:
         "test": {k: v for k, v in result["test"].items() if k.split("@")[-1] in ("10", "20", "50") or "num" in k},
         "best_epoch": result["best_epoch"], "epochs": args.epochs, "overrides": overrides,
         "examples_per_second": result["examples_per_second"], "wall_seconds": time.perf_counter() - start,
+        "cpu": cpu_model(),
         "command": " ".join([f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} nice -n 10 .venv/bin/python "
                              "tools/bench/recsys/bench_recsys.py quality",
                              f"--dataset {args.dataset} --epochs {args.epochs}",
@@ -235,7 +236,8 @@ def render(data: dict[str, Any]) -> str:
             t = q["test"]
             lines += [f"{name}: Recall@20 {t['recall@20']:.4f}, NDCG@20 {t['ndcg@20']:.4f}, Recall@50 "
                       f"{t['recall@50']:.4f}, NDCG@50 {t['ndcg@50']:.4f}; {q['examples_per_second']:.0f} "
-                      f"examples/s; command: `{q['command']}` (settings: {' '.join(q['overrides'])})", ""]
+                      f"examples/s; CPU: {q.get('cpu', 'not recorded (an earlier session)')}; command: "
+                      f"`{q['command']}` (settings: {' '.join(q['overrides'])})", ""]
     tables = data.get("tables")
     if tables:
         names = [k for k in tables if isinstance(tables[k], dict) and "examples_per_second" in tables[k]]
@@ -256,7 +258,75 @@ def render(data: dict[str, Any]) -> str:
                   f"/ 1 process table_wise: {processes['ratio_2proc_over_1proc_table_wise']:.2f}. On 2 shared "
                   f"cores the second process competes for the same CPUs. "
                   f"Command: `{processes['settings']['command']}`.", ""]
+    lines += render_schema_sections(data)
     return "\n".join(lines)
+
+
+def _mean_std(row: dict[str, Any], key: str) -> str:
+    return f"{row['test_mean'][key]:.4f} ± {row['test_std'][key]:.4f}"
+
+
+def render_schema_sections(data: dict[str, Any]) -> list[str]:
+    """Markdown of the sections written by bench_baselines.py, bench_tune.py and bench_scale.py."""
+    from recplug.tables import markdown_table
+
+    lines: list[str] = []
+    baselines, tuned = data.get("baselines", {}), data.get("two_tower_tuned", {})
+    if baselines or tuned:
+        lines += ["## Reference rows: implicit ALS / BPR and the two-tower, each tuned on validation only", "",
+                  "Same RecBole split (8:1:1 per user, seed 2020) and full ranking (training and validation items "
+                  "excluded); each model's setting chosen by validation Recall@20 on its grid, then rerun with seeds "
+                  "0, 1, 2: test mean ± standard deviation over the seeds.", ""]
+        rows = []
+        for dataset in ("ml-100k", "ml-1m"):
+            for kind, label in (("als", "ALS (implicit 0.7.3)"), ("bpr", "BPR (implicit 0.7.3)")):
+                row = baselines.get(f"{kind}/{dataset}")
+                if row:
+                    rows.append([label, dataset, _mean_std(row, "recall@10"), _mean_std(row, "recall@20"),
+                                 _mean_std(row, "ndcg@20"), _mean_std(row, "tail/recall@20"),
+                                 json.dumps(row["best_params"])])
+            row = tuned.get(dataset)
+            if row:
+                rows.append(["two-tower with features (recplug train)", dataset, _mean_std(row, "recall@10"),
+                             _mean_std(row, "recall@20"), _mean_std(row, "ndcg@20"), _mean_std(row, "tail/recall@20"),
+                             json.dumps(row["best_setting"]) + f", {row['epochs']} epochs, best epochs "
+                             f"{row['best_epochs']}"])
+        lines += [markdown_table(["model", "data", "Recall@10", "Recall@20", "NDCG@20", "tail Recall@20",
+                                  "setting (tuned on validation)"], rows), ""]
+        for name, row in [*baselines.items(), *tuned.items()]:
+            lines += [f"- {name}: `{row['command']}` ({row.get('cpu', '')}; grid {json.dumps(row['grid'])})"]
+        lines += [""]
+    scale = data.get("scale", {})
+    features = scale.get("features")
+    if features:
+        s = features["settings"]
+        lines += ["## Schema-built features vs the hand-written MovieLens features they replaced", "",
+                  markdown_table(["features", "examples/s", "seconds"],
+                                 [[n, f"{features[n]['examples_per_second']:.0f}", f"{features[n]['seconds']:.1f}"]
+                                  for n in ("schema", "hand-written")]), "",
+                  f"{s['dataset']}, the same two-tower and batches, {s['rounds']} alternating rounds of "
+                  f"{s['steps_per_round']} steps of {s['batch_size']}: ratio schema / hand-written "
+                  f"{features['ratio_schema_over_hand_written']:.2f}; largest loss difference over the run "
+                  f"{features['max_loss_difference']:.1e} (identical KJTs). Hand-written: `{s['legacy']}` from git "
+                  f"history. CPU: {s['cpu']}. Command: `{s['command']}`.", ""]
+    large = scale.get("large")
+    if large:
+        t = large["test"]
+        lines += ["## A generated dataset of 10M interactions, 1M users, 1M items (streams through the same code)",
+                  "", f"Data: {large['dataset']} — labelled as generated, not real. "
+                  f"{large['interactions']:,} interactions, {large['users']:,} users, {large['items']:,} items, "
+                  f"tables {json.dumps(large['tables'])}.", "",
+                  markdown_table(["stage", "value"], [
+                      ["generate the parquet files (s)", f"{large['generate_s']:.0f}"],
+                      ["load, split, fit the schema, build the model (s)", f"{large['load_split_fit_build_s']:.0f}"],
+                      [f"train {large['steps']} steps of {large['batch_size']} + evaluate (s)",
+                       f"{large['train_and_evaluate_s']:.0f}"],
+                      ["training examples/s", f"{large['examples_per_second']:.0f}"],
+                      ["peak resident memory (GiB)", f"{large['peak_rss_gib']:.1f}"],
+                      [f"test Recall@20 / NDCG@20 ({large['eval_users']} sampled users, all items ranked)",
+                       f"{t['recall@20']:.4f} / {t['ndcg@20']:.4f}"]]), "",
+                  f"CPU: {large['cpu']}. Command: `{large['command']}`.", ""]
+    return lines
 
 
 def main() -> None:

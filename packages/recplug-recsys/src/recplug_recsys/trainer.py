@@ -116,8 +116,9 @@ def evaluate(
     target, exclude = (data.valid, [data.train]) if which == "valid" else (data.test, [data.train, data.valid])
     candidates = target["user_id"].unique().sort().to_numpy()
     if max_users is not None and len(candidates) > max_users:
-        sample = np.random.default_rng(0).choice(candidates, max_users, replace=False)
-        target = target.filter(pl.col("user_id").is_in(pl.Series(sample).implode()))
+        sample = pl.Series(np.random.default_rng(0).choice(candidates, max_users, replace=False)).implode()
+        target = target.filter(pl.col("user_id").is_in(sample))
+        exclude = [frame.filter(pl.col("user_id").is_in(sample)) for frame in exclude]
     batch = max(1, min(1024, 2**27 // max(1, items.shape[0])))  # scores of one batch <= 512 MB
     return full_ranking_metrics(users, items, target, exclude, ks=ks, head_mask=head, index=index, batch_size=batch)
 
