@@ -128,3 +128,11 @@ def test_unmatched_rows_keep_or_drop_and_bad_options(tmp_path: Path) -> None:
         interaction_files()
     with pytest.raises(InvalidInputError, match="no interactions file"):
         InteractionFiles.from_folder(tmp_path / "k" / ".." )
+
+
+def test_iso_timestamps_become_epoch_seconds(tmp_path: Path) -> None:
+    dated = INTER.with_columns(pl.Series("t", ["2024-01-01 00:00:00", "2024-01-02 10:00:00", "2024-01-03 00:00:00",
+                                               "2024-01-04 00:00:00", "2024-01-05 00:00:00", "2024-01-06 00:00:00"]))
+    data = _bad(tmp_path, dated, timestamp_column="t")
+    stamps = data.interactions()["timestamp"].to_list()
+    assert stamps[0] == 1704067200 and stamps[1] == 1704067200 + 86400 + 36000 and stamps == sorted(stamps)

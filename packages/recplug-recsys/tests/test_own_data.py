@@ -209,3 +209,48 @@ def test_eval_users_scores_a_fixed_sample(shop_config) -> None:
     assert result["test"]["num_users"] == 50
     again = Trainer(shop_config("epochs=1", "eval_users=50", "resume=false")).fit()
     assert again["test"] == result["test"]  # the same users, the same model
+
+
+def test_a_dataset_plugin_as_the_readme_writes_it(shop_folder: Path, tmp_path: Path) -> None:
+    """The README's worked example: an InteractionFiles subclass with a shipped schema, registered by a hook."""
+    from recplug import DatasetSpec, hookimpl
+    from recplug_eval.datasets.interaction_files import InteractionFiles
+    from recplug_recsys.config import load_config
+
+    class Clicks(InteractionFiles):
+        def __init__(self, cache_dir: str = "unused") -> None:
+            super().__init__(shop_folder / "interactions.csv", items=shop_folder / "items.csv",
+                             user_column="customer", item_column="sku", timestamp_column="ts")
+
+        def default_config(self) -> dict:
+            return {"features": {"visitor": {"table": "users", "kind": "id"},
+                                 "page": {"table": "items", "kind": "id"},
+                                 "section": {"table": "items", "kind": "categorical", "column": "brand"}}}
+
+    class Plugin:
+        @hookimpl
+        def recplug_datasets(self):
+            return [DatasetSpec("clicks", Clicks, "clicks of my site", frozenset({"interactions"}))]
+
+    pm = load_plugin_manager()
+    pm.register_plugin(Plugin(), "my-datasets", "my-datasets", "0")
+    config = load_config(None, ["data.dataset=clicks", "epochs=1", "batch_size=256", "progress=false",
+                                "model.embedding_dim=8", "model.hidden=[16]", "model.output_dim=8",
+                                f'output_dir="{tmp_path / "run"}"'])
+    trainer = Trainer(config, pm=pm)
+    assert trainer.data.features.item_features == ("page", "section")
+    assert trainer.fit()["test"]["recall@10"] >= 0
+
+
+def test_a_folder_without_features_trains_on_the_ids(tmp_path: Path, shop_folder: Path) -> None:
+    folder = tmp_path / "ids"
+    folder.mkdir()
+    shutil.copy(shop_folder / "interactions.csv", folder / "interactions.csv")
+    from recplug_recsys.config import load_config
+
+    config = load_config(None, [f"data.dataset={json.dumps(str(folder))}", 'data.user_column="customer"',
+                                'data.item_column="sku"', "epochs=1", "batch_size=256", "progress=false",
+                                f'output_dir="{tmp_path / "run"}"'])
+    trainer = Trainer(config)
+    assert trainer.data.features.user_features == ("user_id",) and trainer.data.features.item_features == ("item_id",)
+    trainer.fit()

@@ -3,7 +3,7 @@
 Files are CSV (``.csv``, ``.tsv``, ``.txt``; ``separator``) or parquet (``.parquet``, ``.pq``), read with polars.
 
 * interactions: one row per (user, item) event; ``user_column`` and ``item_column`` (int or string ids),
-  optionally ``timestamp_column`` (numbers or datetimes), ``rating_column``, ``weight_column`` (numbers,
+  optionally ``timestamp_column`` (numbers, datetimes or ISO date strings, as epoch seconds), ``rating_column``, ``weight_column`` (numbers,
   weights >= 0) and ``split_column`` (``train`` / ``valid`` / ``test``). Or three files: ``interactions``
   (train), ``valid_interactions`` and ``test_interactions``.
 * users / items: one row per entity, keyed by the same id column; every other column is a feature the
@@ -97,12 +97,21 @@ def _id_strings(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
     return series.cast(pl.Utf8)
 
 
-def _numbers(frame: pl.DataFrame, column: str, source: str, *, non_negative: bool = False) -> pl.Series:
+def _numbers(frame: pl.DataFrame, column: str, source: str, *, non_negative: bool = False,
+             dates: bool = False) -> pl.Series:
+    """A numeric column (``dates``: ISO date / datetime strings become epoch seconds too)."""
     import polars as pl
 
     series = frame[column]
+    if dates and series.dtype == pl.Utf8:
+        try:  # one ISO format for the whole column, inferred by polars
+            parsed = series.str.to_datetime(strict=False, time_unit="ms")
+        except pl.exceptions.ComputeError:
+            parsed = None
+        if parsed is not None and parsed.null_count() == series.null_count() and parsed.len():
+            series = parsed
     if series.dtype.is_temporal():
-        series = series.cast(pl.Datetime("ms")).dt.epoch("s") if series.dtype != pl.Date else series.cast(pl.Int64)
+        series = series.cast(pl.Datetime("ms")).dt.epoch("s")
     if not series.dtype.is_numeric():
         converted = series.cast(pl.Float64, strict=False)
         bad = converted.is_null() & series.is_not_null()
@@ -205,7 +214,7 @@ class InteractionFiles:
                             ("weight", "data.weight_column")):
             if c[key] is not None:
                 require_column(frame, c[key], source, option)
-                values = _numbers(frame, c[key], source, non_negative=key == "weight")
+                values = _numbers(frame, c[key], source, non_negative=key == "weight", dates=key == "timestamp")
                 out[key] = values.cast(pl.Int64) if key == "timestamp" else values.cast(pl.Float64)
         if c["split"] is not None and self.paths["valid"] is None:
             require_column(frame, c["split"], source, "data.split_column")
