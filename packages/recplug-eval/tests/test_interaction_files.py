@@ -136,3 +136,9 @@ def test_iso_timestamps_become_epoch_seconds(tmp_path: Path) -> None:
     data = _bad(tmp_path, dated, timestamp_column="t")
     stamps = data.interactions()["timestamp"].to_list()
     assert stamps[0] == 1704067200 and stamps[1] == 1704067200 + 86400 + 36000 and stamps == sorted(stamps)
+
+
+def test_non_finite_numbers_are_errors(tmp_path: Path) -> None:
+    bad = INTER.with_columns(pl.Series("t", [1.0, 2.0, float("nan"), 4.0, 5.0, 6.0]))
+    with pytest.raises(InvalidInputError, match=r"column 't' is not a finite number at row 3"):
+        _bad(tmp_path, bad, timestamp_column="t")

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import torch
@@ -194,10 +195,16 @@ def test_export_serves_new_rows_with_the_saved_schema(shop_config, tmp_path: Pat
     new = items.head(1).with_columns(pl.lit("sku-new").alias("sku"), pl.lit("brand-unseen").alias("brand"),
                                      pl.lit("tag-unseen").alias("tags"))
     assert served.embed("item", new).shape == (1, config.model.output_dim)
-    # a second export swaps in a new version and removes the old one; a damaged file is caught
+    # a new export swaps in a new version, keeps the previous one (a reader may be loading it) and removes older
+    # ones, never a folder it did not write; a damaged file is caught
+    (out / "vendor").mkdir()
+    assert main(["recsys-export", config.output_dir, str(out)]) == 0
     assert main(["recsys-export", config.output_dir, str(out)]) == 0
     second = (out / "LATEST").read_text().strip()
-    assert second != first and not (out / first).exists()
+    assert second != first and not (out / first).exists() and (out / "vendor").is_dir()
+    assert len([p for p in out.iterdir() if p.is_dir()]) == 3  # vendor, the previous and the current version
+    with pytest.raises(InvalidInputError, match="items table is empty"):
+        served.embed("item", items.head(0))
     (out / second / "towers.pt").write_bytes(b"damaged")
     with pytest.raises(Exception, match="checksum does not match"):
         ExportedTwoTower(out)
@@ -254,3 +261,64 @@ def test_a_folder_without_features_trains_on_the_ids(tmp_path: Path, shop_folder
     trainer = Trainer(config)
     assert trainer.data.features.user_features == ("user_id",) and trainer.data.features.item_features == ("item_id",)
     trainer.fit()
+
+
+def _fit(frame: pl.DataFrame, **options) -> tuple:
+    from recplug_recsys.schema import FeatureConfig, FittedFeature
+
+    config = FeatureConfig(**{"table": "items", **options})
+    config.check("f")
+    feature = FittedFeature.fit("f", config, frame, 8)
+    return feature, feature.encode(frame)
+
+
+def test_schema_edge_cases() -> None:
+    from recplug_recsys.schema import FeatureConfig
+
+    # float categories: the vocabulary holds polars' own text of each number, so every value finds its row
+    feature, (values, _) = _fit(pl.DataFrame({"score": [0.00001, 0.5, None]}), kind="categorical", column="score")
+    assert values.tolist() == [1, 2, 0]
+    # quantile edges come from finite values only; +-inf fall in the end buckets
+    feature, (values, _) = _fit(pl.DataFrame({"p": [1.0, 2.0, 3.0, 4.0, float("inf")]}), kind="numeric", column="p",
+                                buckets=2)
+    assert all(np.isfinite(feature.edges)) and values[-1] == values.max()
+    # a null id at serving time takes row 0 instead of shifting the others
+    ids = pl.DataFrame({"raw_item_id": ["a", "b"], "item_id": [0, 1]})
+    feature, _ = _fit(ids, kind="id")
+    served = pl.DataFrame({"raw_item_id": ["a", None, "b"], "item_id": [0, 1, 2]})
+    assert feature.encode(served)[0].tolist() == [1, 0, 2]
+    # capitals are kept when the text is not lower-cased
+    _, (values, offsets) = _fit(pl.DataFrame({"t": ["Toy Story", "Toy"]}), kind="text", column="t", lowercase=False)
+    assert feature is not None and np.diff(offsets).tolist() == [2, 1]
+    with pytest.raises(ConfigError, match="not a regular expression polars can run"):
+        FeatureConfig("items", "text", pattern="(?<=a)b").check("t")
+    with pytest.raises(ConfigError, match="need oov_bucket = true"):
+        FeatureConfig("items", "categorical", min_count=2, oov_bucket=False).check("c")
+    with pytest.raises(ConfigError, match="an id feature reads the dataset's id column"):
+        FeatureConfig("items", "id", column="sku").check("i")
+    with pytest.raises(InvalidInputError, match="no value in any row"):
+        _fit(pl.DataFrame({"c": [None, None]}, schema={"c": pl.Utf8}), kind="categorical", column="c")
+    from recplug.errors import IncompatibleFileError
+
+    with pytest.raises(IncompatibleFileError, match="incomplete"):
+        FittedSchema.from_json('{"format": 1}')
+
+
+def test_leading_zero_ids_stay_text(tmp_path: Path) -> None:
+    from recplug_eval.datasets.interaction_files import InteractionFiles
+
+    folder = tmp_path / "z"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text("u,i\n1,007\n1,010\n2,007\n")
+    (folder / "items.csv").write_text("i,c\n007,x\n010,y\n")
+    data = InteractionFiles.from_folder(folder, user_column="u", item_column="i")
+    assert data.items()["raw_item_id"].to_list() == ["007", "010"] and data.items()["c"].to_list() == ["x", "y"]
+
+
+def test_a_component_name_wins_over_a_local_folder(tmp_path: Path, monkeypatch, pm) -> None:
+    from recplug_eval.datasets.movielens import MovieLensDataset
+    from recplug_recsys.config import load_config
+
+    (tmp_path / "ml-100k").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(open_dataset(load_config(None, ["data.dataset=ml-100k"]), pm), MovieLensDataset)

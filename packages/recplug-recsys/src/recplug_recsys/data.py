@@ -47,8 +47,11 @@ class RunData:
                 torch.from_numpy(self.train["item_id"].to_numpy().copy()))
 
 
-def _looks_like_path(name: str) -> bool:
-    return "/" in name or name.startswith(".") or Path(name).is_dir()
+def _is_folder(name: str, pm: Any) -> bool:
+    """A path (a ``/`` or a leading ``.``), or a folder that is not also a dataset component's name."""
+    if "/" in name or name.startswith("."):
+        return True
+    return name not in pm.components_of("dataset") and Path(name).is_dir()
 
 
 def open_dataset(config: TrainConfig, pm: Any) -> Any:
@@ -63,7 +66,7 @@ def open_dataset(config: TrainConfig, pm: Any) -> Any:
         return InteractionFiles(d.interactions, **files)
     if d.interactions is not None:
         raise ConfigError(f'data.interactions is set: use data.dataset = "files", not {d.dataset!r}')
-    if _looks_like_path(d.dataset):
+    if _is_folder(d.dataset, pm):
         if not Path(d.dataset).is_dir():
             raise ConfigError(f"data.dataset {d.dataset!r}: no such folder")
         return InteractionFiles.from_folder(d.dataset, **files)

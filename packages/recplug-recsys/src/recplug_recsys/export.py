@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from dataclasses import asdict
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 EXPORT_FORMAT = 1
+VERSION = re.compile(r"v\d{8}-\d{6}-[0-9a-f]{8}")  # the folders export_model writes
 FILES = ("user_tables.pt", "item_tables.pt", "towers.pt", "schema.json")
 
 
@@ -61,9 +63,10 @@ def export_model(model: TwoTowerModel, compressor: Any, compressor_config: dict[
         "sha256": {name: sha256_file(version / name) for name in FILES},
     }
     atomic_write_json(version / "manifest.json", manifest)
+    previous = (out / "LATEST").read_text().strip() if (out / "LATEST").is_file() else None
     atomic_write_text(out / "LATEST", version.name + "\n")  # the swap: the new version is now the export
-    for old in out.iterdir():
-        if old.is_dir() and old.name.startswith("v") and old != version:
+    for old in out.iterdir():  # older exports of ours; the previous one stays for a reader that is loading it
+        if old.is_dir() and VERSION.fullmatch(old.name) and old.name not in (version.name, previous):
             shutil.rmtree(old, ignore_errors=True)
     return version
 
@@ -118,6 +121,8 @@ class ExportedTwoTower:
 
         if tower not in ("user", "item"):
             raise InvalidInputError(f"tower must be 'user' or 'item', got {tower!r}")
+        if frame.height == 0:
+            raise InvalidInputError(f"the {tower}s table is empty: nothing to embed")
         column = self.id_columns[tower]
         if column not in frame.columns:
             raise InvalidInputError(f"the {tower}s table has no id column {column!r} (the one training used)")

@@ -95,6 +95,8 @@ class FeatureSpace:
 
     def __init__(self, schema: FittedSchema, users: pl.DataFrame, items: pl.DataFrame) -> None:
         for frame, name, column in ((users, "users", "user_id"), (items, "items", "item_id")):
+            if column not in frame.columns:
+                raise InvalidInputError(f"the dataset's {name} table has no {column!r} column (dense ids 0..N-1)")
             ids = frame[column].to_numpy()
             if not np.array_equal(ids, np.arange(len(ids))):
                 raise InvalidInputError(f"{name}: {column} must be 0..{len(ids) - 1} in order")

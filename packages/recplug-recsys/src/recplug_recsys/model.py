@@ -8,10 +8,10 @@ Contract for regularizer and compressor plugins (SSL, dynamic sparse, ...)
   ``user_ebc`` / ``item_ebc`` are then sharded modules with the same interface.
 * ``model(batch)`` with ``batch`` a mapping:
 
-  - ``"user_features"``: ``KeyedJaggedTensor`` with keys :data:`recplug_recsys.features.USER_FEATURES`
-    (``user_id``, ``user_age``, ``user_gender``, ``user_occupation``, ``user_zip``), batch size ``B``;
-  - ``"item_features"``: ``KeyedJaggedTensor`` with keys :data:`recplug_recsys.features.ITEM_FEATURES`
-    (``item_id``, ``item_genres``, ``item_decade``, ``item_title``), batch size ``B``;
+  - ``"user_features"``: ``KeyedJaggedTensor`` whose keys are the schema's user features (in declaration
+    order; :attr:`recplug_recsys.features.FeatureSpace.user_features`), batch size ``B``;
+  - ``"item_features"``: ``KeyedJaggedTensor`` of the schema's item features
+    (:attr:`~recplug_recsys.features.FeatureSpace.item_features`), batch size ``B``;
   - ``"item_ids"``: ``B`` int64 item ids (the positives; duplicates in a batch are masked as negatives);
   - ``"user_ids"``: ``B`` int64 user ids.
 

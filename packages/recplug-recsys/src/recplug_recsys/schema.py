@@ -112,7 +112,13 @@ class FeatureConfig:
                     b >= c for b, c in zip(self.boundaries, self.boundaries[1:], strict=False))):
                 raise ConfigError(f"{where}.boundaries must be a non-empty increasing list, got {list(self.boundaries)}")
         if self.kind == "text":
-            load_tokenizer(self.tokenizer or "regex", self.pattern or "[a-z0-9]+")  # installed? pattern valid?
+            load_tokenizer(self.tokenizer or "regex", self.pattern, self.lowercase is not False)  # installed? valid?
+        if not self.oov_bucket and (self.min_count is not None or self.max_size is not None):
+            raise ConfigError(f"{where}: min_count / max_size send values to the out-of-vocabulary row; "
+                              "they need oov_bucket = true")
+        if self.kind == "id" and self.column is not None:
+            raise ConfigError(f"{where}.column: an id feature reads the dataset's id column (data.user_column / "
+                              "data.item_column); declare no column")
         if self.kind == "multi_categorical" and self.delimiter == "":
             raise ConfigError(f"{where}.delimiter must not be empty")
 
@@ -203,7 +209,9 @@ def _numbers(frame: pl.DataFrame, name: str, config: FeatureConfig) -> np.ndarra
     import polars as pl
 
     series = _column(frame, config.table, name, config)
-    if isinstance(series.dtype, pl.List | pl.Array) or series.dtype == pl.Boolean:
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        series = series.cast(pl.Utf8)
+    if not (series.dtype.is_numeric() or series.dtype == pl.Utf8 or series.dtype == pl.Null):
         raise InvalidInputError(f"{_source(config.table, config.column or name, name)} holds {series.dtype}, not numbers")
     converted = series.cast(pl.Float64, strict=False)
     bad = converted.is_null() & series.is_not_null()
@@ -260,8 +268,7 @@ class FittedFeature:
 
     def _tokenizer(self) -> Any:
         c = self.config
-        return load_tokenizer(c.tokenizer or "regex", c.pattern or "[a-z0-9]+",
-                              True if c.lowercase is None else c.lowercase, self.tokenizer)
+        return load_tokenizer(c.tokenizer or "regex", c.pattern, c.lowercase is not False, self.tokenizer)
 
     def encode(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """``(values, offsets)``: the table rows of every entity of ``frame`` (``N`` rows), CSR (offsets N+1)."""
@@ -273,7 +280,7 @@ class FittedFeature:
             return values, np.arange(n + 1, dtype=np.int64)
         strings, rows = _bags(frame, self.name, self.config, self._tokenizer() if self.config.kind == "text" else None)
         vocabulary = self.vocabulary or []
-        if self.config.kind == "id" and strings.len() == len(vocabulary) and strings.equals(
+        if self.config.kind == "id" and strings.len() == n == len(vocabulary) and strings.equals(
                 pl.Series("v", vocabulary, dtype=pl.Utf8), check_names=False):
             ids = np.arange(self.offset, self.offset + n, dtype=np.int64)  # the training frame itself: no lookup
             return ids, np.arange(n + 1, dtype=np.int64)
@@ -329,7 +336,7 @@ class FittedFeature:
         report: dict[str, Any] = {"rows": frame.height}
         if config.kind == "numeric":
             values = _numbers(frame, name, config)
-            finite = values[~np.isnan(values)]
+            finite = values[np.isfinite(values)]  # quantile edges from finite values; +-inf fall in the end buckets
             report["nulls"] = int(np.isnan(values).sum())
             if finite.size == 0:
                 raise InvalidInputError(f"{_source(config.table, config.column or name, name)}: no value in any row")
@@ -346,8 +353,7 @@ class FittedFeature:
         else:
             tokenizer = None
             if config.kind == "text":
-                tok = load_tokenizer(config.tokenizer or "regex", config.pattern or "[a-z0-9]+",
-                                     True if config.lowercase is None else config.lowercase)
+                tok = load_tokenizer(config.tokenizer or "regex", config.pattern, config.lowercase is not False)
                 tokenizer = tok.to_json()
                 if config.max_tokens is not None:
                     full, _ = _bags(frame, name, FeatureConfig(config.table, "text", config.column, tokenizer=config.tokenizer,
@@ -369,6 +375,8 @@ class FittedFeature:
                 kept = counts.filter(pl.col("n") >= (config.min_count or 1))
                 if config.max_size is not None:
                     kept = kept.sort(["n", "v"], descending=[True, False]).head(config.max_size)
+                if counts.height == 0:
+                    raise InvalidInputError(f"{_source(config.table, config.column or name, name)}: no value in any row")
                 vocabulary = natural_order(kept["v"], frame, config, name)
                 report["merged_into_oov"] = counts.height - len(vocabulary)
                 report["rows_with_oov_values"] = int(
@@ -417,11 +425,12 @@ def natural_order(values: pl.Series, frame: pl.DataFrame, config: FeatureConfig,
     """The kept values in their natural order: numerically when the source column is numeric, else as strings."""
     import polars as pl
 
+    strings = values.cast(pl.Utf8)
     if config.kind == "categorical" and config.truncate is None:
         dtype = _column(frame, config.table, name, config).dtype
-        if dtype.is_numeric():
-            return [str(v) for v in values.cast(dtype).sort().to_list()]
-    return values.cast(pl.Utf8).sort().to_list()
+        if dtype.is_numeric():  # sort by the number, keep polars' own text of it (what encode() compares)
+            return pl.DataFrame({"v": strings, "k": strings.cast(dtype)}).sort("k")["v"].to_list()
+    return strings.sort().to_list()
 
 
 class FittedSchema:
@@ -470,7 +479,10 @@ class FittedSchema:
             raise IncompatibleFileError(f"the saved feature schema is not JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != SCHEMA_FORMAT:
             raise IncompatibleFileError(f"the saved feature schema is not of format {SCHEMA_FORMAT}")
-        features = [FittedFeature.from_dict(f) for f in data["features"]]
+        try:
+            features = [FittedFeature.from_dict(f) for f in data["features"]]
+        except (KeyError, TypeError) as exc:
+            raise IncompatibleFileError(f"the saved feature schema is incomplete ({exc!r} missing or malformed)") from None
         return cls({f.name: f for f in features})
 
     def rows(self) -> list[dict[str, Any]]:

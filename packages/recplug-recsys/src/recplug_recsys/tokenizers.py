@@ -12,7 +12,6 @@ serving use the very tokenizer training used, whatever is installed then.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +26,16 @@ NAMED = ("regex", "minilm-wordpiece")
 class RegexTokenizer:
     """Lower-cased matches of ``pattern``: ``"Toy Story (1995)"`` -> ``["toy", "story", "1995"]``."""
 
-    def __init__(self, pattern: str = "[a-z0-9]+", lowercase: bool = True) -> None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"tokenizer pattern {pattern!r} is not a regular expression ({exc})") from None
+    def __init__(self, pattern: str | None = None, lowercase: bool = True) -> None:
+        import polars as pl
+
+        # the default keeps capitals when the text is not lower-cased
+        pattern = pattern or ("[a-z0-9]+" if lowercase else "[A-Za-z0-9]+")
+        try:  # polars runs it (Rust regex: no look-around, no backreferences)
+            pl.Series(["check"]).str.extract_all(pattern)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"tokenizer pattern {pattern!r} is not a regular expression polars can run ({first})") from None
         self.pattern, self.lowercase = pattern, lowercase
 
     def tokenize(self, texts: pl.Series) -> pl.Series:
@@ -73,7 +77,7 @@ class HubTokenizer:
         return self._serialized
 
 
-def load_tokenizer(name: str, pattern: str = "[a-z0-9]+", lowercase: bool = True, serialized: str | None = None) -> Any:
+def load_tokenizer(name: str, pattern: str | None = None, lowercase: bool = True, serialized: str | None = None) -> Any:
     """The tokenizer a schema names (see the module doc); ``serialized``: a fitted one's saved JSON."""
     if serialized is not None:
         return HubTokenizer(serialized)

@@ -42,8 +42,9 @@ UNMATCHED_POLICIES = ("error", "keep", "drop")
 FOLDER_FILES = {"interactions": "interactions", "users": "users", "items": "items"}
 
 
-def read_table(path: str | Path, separator: str = ",") -> pl.DataFrame:
-    """A CSV or parquet file as a polars frame; a missing, empty, unreadable or non-UTF-8 file is a one-line error."""
+def read_table(path: str | Path, separator: str = ",", string_columns: Sequence[str] = ()) -> pl.DataFrame:
+    """A CSV or parquet file as a polars frame; a missing, empty, unreadable or non-UTF-8 file is a one-line error.
+    ``string_columns`` of a CSV are read as text, not inferred (ids such as ``007`` keep their zeros)."""
     import polars as pl
 
     path = Path(path)
@@ -55,7 +56,8 @@ def read_table(path: str | Path, separator: str = ",") -> pl.DataFrame:
             frame = pl.read_parquet(path)
         elif suffix in CSV_SUFFIXES:
             sep = "\t" if suffix == ".tsv" and separator == "," else separator
-            frame = pl.read_csv(path, separator=sep, infer_schema_length=100_000, encoding="utf8")
+            frame = pl.read_csv(path, separator=sep, infer_schema_length=100_000, encoding="utf8",
+                                schema_overrides=dict.fromkeys(string_columns, pl.Utf8))
         else:
             raise InvalidInputError(
                 f"{path}: unknown file type {suffix!r}; use {', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}"
@@ -123,6 +125,9 @@ def _numbers(frame: pl.DataFrame, column: str, source: str, *, non_negative: boo
         series = converted
     if series.null_count():
         raise InvalidInputError(f"{source}: column {column!r} is null at row {_first_row(series.is_null())}")
+    if series.dtype.is_float() and not series.is_finite().all():
+        row = _first_row(~series.is_finite())
+        raise InvalidInputError(f"{source}: column {column!r} is not a finite number at row {row} ({series[row - 1]})")
     if non_negative and (series < 0).any():
         row = _first_row(series < 0)
         raise InvalidInputError(f"{source}: column {column!r} is negative at row {row} ({series[row - 1]})")
@@ -200,12 +205,25 @@ class InteractionFiles:
         return cls(found["interactions"], found.get("users"), found.get("items"), **options)
 
     # ----------------------------------------------------------------------------------------- loading
+    def _id_columns(self, path: Path) -> list[str]:
+        """The id columns present in the header of a CSV ``path`` (read as strings in every file)."""
+        import polars as pl
+
+        if path.suffix.lower() not in CSV_SUFFIXES or not path.is_file():
+            return []
+        sep = "\t" if path.suffix.lower() == ".tsv" and self.separator == "," else self.separator
+        try:
+            header = pl.read_csv(path, separator=sep, n_rows=0, encoding="utf8").columns
+        except Exception:  # read_table reports an unreadable file with its name
+            return []
+        return [c for c in (self.columns["user"], self.columns["item"]) if c in header]
+
     def _read_interactions(self, path: Path) -> pl.DataFrame:
         import polars as pl
 
-        frame = read_table(path, self.separator)
-        source = str(path)
         c = self.columns
+        frame = read_table(path, self.separator, self._id_columns(path))
+        source = str(path)
         out = {"raw_user_id": None, "raw_item_id": None}
         for key, option in (("user", "data.user_column"), ("item", "data.item_column")):
             require_column(frame, c[key], source, option)
@@ -244,7 +262,7 @@ class InteractionFiles:
             frame = pl.DataFrame({raw: order})
             self.report[f"{kind}s_without_features"] = 0
         else:
-            table = read_table(path, self.separator)
+            table = read_table(path, self.separator, self._id_columns(path))
             source = str(path)
             column = self.columns[kind]
             require_column(table, column, source, f"data.{kind}_column")
