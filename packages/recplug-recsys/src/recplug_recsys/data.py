@@ -132,7 +132,8 @@ def load_run_data(config: TrainConfig, pm: Any, schema: FittedSchema | None = No
     if schema is None:
         assert declared is not None
         schema = FittedSchema.fit(declared, users, items, config.model.embedding_dim)
-    return RunData(FeatureSpace(schema, users, items), *parts, dataset=dataset)
+    train, valid, test = parts
+    return RunData(FeatureSpace(schema, users, items), train, valid, test, dataset=dataset)
 
 
 def split_stats(data: RunData) -> dict[str, int]:

@@ -174,10 +174,13 @@ class InteractionFiles:
             )
         if (valid_interactions is None) != (test_interactions is None):
             raise ConfigError("give both valid_interactions and test_interactions, or neither")
-        self.paths = {"interactions": Path(interactions), "users": users and Path(users), "items": items and Path(items),
-                      "valid": valid_interactions and Path(valid_interactions),
-                      "test": test_interactions and Path(test_interactions)}
-        self.columns = {"user": user_column, "item": item_column, "timestamp": timestamp_column,
+        def optional(path: str | Path | None) -> Path | None:
+            return Path(path) if path is not None else None
+
+        self.paths: dict[str, Path | None] = {
+            "interactions": Path(interactions), "users": optional(users), "items": optional(items),
+            "valid": optional(valid_interactions), "test": optional(test_interactions)}
+        self.columns: dict[str, str | None] = {"user": user_column, "item": item_column, "timestamp": timestamp_column,
                         "rating": rating_column, "weight": weight_column, "split": split_column}
         self.separator, self.min_rating, self.unmatched = separator, min_rating, unmatched_feature_rows
         self.name = name or self.paths["interactions"].parent.name or "files"
