@@ -322,3 +322,20 @@ def test_a_component_name_wins_over_a_local_folder(tmp_path: Path, monkeypatch, 
     (tmp_path / "ml-100k").mkdir()
     monkeypatch.chdir(tmp_path)
     assert isinstance(open_dataset(load_config(None, ["data.dataset=ml-100k"]), pm), MovieLensDataset)
+
+
+def test_awkward_rows_are_counted_and_evaluated(tmp_path: Path, pm) -> None:
+    """A temporal cut leaves users with no training row and items seen only after it: both are evaluated."""
+    from recplug_eval.datasets.generated import ShopSpec, write_shop
+    from recplug_recsys.config import load_config
+    from recplug_recsys.data import split_stats
+
+    folder = write_shop(tmp_path / "sparse", ShopSpec(num_users=600, num_items=300, num_interactions=2500, seed=3))
+    config = load_config(None, [*shop_overrides(folder), "data.split=\"temporal\"", "epochs=1", "batch_size=128",
+                                "progress=false", "model.embedding_dim=8", "model.hidden=[16]", "model.output_dim=8",
+                                f'output_dir="{tmp_path / "run"}"'])
+    trainer = Trainer(config, pm=pm)
+    stats = split_stats(trainer.data)
+    assert stats["evaluated_users_without_training_rows"] > 0 and stats["items_only_in_valid_or_test"] > 0
+    result = trainer.fit()
+    assert result["test"]["num_users"] == trainer.data.test["user_id"].n_unique()  # every test user is scored
