@@ -339,3 +339,12 @@ def test_awkward_rows_are_counted_and_evaluated(tmp_path: Path, pm) -> None:
     assert stats["evaluated_users_without_training_rows"] > 0 and stats["items_only_in_valid_or_test"] > 0
     result = trainer.fit()
     assert result["test"]["num_users"] == trainer.data.test["user_id"].n_unique()  # every test user is scored
+
+
+@pytest.mark.parametrize("bad", ["mrr@10", "recal@20", "middle/recall@20", "recall"])
+def test_select_metric_is_checked_before_training(bad: str) -> None:
+    from recplug_recsys.config import load_config
+
+    with pytest.raises(ConfigError, match="select_metric must be"):
+        load_config(None, ["eval_ks=[20]", f'select_metric="{bad}"'])
+    assert load_config(None, ["eval_ks=[20]", 'select_metric="tail/ndcg@20"']).select_metric == "tail/ndcg@20"

@@ -55,7 +55,7 @@ def run_large(args: argparse.Namespace) -> None:
     stages["generate_s"] = time.perf_counter() - start
     rows = pl.scan_parquet(folder / "interactions.parquet").select(pl.len()).collect().item()
     settings = ["model.embedding_dim=32", "model.hidden=[64]", "model.output_dim=32", "batch_size=4096",
-                f"max_steps_per_epoch={args.steps}", "epochs=1", "progress=false", "eval_ks=[20]",
+                f"max_steps_per_epoch={args.steps}", "epochs=1", "progress=false", "eval_ks=[20]", "select_metric=recall@20",
                 f"eval_users={args.eval_users}", "resume=false", "model.log_q=true"]
     config = load_config(None, [*shop_overrides(folder), *settings, f'output_dir="{args.out}"'])
     generated_rss = peak_rss_gib()

@@ -49,6 +49,7 @@ from typing import Any
 import tomllib
 from recplug.errors import ConfigError
 
+SELECT_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 SHARDING_TYPES = ("none", "data_parallel", "table_wise", "column_wise", "row_wise")
 
 
@@ -203,6 +204,12 @@ class TrainConfig:
             raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
         if self.epochs <= 0 or self.batch_size <= 1:
             raise ConfigError(f"epochs must be > 0 and batch_size > 1, got {self.epochs}, {self.batch_size}")
+        name, _, k = self.select_metric.rpartition("@")
+        if (not k.isdigit() or int(k) not in self.eval_ks
+                or name.split("/")[-1] not in SELECT_METRICS or name.count("/") > 1
+                or ("/" in name and name.split("/")[0] not in ("head", "tail"))):
+            raise ConfigError(f"select_metric must be [head/|tail/]<{'|'.join(SELECT_METRICS)}>@k with k in eval_ks "
+                              f"{list(self.eval_ks)}, got {self.select_metric!r}")
         if self.eval_users is not None and self.eval_users < 1:
             raise ConfigError(f"eval_users must be >= 1, got {self.eval_users}")
         if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
