@@ -348,3 +348,16 @@ def test_select_metric_is_checked_before_training(bad: str) -> None:
     with pytest.raises(ConfigError, match="select_metric must be"):
         load_config(None, ["eval_ks=[20]", f'select_metric="{bad}"'])
     assert load_config(None, ["eval_ks=[20]", 'select_metric="tail/ndcg@20"']).select_metric == "tail/ndcg@20"
+
+
+def test_log_q_weight_scales_the_correction(shop_config) -> None:
+    from recplug_recsys.config import load_config
+
+    with pytest.raises(ConfigError, match=r"model\.log_q_weight must be in \[0, 4\]"):
+        load_config(None, ["model.log_q_weight=-1"])
+    full, half = (Trainer(shop_config("model.log_q=true", f"model.log_q_weight={w}")) for w in (1.0, 0.5))
+    users, items = full.data.train_pairs
+    rows = torch.arange(128)
+    a = full.train_step(users[rows], items[rows])["loss/main"]
+    b = half.train_step(users[rows], items[rows])["loss/main"]
+    assert a != pytest.approx(b)  # the same model and batch: only the correction's weight differs

@@ -133,6 +133,8 @@ class ModelConfig:
         output_dim: tower output ``D``.
         temperature: softmax temperature.
         log_q: subtract the log sampling probability of in-batch items from the logits.
+        log_q_weight: ``w`` in ``logits - w * log q`` (1.0: the correction of Yi et al. 2019; smaller values keep
+            part of the popularity bias of in-batch negatives, larger ones over-correct it).
     """
 
     embedding_dim: int = 64
@@ -140,6 +142,11 @@ class ModelConfig:
     output_dim: int = 64
     temperature: float = 0.05
     log_q: bool = False
+    log_q_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.log_q_weight <= 4.0:
+            raise ConfigError(f"model.log_q_weight must be in [0, 4], got {self.log_q_weight!r}")
 
 
 @dataclass

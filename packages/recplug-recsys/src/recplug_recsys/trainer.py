@@ -294,7 +294,8 @@ class Trainer:
         candidates, candidate_ids, positives = outputs["item_embeddings"], items, None
         if self.world > 1:
             candidates, candidate_ids, positives = gather_candidates(candidates, items, self.rank)
-        log_q = self.log_q[candidate_ids] if self.config.model.log_q else None
+        m = self.config.model
+        log_q = m.log_q_weight * self.log_q[candidate_ids] if m.log_q else None
         main = in_batch_softmax_loss(outputs["query_embeddings"], candidates, candidate_ids,
                                      self.config.model.temperature, log_q, positives)
         total = main
