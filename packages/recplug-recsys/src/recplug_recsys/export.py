@@ -15,9 +15,8 @@ a save killed at any moment leaves the previous export (or the new one) loadable
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
+import secrets
 import shutil
 import time
 from dataclasses import asdict
@@ -48,7 +47,7 @@ def export_model(model: TwoTowerModel, compressor: Any, compressor_config: dict[
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    version = out / f"v{time.strftime('%Y%m%d-%H%M%S')}-{hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:8]}"
+    version = out / f"v{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     version.mkdir()
     user = compressor.export(model.user_ebc, version / "user_tables.pt")
     item = compressor.export(model.item_ebc, version / "item_tables.pt")
@@ -150,6 +149,6 @@ def export_run(run_dir: str | Path, out: str | Path, pm: Any = None) -> Path:
 
 def describe_export(version: Path) -> str:
     """One line: where the export went and its serving bytes."""
-    manifest = json.loads((version / "manifest.json").read_text())
+    manifest = read_json(version / "manifest.json")
     b = manifest["serving_bytes"]
     return f"exported to {version} (tables: user {b['user']:,} bytes, item {b['item']:,} bytes)"

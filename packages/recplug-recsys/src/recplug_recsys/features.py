@@ -27,6 +27,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
+def csr_gather_index(offsets: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(index, lengths)``: positions in a CSR ``values`` array (``offsets`` N+1) of the bags of ``rows`` (B), in
+    order, and the B bag lengths; ``values[index]`` is the jagged values of those rows."""
+    import torch
+
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    # position j of the output reads values[starts[b] + (j - first output position of b)]
+    shift = starts - (torch.cumsum(lengths, 0) - lengths)
+    index = torch.repeat_interleave(shift, lengths) + torch.arange(int(lengths.sum()), dtype=torch.int64)
+    return index, lengths
+
+
 @dataclass
 class JaggedColumn:
     """Ids of one feature for ``N`` entities in CSR form: ``values`` (int64) and ``offsets`` (N + 1, int64)."""
@@ -53,11 +66,7 @@ class JaggedColumn:
 
         if self.single_valued:
             return self.values[rows], torch.ones_like(rows)
-        starts = self.offsets[rows]
-        lengths = self.offsets[rows + 1] - starts
-        # position j of the output reads values[starts[b] + (j - first output position of b)]
-        shift = starts - (torch.cumsum(lengths, 0) - lengths)
-        index = torch.repeat_interleave(shift, lengths) + torch.arange(int(lengths.sum()), dtype=torch.int64)
+        index, lengths = csr_gather_index(self.offsets, rows)
         return self.values[index], lengths
 
 
@@ -118,11 +127,6 @@ class FeatureSpace:
         """Per categorical / bag / text feature: value -> table row."""
         return {n: {v: i + f.offset for i, v in enumerate(f.vocabulary)}
                 for n, f in self.schema.features.items() if f.vocabulary is not None and f.config.kind != "id"}
-
-    @property
-    def multi_valued(self) -> tuple[str, ...]:
-        """The features declared as bags (``multi_categorical`` and ``text``)."""
-        return tuple(n for n, f in self.schema.features.items() if f.multi_valued)
 
     def table_specs(self, features: Sequence[str], embedding_dim: int | None = None) -> list[TableSpec]:
         """See :meth:`FittedSchema.table_specs`."""

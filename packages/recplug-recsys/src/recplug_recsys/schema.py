@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
 from recplug.protocols import TableSpec
+from recplug_eval.datasets.interaction_files import as_numbers
 
 from recplug_recsys.tokenizers import load_tokenizer
 
@@ -160,9 +161,11 @@ def _column(frame: pl.DataFrame, table: str, name: str, config: FeatureConfig) -
     return frame[column]
 
 
-def _bags(frame: pl.DataFrame, name: str, config: FeatureConfig, tokenizer: Any) -> tuple[pl.Series, pl.Series]:
+def _bags(frame: pl.DataFrame, name: str, config: FeatureConfig, tokenizer: Any,
+          report: dict[str, Any] | None = None) -> tuple[pl.Series, pl.Series]:
     """``(values, row)``: the feature's string values of every entity row, flattened (nulls dropped), and the
-    0-based row each came from. Single-valued kinds give one value (or none) per row."""
+    0-based row each came from. Single-valued kinds give one value (or none) per row. ``report`` (when given)
+    gets ``tokens_cut``, the tokens ``max_tokens`` removed."""
     import polars as pl
 
     table = config.table
@@ -195,6 +198,8 @@ def _bags(frame: pl.DataFrame, name: str, config: FeatureConfig, tokenizer: Any)
                 raise InvalidInputError(f"{where}: the text is empty in every row")
             values = tokenizer.tokenize(values)
             if config.max_tokens is not None:
+                if report is not None:
+                    report["tokens_cut"] = int((values.list.len() - config.max_tokens).clip(lower_bound=0).sum())
                 values = values.list.head(config.max_tokens)
     rows = pl.int_range(0, len(values), dtype=pl.Int64, eager=True)
     flat = pl.DataFrame({"v": values, "row": rows})
@@ -213,13 +218,7 @@ def _numbers(frame: pl.DataFrame, name: str, config: FeatureConfig) -> np.ndarra
         series = series.cast(pl.Utf8)
     if not (series.dtype.is_numeric() or series.dtype == pl.Utf8 or series.dtype == pl.Null):
         raise InvalidInputError(f"{_source(config.table, config.column or name, name)} holds {series.dtype}, not numbers")
-    converted = series.cast(pl.Float64, strict=False)
-    bad = converted.is_null() & series.is_not_null()
-    if bad.any():
-        row = int(bad.arg_true()[0])
-        raise InvalidInputError(
-            f"{_source(config.table, config.column or name, name)} must be numeric; row {row + 1} holds {series[row]!r}"
-        )
+    converted = as_numbers(series, _source(config.table, config.column or name, name))
     return converted.fill_null(float("nan")).to_numpy().astype(np.float64)
 
 
@@ -355,13 +354,7 @@ class FittedFeature:
             if config.kind == "text":
                 tok = load_tokenizer(config.tokenizer or "regex", config.pattern, config.lowercase is not False)
                 tokenizer = tok.to_json()
-                if config.max_tokens is not None:
-                    full, _ = _bags(frame, name, FeatureConfig(config.table, "text", config.column, tokenizer=config.tokenizer,
-                                                               pattern=config.pattern, lowercase=config.lowercase), tok)
-                    report["tokens_cut"] = int(full.len())
-            strings, rows = _bags(frame, name, config, tok if config.kind == "text" else None)
-            if config.kind == "text" and config.max_tokens is not None:
-                report["tokens_cut"] -= int(strings.len())
+            strings, rows = _bags(frame, name, config, tok if config.kind == "text" else None, report)
             report["nulls"] = int(frame.height - rows.n_unique()) if frame.height else 0
             if config.kind == "id":
                 vocabulary = strings.to_list()

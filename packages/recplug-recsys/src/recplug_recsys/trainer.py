@@ -222,12 +222,13 @@ class Trainer:
         """The fitted schema of the checkpoint a resumed run continues (applied, never refitted)."""
         if not self.checkpoint_path.exists():
             return None
-        return schema_of(self._read(self.checkpoint_path), self.checkpoint_path)
+        # memory-mapped: only the schema is read now; fit() reads the tensors when it restores them
+        return schema_of(self._read(self.checkpoint_path, mmap=True), self.checkpoint_path)
 
     @staticmethod
-    def _read(path: Path) -> dict[str, Any]:
+    def _read(path: Path, mmap: bool = False) -> dict[str, Any]:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except Exception as exc:
             raise CorruptFileError(f"{path}: cannot be read as a checkpoint ({exc})") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from recplug.errors import InvalidInputError
+from recplug_recsys.features import csr_gather_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
@@ -84,11 +85,7 @@ class ItemFeatureTable:
             raise InvalidInputError(f"item ids must lie in [0, {self.num_items}), got range [{int(ids.min())}, {int(ids.max())}]")
         values, lengths, weights = [], [], []
         for name in self.keys:
-            offsets = self._offsets[name]
-            starts, ends = offsets[ids], offsets[ids + 1]
-            bag_lengths = ends - starts
-            index = torch.repeat_interleave(starts - torch.cat([torch.zeros(1, dtype=torch.int64), bag_lengths.cumsum(0)[:-1]]), bag_lengths)
-            index = index + torch.arange(int(bag_lengths.sum()), dtype=torch.int64)
+            index, bag_lengths = csr_gather_index(self._offsets[name], ids)
             values.append(self._values[name][index])
             lengths.append(bag_lengths)
             if self._weights is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from recplug.fileio import atomic_save_with
 
 #: countries whose first characters collide ("united kingdom" / "united states", "austria" / "australia")
 COUNTRIES = ("united kingdom", "united states", "austria", "australia", "germany", "france", "japan", "brazil")
@@ -94,14 +95,11 @@ def write_shop(folder: str | Path, spec: ShopSpec = ShopSpec(), fmt: str = "csv"
     frames["users"] = frames["users"].filter(pl.col("customer").is_in(inter["customer"].implode()))
     frames["items"] = frames["items"].filter(pl.col("sku").is_in(inter["sku"].implode()))
     frames["users"] = frames["users"].with_columns(pl.col("age").fill_nan(None))
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
     for name, frame in frames.items():
-        path = folder / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.write_csv(path)
-        elif fmt == "parquet":
-            frame.write_parquet(path)
-        else:
-            raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
+        write = frame.write_csv if fmt == "csv" else frame.write_parquet
+        atomic_save_with(folder / f"{name}.{fmt}", lambda tmp, write=write: write(tmp))
     return folder
 
 

@@ -44,7 +44,8 @@ FOLDER_FILES = {"interactions": "interactions", "users": "users", "items": "item
 
 def read_table(path: str | Path, separator: str = ",", string_columns: Sequence[str] = ()) -> pl.DataFrame:
     """A CSV or parquet file as a polars frame; a missing, empty, unreadable or non-UTF-8 file is a one-line error.
-    ``string_columns`` of a CSV are read as text, not inferred (ids such as ``007`` keep their zeros)."""
+    ``string_columns`` of a CSV are read as text, not inferred (ids such as ``007`` keep their zeros); a name
+    the file lacks is ignored."""
     import polars as pl
 
     path = Path(path)
@@ -99,6 +100,19 @@ def _id_strings(frame: pl.DataFrame, column: str, source: str) -> pl.Series:
     return series.cast(pl.Utf8)
 
 
+def as_numbers(series: pl.Series, where: str) -> pl.Series:
+    """``series`` as float64 (nulls stay null); a value that is not a number is an error naming ``where`` and its
+    first row (1-based)."""
+    import polars as pl
+
+    converted = series.cast(pl.Float64, strict=False)
+    bad = converted.is_null() & series.is_not_null()
+    if bad.any():
+        row = _first_row(bad)
+        raise InvalidInputError(f"{where} must be numeric; row {row} holds {series[row - 1]!r}")
+    return converted
+
+
 def _numbers(frame: pl.DataFrame, column: str, source: str, *, non_negative: bool = False,
              dates: bool = False) -> pl.Series:
     """A numeric column (``dates``: ISO date / datetime strings become epoch seconds too)."""
@@ -115,14 +129,7 @@ def _numbers(frame: pl.DataFrame, column: str, source: str, *, non_negative: boo
     if series.dtype.is_temporal():
         series = series.cast(pl.Datetime("ms")).dt.epoch("s")
     if not series.dtype.is_numeric():
-        converted = series.cast(pl.Float64, strict=False)
-        bad = converted.is_null() & series.is_not_null()
-        if bad.any():
-            row = _first_row(bad)
-            raise InvalidInputError(
-                f"{source}: column {column!r} must be numeric; row {row} holds {series[row - 1]!r}"
-            )
-        series = converted
+        series = as_numbers(series, f"{source}: column {column!r}")
     if series.null_count():
         raise InvalidInputError(f"{source}: column {column!r} is null at row {_first_row(series.is_null())}")
     if series.dtype.is_float() and not series.is_finite().all():
@@ -208,24 +215,15 @@ class InteractionFiles:
         return cls(found["interactions"], found.get("users"), found.get("items"), **options)
 
     # ----------------------------------------------------------------------------------------- loading
-    def _id_columns(self, path: Path) -> list[str]:
-        """The id columns present in the header of a CSV ``path`` (read as strings in every file)."""
-        import polars as pl
-
-        if path.suffix.lower() not in CSV_SUFFIXES or not path.is_file():
-            return []
-        sep = "\t" if path.suffix.lower() == ".tsv" and self.separator == "," else self.separator
-        try:
-            header = pl.read_csv(path, separator=sep, n_rows=0, encoding="utf8").columns
-        except Exception:  # read_table reports an unreadable file with its name
-            return []
-        return [c for c in (self.columns["user"], self.columns["item"]) if c in header]
+    def _id_columns(self) -> list[str]:
+        """The id columns, read as text from every CSV (an absent one is ignored by polars)."""
+        return [c for c in (self.columns["user"], self.columns["item"]) if c is not None]
 
     def _read_interactions(self, path: Path) -> pl.DataFrame:
         import polars as pl
 
         c = self.columns
-        frame = read_table(path, self.separator, self._id_columns(path))
+        frame = read_table(path, self.separator, self._id_columns())
         source = str(path)
         out = {"raw_user_id": None, "raw_item_id": None}
         for key, option in (("user", "data.user_column"), ("item", "data.item_column")):
@@ -241,7 +239,7 @@ class InteractionFiles:
             require_column(frame, c["split"], source, "data.split_column")
             out["split"] = frame[c["split"]].cast(pl.Utf8)
         result = pl.DataFrame(out)
-        duplicated = result.is_duplicated() & ~result.select(pl.struct(pl.all()).is_first_distinct()).to_series()
+        duplicated = ~result.select(pl.struct(pl.all()).is_first_distinct()).to_series()
         if duplicated.any():
             row = _first_row(duplicated)
             raise InvalidInputError(f"{source}: duplicate rows, first at row {row} ({result.row(row - 1, named=True)})")
@@ -265,7 +263,7 @@ class InteractionFiles:
             frame = pl.DataFrame({raw: order})
             self.report[f"{kind}s_without_features"] = 0
         else:
-            table = read_table(path, self.separator, self._id_columns(path))
+            table = read_table(path, self.separator, self._id_columns())
             source = str(path)
             column = self.columns[kind]
             require_column(table, column, source, f"data.{kind}_column")
