@@ -182,3 +182,24 @@ def test_truncated_gzip_is_an_error(tiny: Path) -> None:
     (tiny / "corpus.jsonl.gz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InvalidInputError, match=r"corpus\.jsonl\.gz"):
         BeirDataset(tiny).corpus()
+
+
+@pytest.mark.parametrize(("file", "line"), [("qrels/test.tsv", 3), ("queries.jsonl", 2), ("corpus.jsonl", 3)])
+def test_non_utf8_byte_names_file_and_line(tiny: Path, file: str, line: int) -> None:
+    path = tiny / file
+    lines = path.read_bytes().split(b"\n")
+    lines[line - 1] = lines[line - 1].replace(b"d", b"d\xff", 1).replace(b"second", b"sec\xffond")
+    path.write_bytes(b"\n".join(lines))
+    data = BeirDataset(tiny)
+    with pytest.raises(InvalidInputError, match=rf"{file.split('/')[-1]}:{line}: not UTF-8 text \(byte 0xff at column"):
+        data.qrels("test") if file.startswith("qrels") else data.queries() if file.startswith("q") else data.corpus()
+
+
+def test_option_types_are_checked(tiny: Path) -> None:
+    pm = load_plugin_manager()
+    with pytest.raises(ConfigError, match=r"dataset 'beir': option 'path' must be a path \(a string\), got int 123"):
+        pm.create("dataset", "beir", path=123)
+    with pytest.raises(ConfigError, match=r"dataset 'scifact': option 'path' must be a path"):
+        pm.create("dataset", "scifact", path=["a"])
+    with pytest.raises(ConfigError, match=r"option 'name' must be a string, got int 5"):
+        BeirDataset(tiny, name=5)

@@ -158,3 +158,120 @@ def test_eval_plan_for_an_encoder_system(tmp_path: Path) -> None:
     assert system.name == "minilm+exact" and system.kind == "encoder"
     assert system.encoder_config == {"batch_size": 8, "max_seq_length": 128}
     assert system.index_config == {"metric": "cosine"} and system.rerank_depth == 20
+
+
+# ------------------------------------------------------------------------------- one-line user errors
+
+
+@pytest.fixture
+def tiny_beir(tmp_path: Path) -> Path:
+    import polars as pl
+    from recplug_eval.datasets.beir import write_beir
+
+    corpus = pl.DataFrame({"doc_id": ["d1", "d2", "d3"], "title": ["A", "B", ""], "text": ["one", "two", "three"]})
+    queries = pl.DataFrame({"query_id": ["q1", "q2"], "text": ["first?", "second?"]})
+    qrels = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d1", "d3"], "relevance": [1, 2]})
+    return write_beir(tmp_path / "tiny", corpus, queries, {"test": qrels})
+
+
+def _error_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("recplug: error: ")
+    return line
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--dataset-config", "pth={tiny}"], "unknown option 'pth' for dataset 'beir'. Did you mean 'path'?"),
+        (["--dataset-config", "path=123"], "dataset 'beir': option 'path' must be a path (a string), got int 123"),
+        (["--dataset-config", "path={tiny}", "--dataset-config", "name=[1]"], "option 'name' must be a string"),
+        (["--dataset", "files", "--dataset-config", "path=3"], "dataset 'files': option 'path' must be a path"),
+        (["--dataset", "ml-100k", "--dataset-config", "cache_dir=7"], "option 'cache_dir' must be a path"),
+        (["--dataset-config", "path={tiny}", "--out", "{file}"], "--out {file}: exists and is not a folder"),
+        (["--dataset-config", "path={tiny}", "--config", "{tiny}"], "cannot read config file"),
+    ],
+)
+def test_eval_user_errors_are_one_line(
+    tiny_beir: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    extra: list[str], message: str,
+) -> None:
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    (tmp_path / "file").write_text("not a folder")
+    fill = {"tiny": tiny_beir, "file": tmp_path / "file"}
+    args = ["eval", "--dataset", "beir", "--bm25", "--out", str(tmp_path / "out"), *(a.format(**fill) for a in extra)]
+    assert main(args) == 1
+    assert message.format(**fill) in _error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_non_utf8_qrels_names_file_and_line(tiny_beir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    qrels = tiny_beir / "qrels" / "test.tsv"
+    qrels.write_bytes(qrels.read_bytes().replace(b"q2\t", b"q\xe92\t"))
+    args = ["eval", "--dataset", "beir", "--dataset-config", f"path={tiny_beir}", "--bm25", "--out", str(tmp_path / "o")]
+    assert main(args) == 1
+    assert f"{qrels}:3: not UTF-8 text (byte 0xe9 at column 2)" in _error_line(capsys)
+    assert main([*args, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("recplug: error: ")
+
+
+@pytest.mark.parametrize("flag", ["--max-queries", "-k", "--rerank-depth"])
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_eval_counts_must_be_positive(flag: str, value: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", "--bm25", flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--max-queries", "0"])
+
+
+def test_eval_config_checks_counts() -> None:
+    from recplug_eval.runner import SystemConfig
+
+    with pytest.raises(ConfigError, match="eval: max_queries must be a whole number >= 1, got 0"):
+        EvalConfig(max_queries=0)
+    with pytest.raises(ConfigError, match="eval: k must be a whole number >= 1, got '10'"):
+        EvalConfig(k="10")
+    with pytest.raises(ConfigError, match="rerank_depth must be a whole number >= 1"):
+        SystemConfig(name="s", encoder="minilm", rerank_depth=0)
+    with pytest.raises(ConfigError, match="encoder_config must be a table"):
+        SystemConfig(name="s", encoder="minilm", encoder_config="batch_size=8")
+
+
+# ------------------------------------------------------------------------ demo steps follow the plugins
+
+DIST_NAME = "fake-demo-dist"
+
+
+@pytest.fixture
+def installed_demo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A distribution on sys.path with a (hook-less) ``recplug`` plugin and a ``recplug.demo`` entry point."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fake_demo_plugin.py").write_text(PLUGIN_SOURCE)
+    info = site / "fake_demo_dist-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST_NAME}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[recplug]\nfake-demo = fake_demo_plugin\n\n[recplug.demo]\nfake-demo = fake_demo_plugin:steps\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    for variable in ("RECPLUG_BLOCK_PLUGINS", "RECPLUG_DISABLE_PLUGIN_AUTOLOAD", "RECPLUG_PLUGINS"):
+        monkeypatch.delenv(variable, raising=False)
+    return "fake-demo"
+
+
+def test_demo_steps_honour_blocked_and_not_autoloaded_plugins(installed_demo_plugin: str, monkeypatch) -> None:
+    assert "extra" in {s.name for s in discover_steps().steps}
+    monkeypatch.setenv("RECPLUG_BLOCK_PLUGINS", installed_demo_plugin)
+    assert "extra" not in {s.name for s in discover_steps().steps}
+    monkeypatch.delenv("RECPLUG_BLOCK_PLUGINS")
+    monkeypatch.setenv("RECPLUG_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert [s.name for s in discover_steps().steps] == ["baselines"]
+    monkeypatch.setenv("RECPLUG_PLUGINS", installed_demo_plugin)  # asked for by name: loaded again
+    assert "extra" in {s.name for s in discover_steps().steps}

@@ -10,6 +10,7 @@ import pytest
 from recplug.errors import CorruptFileError, IncompatibleFileError
 from recplug.fileio import sha256_file
 from recplug.manifest import MANIFEST_NAME
+from recplug.testing import write_resealed_manifest
 from recplug_eval.indexes import faiss_index as faiss_index_module
 from recplug_eval.indexes.faiss_backend import faiss_threads
 from recplug_eval.indexes.faiss_index import FaissIndex
@@ -125,7 +126,7 @@ def test_damaged_file_with_matching_checksum_is_still_caught_by_the_reader(tmp_p
     victim.write_bytes(victim.read_bytes()[:40])
     manifest = manifest_of(tmp_path / "idx")
     manifest["files"][victim.name] = sha256_file(victim)
-    (tmp_path / "idx" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    write_resealed_manifest(tmp_path / "idx", manifest)
     with pytest.raises(CorruptFileError, match="cannot"):
         FaissIndex.load(tmp_path / "idx")
 
@@ -134,7 +135,7 @@ def test_missing_file_and_count_mismatch_are_corrupt(tmp_path: Path) -> None:
     filled().save(tmp_path / "idx")
     manifest = manifest_of(tmp_path / "idx")
     manifest["count"] = 299
-    (tmp_path / "idx" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    write_resealed_manifest(tmp_path / "idx", manifest)
     with pytest.raises(CorruptFileError, match="counts 299 vectors"):
         FaissIndex.load(tmp_path / "idx")
     data_file(tmp_path / "idx", "shard0").unlink()
@@ -209,3 +210,38 @@ class _FaissWith:
 
     def __getattr__(self, name: str):
         return self._overrides.get(name) or getattr(self._faiss, name)
+
+
+# ---------------------------------------------------------------------------------------------------- trusted manifest
+def test_manifest_metric_edited_without_resealing_is_refused(tmp_path: Path) -> None:
+    """Issue 30, finding 2: editing ``metric`` (checksums untouched) used to negate every score."""
+    filled("Flat").save(tmp_path / "idx")
+    manifest = manifest_of(tmp_path / "idx")
+    manifest["metric"] = "ip"
+    (tmp_path / "idx" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(CorruptFileError, match="own checksum"):
+        FaissIndex.load(tmp_path / "idx")
+
+
+def test_resealed_manifest_with_another_metric_is_refused_by_the_shard_check(tmp_path: Path) -> None:
+    """Even a manifest consistent with itself must agree with the FAISS file it names."""
+    filled("Flat").save(tmp_path / "idx")
+    manifest = manifest_of(tmp_path / "idx")
+    manifest["metric"] = manifest["params"]["config"]["metric"] = "ip"
+    write_resealed_manifest(tmp_path / "idx", manifest)
+    with pytest.raises(CorruptFileError, match=r"metric 'ip'.*holds 'l2'"):
+        FaissIndex.load(tmp_path / "idx")
+
+
+def test_hnsw_file_in_place_of_a_flat_shard_is_refused(tmp_path: Path) -> None:
+    """Issue 30, finding 2: an HNSW file swapped in for a Flat shard (checksum recomputed) loaded and
+    answered approximately."""
+    filled("Flat").save(tmp_path / "flat")
+    filled("HNSW8").save(tmp_path / "hnsw")
+    victim = data_file(tmp_path / "flat", "shard0")
+    victim.write_bytes(data_file(tmp_path / "hnsw", "shard0").read_bytes())
+    manifest = manifest_of(tmp_path / "flat")
+    manifest["files"][victim.name] = sha256_file(victim)
+    write_resealed_manifest(tmp_path / "flat", manifest)
+    with pytest.raises(CorruptFileError, match=r"type 'IndexFlat'.*'IndexHNSWFlat'"):
+        FaissIndex.load(tmp_path / "flat")

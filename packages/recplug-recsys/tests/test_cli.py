@@ -40,3 +40,35 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["train", "--set", "compressor.name=nope", "--output-dir", str(tmp_path / "x")]) == 1
     assert "unknown embedding compressor 'nope'" in capsys.readouterr().err
     assert main(["recsys-eval", str(tmp_path / "missing")]) == 1
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("recplug: error: ")
+    return line
+
+
+def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["train", "--set", "lr=-1", "--output-dir", str(tmp_path / "run")]) == 1
+    assert _error_line(capsys) == "recplug: error: lr must be > 0, got -1.0"
+    assert main(["train", "--output-dir", str(file / "run")]) == 1
+    assert f"output_dir {file} (in {file / 'run'}): exists and is not a folder" in _error_line(capsys)
+    assert main(["train", "--config", str(tmp_path)]) == 1
+    assert "cannot read config file" in _error_line(capsys)
+    assert main(["data", "check", str(file)]) == 1
+    assert "not valid JSON" in _error_line(capsys)
+    assert main(["recsys-export", str(tmp_path / "missing"), str(file)]) == 1
+    assert f"export folder {file}: exists and is not a folder" in _error_line(capsys)
+    assert main(["recsys-eval", str(file)]) == 1
+    assert "best.pt: missing" in _error_line(capsys)
+    assert main(["--debug", "train", "--set", "lr=-1"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    for ks in ("0", "10,x", ","):
+        with pytest.raises(SystemExit) as exited:
+            main(["recsys-eval", str(tmp_path), "--ks", ks])
+        assert exited.value.code == 2 and "argument --ks" in capsys.readouterr().err

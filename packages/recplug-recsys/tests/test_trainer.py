@@ -206,3 +206,40 @@ def test_evaluation_through_a_faiss_index(small_config, pm) -> None:
     assert exact["num_users"] == 60
     with pytest.raises(UnknownComponentError, match="faiss-flt"):
         Trainer(small_config('eval_index={"name": "faiss-flt"}'), pm)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("lr=-1", r"lr must be > 0, got -1"),
+        ("lr=0", r"lr must be > 0, got 0"),
+        ("table_lr=0", r"table_lr must be > 0"),
+        ("weight_decay=-0.1", r"weight_decay must be >= 0, got -0.1"),
+        ("epochs=0", r"epochs must be >= 1, got 0"),
+        ("batch_size=1", r"batch_size must be >= 2, got 1"),
+        ("seed=-1", r"seed must be >= 0"),
+        ("max_steps_per_epoch=0", r"max_steps_per_epoch must be >= 1"),
+        ("eval_users=0", r"eval_users must be >= 1"),
+        ("model.temperature=0", r"model\.temperature must be > 0, got 0"),
+        ("model.temperature=NaN", r"model\.temperature must be > 0, got nan"),
+        ("model.embedding_dim=0", r"model\.embedding_dim must be >= 1, got 0"),
+        ("model.output_dim=-4", r"model\.output_dim must be >= 1"),
+        ("model.hidden=[16, 0]", r"model\.hidden widths must be >= 1, got 0"),
+        ("data.max_users=0", r"data\.max_users must be >= 1"),
+        ("data.split_seed=-2", r"data\.split_seed must be >= 0"),
+    ],
+)
+def test_numeric_settings_are_checked_when_read(setting: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [setting])
+
+
+def test_unreadable_config_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path)  # a folder
+    (tmp_path / "bad.toml").write_bytes(b"epochs = 3\n# \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(tmp_path / "bad.toml")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="expected a table"):
+        load_config(tmp_path / "list.json")

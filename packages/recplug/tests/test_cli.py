@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from recplug.cli.main import main
+from recplug.manager import RecplugPluginManager
 
 
 def test_plugins_table_lists_builtins(capsys):
@@ -31,3 +33,60 @@ def test_recplug_errors_become_messages(monkeypatch, capsys):
     monkeypatch.setenv("RECPLUG_PLUGINS", "no-such-plugin")
     assert main(["plugins"]) == 1
     assert "no-such-plugin" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ one-line errors
+
+
+def _fail_plugins_with(monkeypatch, exc: BaseException) -> None:
+    def fail(self):
+        raise exc
+
+    monkeypatch.setattr(RecplugPluginManager, "plugin_infos", fail)
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    return line
+
+
+def test_recplug_error_is_one_line(monkeypatch, capsys):
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    monkeypatch.setenv("RECPLUG_PLUGINS", "no-such-plugin")
+    assert main(["plugins"]) == 1
+    assert _one_line(capsys.readouterr().err).startswith("recplug: error: ")
+
+
+def test_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    _fail_plugins_with(monkeypatch, TypeError("boom\nsecond line"))
+    assert main(["plugins"]) == 1
+    assert _one_line(capsys.readouterr().err) == (
+        "recplug: internal error: TypeError: boom; second line (rerun with --debug for the traceback)"
+    )
+    for argv in (["--debug", "plugins"], ["plugins", "--debug"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback") and 'raise exc' in err
+        assert err.strip().splitlines()[-1] == "recplug: internal error: TypeError: boom; second line"
+    monkeypatch.setenv("RECPLUG_DEBUG", "1")
+    assert main(["plugins"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_file_errors_and_interrupts(monkeypatch, capsys):
+    monkeypatch.delenv("RECPLUG_DEBUG", raising=False)
+    _fail_plugins_with(monkeypatch, IsADirectoryError(21, "Is a directory", "some/folder"))
+    assert main(["plugins"]) == 1
+    assert _one_line(capsys.readouterr().err) == "recplug: error: some/folder: Is a directory"
+    _fail_plugins_with(monkeypatch, KeyboardInterrupt())
+    assert main(["plugins"]) == 130
+    assert _one_line(capsys.readouterr().err) == "recplug: interrupted"
+
+
+def test_usage_errors_keep_argparse_exit_code(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["plugins", "--no-such-flag"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
@@ -96,3 +98,21 @@ def test_chamfer_scores_match_the_definition():
     batch = MultiVectorBatch.from_sets(sets)
     expected = [sum((q @ s.T).max() for q in query) for s in sets]
     np.testing.assert_allclose(chamfer_scores(query, batch.values, batch.offsets), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomic_writes_get_an_ordinary_files_mode(tmp_path, umask) -> None:
+    """Issue 30, finding 6: outputs were written 0600 (mkstemp's mode), unreadable by anyone else."""
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "results.json", {"v": 1})
+        atomic_save_with(tmp_path / "plot.png", lambda tmp: Path(tmp).write_bytes(b"png"))
+        with atomic_writer(tmp_path / "run.tsv", "w") as handle:
+            handle.write("q\t0\td\t1\n")
+    finally:
+        os.umask(previous)
+    for name in ("results.json", "plot.png", "run.tsv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

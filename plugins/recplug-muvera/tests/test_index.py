@@ -247,3 +247,78 @@ def test_bad_settings_are_config_errors() -> None:
         MuveraChamferIndex(dimension=D, faiss_factory="NoSuchIndex").add(documents(5), np.arange(5))
     with pytest.raises(InvalidInputError):
         MuveraChamferIndex(dimension=D).add(documents(5), np.arange(4))
+
+
+# ---------------------------------------------------------------------------------------------------- issue 30
+def test_too_few_documents_for_ivf_is_a_clean_error() -> None:
+    """Finding 5: IVF256 with 30 documents passed FAISS's RuntimeError through (faiss-ivf-* said why)."""
+    index = MuveraChamferIndex(dimension=D, faiss_factory="IVF256,Flat", **SMALL)
+    with pytest.raises(InvalidInputError, match=r"'IVF256,Flat' must be trained on at least 256 vectors, got 30"):
+        index.add(documents(30), np.arange(30))
+    assert len(index) == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"nprobe": 4}, "nprobe applies to IVF indexes only"),
+        ({"ef_search": 32}, "ef_search/ef_construction apply to HNSW indexes only"),
+        ({"candidates": True}, "candidates must be an integer"),
+        ({"candidates": "100"}, "candidates must be an integer"),
+        ({"ball_carving_tau": float("nan")}, "ball_carving_tau must be a number"),
+        ({"faiss_factory": ""}, "faiss_factory must be a non-empty string"),
+        ({"candiates": 10}, "unknown option 'candiates'.*Did you mean 'candidates'"),
+    ],
+)
+def test_search_options_are_checked_when_the_index_is_built(options: dict, message: str) -> None:
+    """Finding 5: nprobe on a Flat index was a raw RuntimeError, ef_search an AttributeError."""
+    with pytest.raises(ConfigError, match=message):
+        MuveraChamferIndex(dimension=D, **SMALL, **options)
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [[[[0.1, 0.2], [0.3]]], ["not vectors"], [None], None, "text", [np.full((2, D), None, dtype=object)]],
+    ids=["ragged", "strings", "none-set", "none", "text", "objects"],
+)
+def test_malformed_sets_are_invalid_input(sets: Any) -> None:
+    """Finding 5: ragged nested lists, strings or None gave raw numpy errors."""
+    index = MuveraChamferIndex(dimension=D, **SMALL)
+    with pytest.raises(InvalidInputError):
+        index.add(sets, ["a"])
+
+
+def test_the_id_kind_is_fixed_by_the_first_add() -> None:
+    """Finding 5: int ids added to an index of string ids came back as '1', '2'."""
+    index = MuveraChamferIndex(dimension=D, **SMALL)
+    index.add(documents(8), [f"d{i}" for i in range(8)])
+    with pytest.raises(InvalidInputError, match="holds string ids"):
+        index.add(documents(2, seed=3), [1, 2])
+    assert len(index) == 8
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        ({"num_simhash_projections": 30}, r"8 \* 1,073,741,824 \* 8 = 68,719,476,736 dimensions \(256.0 GiB per set\)"),
+        ({"num_repetitions": 10**6}, r"num_repetitions must be in \[1, 4096\]"),
+        ({"num_repetitions": 4096, "num_simhash_projections": 10}, "over the limit of 16,777,216"),
+    ],
+    ids=["simhash-30", "repetitions-1e6", "large-fde"],
+)
+def test_fde_sizes_out_of_range_are_refused_up_front(build: dict, message: str) -> None:
+    """Finding 4: num_simhash_projections=30 took 8 GiB, num_repetitions=10**6 did not answer in 120 s."""
+    with pytest.raises(ConfigError, match=message):
+        MuveraChamferIndex(dimension=D, **{**SMALL, **build})
+
+
+def test_results_that_cannot_fit_are_refused_with_the_estimate() -> None:
+    """Finding 4: k=10**10 was a MemoryError for 149 GiB; k=True was taken as k=1."""
+    from recplug.memory import ResourceError
+
+    index = MuveraChamferIndex(dimension=D, **SMALL)
+    index.add(documents(8), np.arange(8))
+    with pytest.raises(ResourceError, match=r"search results for 2 queries x k=10000000000 need about 298.0 GiB"):
+        index.search(documents(2), k=10**10)
+    with pytest.raises(InvalidInputError, match="k must be a positive integer"):
+        index.search(documents(2), k=True)

@@ -16,12 +16,14 @@ from typing import Any
 
 from recplug.records import CommandSpec
 
+from recplug_eval.options import positive_int
+
 
 def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default=None, help="dataset component (default: scifact)")
     parser.add_argument("--dataset-config", action="append", metavar="KEY=VALUE|FILE", help="dataset options")
     parser.add_argument("--split", default=None, help="qrels split (default: test)")
-    parser.add_argument("-k", "--k", type=int, default=None, help="results per query (default: 100)")
+    parser.add_argument("-k", "--k", type=positive_int, default=None, help="results per query (default: 100)")
     parser.add_argument("--measures", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP")
     parser.add_argument("--bm25", action="store_true", help="evaluate the BM25 baseline (bm25s)")
     parser.add_argument("--bm25-config", action="append", metavar="KEY=VALUE|FILE", help="bm25s options (method, k1, b)")
@@ -31,13 +33,13 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-config", action="append", metavar="KEY=VALUE|FILE", help="index options")
     parser.add_argument("--rerank-encoder", help="encoder for an exact second stage over the candidates")
     parser.add_argument("--rerank-config", action="append", metavar="KEY=VALUE|FILE", help="rerank encoder options")
-    parser.add_argument("--rerank-depth", type=int, default=100, help="candidates re-scored per query")
+    parser.add_argument("--rerank-depth", type=positive_int, default=100, help="candidates re-scored per query")
     parser.add_argument("--name", help="label of the encoder system (default: encoder+index)")
     parser.add_argument("--config", help="JSON/TOML file: an [eval] table (EvalConfig fields) and [[systems]]")
     parser.add_argument("--out", default="out/eval", help="output folder (default: out/eval)")
     parser.add_argument("--cache-dir", default=None, help="encodings cache folder (default: ~/.cache/recplug)")
     parser.add_argument("--no-cache", action="store_true", help="do not cache document encodings")
-    parser.add_argument("--max-queries", type=int, default=None, help="only the first N judged queries")
+    parser.add_argument("--max-queries", type=positive_int, default=None, help="only the first N judged queries")
 
 
 def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
@@ -94,9 +96,11 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    from recplug_eval.paths import check_output_dir
     from recplug_eval.report import results_table, write_report
     from recplug_eval.runner import run_evaluation
 
+    check_output_dir(args.out, "--out")  # before the evaluation, not after it
     config, systems = eval_plan(args)
     report = run_evaluation(config, systems)
     paths = write_report(report, args.out)
@@ -111,13 +115,14 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", action="append", default=[], metavar="STEP", help="skip these steps")
     parser.add_argument("--list", action="store_true", help="list the demo steps and exit")
     parser.add_argument("--cache-dir", default=None, help="encodings cache folder (default: ~/.cache/recplug)")
-    parser.add_argument("--max-queries", type=int, default=None, help="only the first N judged queries (quick look)")
+    parser.add_argument("--max-queries", type=positive_int, default=None, help="only the first N judged queries (quick look)")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recplug_eval.demo import discover_steps, run_demo
+    from recplug_eval.paths import check_output_dir
     from recplug_eval.runner import EvalConfig
 
     if args.list:
@@ -127,6 +132,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         for name, error in loaded.failures.items():
             print(f"{name:20s} (failed to load: {error})")
         return 0
+    check_output_dir(args.out, "--out")
     config = EvalConfig(
         dataset="scifact",
         split="test",

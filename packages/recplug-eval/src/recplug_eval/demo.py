@@ -30,6 +30,10 @@ A step gives ``systems`` (retrieval systems added to the shared SciFact table), 
 callable for anything else (it returns a markdown section and may write files under
 ``context.output_dir / step.name``), or both. Steps run in ``order`` then ``name``. A step that fails
 to load or run is reported in the output and skipped, unless the user asked for it with ``--only``.
+
+Demo entry points follow the plugin manager: one is loaded only when a ``recplug`` plugin of the same
+distribution is loaded, so ``RECPLUG_BLOCK_PLUGINS`` and ``RECPLUG_DISABLE_PLUGIN_AUTOLOAD`` apply to
+demo steps too.
 """
 
 from __future__ import annotations
@@ -105,14 +109,41 @@ class LoadedSteps:
     failures: dict[str, str]
 
 
-def discover_steps(entry_points: Iterable[metadata.EntryPoint] | None = None, require: Iterable[str] = ()) -> LoadedSteps:
-    """Built-in steps plus those of installed plugins (entry-point group :data:`ENTRY_POINT_GROUP`)."""
+def loaded_distributions(pm: Any) -> set[str]:
+    """Names of the distributions that have a plugin loaded in ``pm`` (failed plugins excluded)."""
+    return {info.distribution for info in pm.plugin_infos() if info.error is None}
+
+
+def _distribution(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return None if dist is None else dist.metadata["Name"]
+
+
+def discover_steps(
+    entry_points: Iterable[metadata.EntryPoint] | None = None, require: Iterable[str] = (), pm: Any = None
+) -> LoadedSteps:
+    """Built-in steps plus those of installed plugins (entry-point group :data:`ENTRY_POINT_GROUP`).
+
+    Args:
+        entry_points: the entry points to consider (default: the installed ones).
+        require: entry-point names whose failure to load is an error, not a note.
+        pm: only entry points of a distribution with a plugin loaded in ``pm`` are loaded (blocked or not
+            autoloaded plugins bring no steps). Default: a new :func:`~recplug.manager.load_plugin_manager`
+            for the installed entry points; no filter for explicitly given ones.
+    """
     required = set(require)
     steps = {s.name: s for s in baseline_steps()}
     failures: dict[str, str] = {}
     if entry_points is None:
+        from recplug.manager import load_plugin_manager
+
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        pm = pm or load_plugin_manager()
+    allowed = loaded_distributions(pm) if pm is not None else None
     for ep in sorted(entry_points, key=lambda e: e.name):
+        if allowed is not None and _distribution(ep) not in allowed:
+            log.debug("demo steps of %r skipped: no plugin of %s is loaded", ep.name, _distribution(ep))
+            continue
         try:
             produced = ep.load()()
             if not isinstance(produced, (list, tuple)) or not all(isinstance(s, DemoStep) for s in produced):
@@ -156,7 +187,7 @@ def run_demo(
     from recplug_eval.runner import EvalConfig, run_evaluation
 
     output_dir = Path(output_dir)
-    loaded = discover_steps(entry_points, require=only)
+    loaded = discover_steps(entry_points, require=only, pm=pm)
     steps = select_steps(loaded.steps, only, skip)
     pm = pm or load_plugin_manager()
     config = eval_config or EvalConfig(dataset="scifact", split="test")

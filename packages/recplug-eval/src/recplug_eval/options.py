@@ -8,7 +8,9 @@ file merges that file's table; later items win.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})") from exc
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config file is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         if path.suffix == ".toml":
             import tomllib
@@ -63,3 +69,46 @@ def parse_config_items(items: Iterable[str] | None) -> dict[str, Any]:
         else:
             raise ConfigError(f"config item {item!r}: expected key=value or a .json/.toml file")
     return config
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type=``: a whole number >= 1 (else a usage error naming the value)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def positive_ints(text: str) -> tuple[int, ...]:
+    """An argparse ``type=``: comma-separated whole numbers >= 1 (``10,20,50``)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers >= 1, got {text!r}")
+    return tuple(positive_int(part) for part in parts)
+
+
+#: a path option: a string or an ``os.PathLike``
+PATH = (str, os.PathLike)
+
+
+def check_option(
+    owner: str, name: str, value: Any, expected: type | tuple[type, ...], what: str, *, optional: bool = True
+) -> Any:
+    """``value`` if it is an ``expected`` instance (a bool is no number) or ``None`` (when ``optional``), else a
+    :class:`ConfigError` naming the option: ``dataset 'beir': option 'path' must be a path (a string), got int 123``."""
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    if (value is None and optional) or (isinstance(value, expected) and (bool in expected or not isinstance(value, bool))):
+        return value
+    raise ConfigError(f"{owner}: option {name!r} must be {what}, got {type(value).__name__} {value!r}")
+
+
+def check_positive_int(where: str, value: Any, *, optional: bool = False) -> Any:
+    """``value`` if it is an int >= 1 (or ``None`` when ``optional``), else a :class:`ConfigError` naming ``where``."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number >= 1, got {value!r}")
+    return value

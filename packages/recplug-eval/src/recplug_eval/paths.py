@@ -1,13 +1,16 @@
-"""Where shared data and caches live (computed, never hard-coded).
+"""Where shared data, caches and outputs live (computed, never hard-coded).
 
 * Shared data: ``$RECPLUG_SHARED_DATA`` if set, else ``<repo root>/../shared/data``.
-* Caches (encodings): ``$RECPLUG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/recplug`` (``~/.cache/recplug``).
+* Caches (encodings, MovieLens): ``$RECPLUG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/recplug`` (``~/.cache/recplug``).
+* Output folders: :func:`check_output_dir` refuses a file where a folder is wanted, before any work.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from recplug.errors import ConfigError
 
 ENV_SHARED_DATA = "RECPLUG_SHARED_DATA"
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
@@ -31,3 +34,26 @@ def cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "recplug"
+
+
+def check_output_dir(output_dir: str | Path, what: str = "output folder") -> Path:
+    """``output_dir`` as a path, when it is a folder or can be made one: an existing file on the way (the
+    folder itself or a parent) is a :class:`ConfigError` naming it and ``what`` (e.g. ``"--out"``)."""
+    out = Path(output_dir)
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            where = "" if folder == out else f" (in {out})"
+            raise ConfigError(f"{what} {folder}{where}: exists and is not a folder; name a folder")
+        if folder.is_dir():
+            break
+    return out
+
+
+def make_output_dir(output_dir: str | Path, what: str = "output folder") -> Path:
+    """Create ``output_dir`` (and parents) after :func:`check_output_dir`; an OS failure names the folder."""
+    out = check_output_dir(output_dir, what)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {out}: cannot be created ({exc.strerror or exc})") from exc
+    return out

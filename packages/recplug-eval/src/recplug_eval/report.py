@@ -90,10 +90,10 @@ def plot_report(report: Any, path: str | Path) -> Path:
 
 def write_report(report: Any, output_dir: str | Path, title: str = "Retrieval evaluation") -> dict[str, Path]:
     """Write every report file into ``output_dir``; returns their paths by kind."""
+    from recplug_eval.paths import make_output_dir
     from recplug_eval.runs import write_trec_run
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(output_dir)
     paths: dict[str, Path] = {}
     for s in report.systems:
         if s.run is not None:

@@ -337,12 +337,12 @@ def build_encoder_index_retriever(
 ) -> EncoderIndexRetriever:
     """Build encoder ``encoder`` and index ``index`` (default: :func:`choose_index`) from their component
     names; the index factory gets ``dimension=encoder.dimension`` unless ``index_config`` sets it."""
-    enc = pm.create("retrieval_encoder", encoder, **dict(encoder_config or {}))
+    enc = pm.get("retrieval_encoder", encoder).create(**dict(encoder_config or {}))
     if not cache_allowed(pm.get("retrieval_encoder", encoder).capabilities):
         cache = None
     index_name = index or choose_index(pm, encoder, enc.output)
     config = {"dimension": enc.dimension, **dict(index_config or {})}
-    idx = pm.create("retrieval_index", index_name, **config)
+    idx = pm.get("retrieval_index", index_name).create(**config)
     retriever = EncoderIndexRetriever(enc, idx, cache=cache, name=name)
     retriever.index_config = config
     return retriever

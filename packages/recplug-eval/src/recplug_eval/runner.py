@@ -28,6 +28,7 @@ from typing import Any, Literal
 from recplug.errors import ConfigError, InvalidInputError
 
 from recplug_eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
+from recplug_eval.options import check_positive_int
 
 SystemKind = Literal["encoder", "bm25"]
 
@@ -64,8 +65,10 @@ class SystemConfig:
             raise ConfigError(f"system {self.name!r}: kind must be 'encoder' or 'bm25', got {self.kind!r}")
         if self.kind == "encoder" and not self.encoder:
             raise ConfigError(f"system {self.name!r}: kind 'encoder' needs an encoder component name")
-        if self.rerank_depth <= 0:
-            raise ConfigError(f"system {self.name!r}: rerank_depth must be positive")
+        check_positive_int(f"system {self.name!r}: rerank_depth", self.rerank_depth)
+        for key in ("encoder_config", "index_config", "bm25_config", "rerank_encoder_config"):
+            if not isinstance(getattr(self, key), Mapping):
+                raise ConfigError(f"system {self.name!r}: {key} must be a table of options, got {getattr(self, key)!r}")
 
     @classmethod
     def bm25(cls, name: str = "bm25", **config: Any) -> SystemConfig:
@@ -105,8 +108,10 @@ class EvalConfig:
     max_queries: int | None = None
 
     def __post_init__(self) -> None:
-        if self.k <= 0:
-            raise ConfigError(f"k must be positive, got {self.k}")
+        check_positive_int("eval: k", self.k)
+        check_positive_int("eval: max_queries", self.max_queries, optional=True)
+        if not isinstance(self.dataset_config, Mapping):
+            raise ConfigError(f"eval: dataset_config must be a table of options, got {self.dataset_config!r}")
         parse_measures(self.measures)
 
 
@@ -211,7 +216,7 @@ def build_retriever(system: SystemConfig, pm: Any, cache: Any) -> Any:
     reranker = None
     if system.rerank_encoder:
         rerank_cache = cache if cache_allowed(pm.get("retrieval_encoder", system.rerank_encoder).capabilities) else None
-        encoder = pm.create("retrieval_encoder", system.rerank_encoder, **dict(system.rerank_encoder_config))
+        encoder = pm.get("retrieval_encoder", system.rerank_encoder).create(**dict(system.rerank_encoder_config))
         reranker = ExactRerank(encoder, rerank_cache)
     return retriever, reranker
 
@@ -271,7 +276,7 @@ def run_evaluation(
     if len(set(names)) != len(names):
         raise ConfigError(f"system names must be unique, got {names}")
     pm = pm or load_plugin_manager()
-    dataset = pm.create("dataset", config.dataset, **dict(config.dataset_config))
+    dataset = pm.get("dataset", config.dataset).create(**dict(config.dataset_config))  # options may be named "name"
     if not hasattr(dataset, "qrels") or not hasattr(dataset, "corpus"):
         raise InvalidInputError(f"dataset {config.dataset!r} is not a retrieval dataset (corpus/queries/qrels)")
     if config.split not in dataset.splits:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from recplug.errors import ConfigError, InvalidInputError
+from recplug.checks import check_choice, check_int
+from recplug.errors import ConfigError
 from recplug.pretrained import MINILM_NAME, load_sentence_transformer
+from recplug.validation import check_texts
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ class SentenceEncoderConfig:
     chunk_size: int = 512
 
     def __post_init__(self) -> None:
-        if self.batch_size <= 0 or self.chunk_size <= 0:
-            raise ConfigError(f"batch_size and chunk_size must be positive, got {self.batch_size}, {self.chunk_size}")
-        if self.max_seq_length is not None and self.max_seq_length <= 0:
-            raise ConfigError(f"max_seq_length must be positive, got {self.max_seq_length}")
+        check_int(self.batch_size, "batch_size", low=1)
+        check_int(self.chunk_size, "chunk_size", low=1)
+        check_choice(self.normalize, "normalize", (True, False))
+        # model, device, num_threads and max_seq_length are checked where the model is loaded
 
 
 class SentenceTransformerEncoder:
@@ -55,6 +57,7 @@ class SentenceTransformerEncoder:
     """
 
     output = "dense"
+    recplug_options = frozenset({"name", *SentenceEncoderConfig.__dataclass_fields__})
 
     def __init__(self, name: str = "minilm", **config: Any) -> None:
         try:
@@ -84,10 +87,7 @@ class SentenceTransformerEncoder:
     def _encode(self, texts: Sequence[str], what: str) -> np.ndarray:
         from tqdm.auto import tqdm
 
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"{what}[{i}]: expected a string, got {type(text).__name__}")
+        texts = check_texts(texts, what)
         out = np.zeros((len(texts), self.dimension), np.float32)
         if not texts:
             return out

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from recplug.records import CommandSpec
+from recplug_eval.options import positive_ints
 
 DATA_HELP = (
     "Data: data.dataset is a dataset component (ml-100k, ml-1m, an installed plugin's), a folder holding "
@@ -74,14 +75,14 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="output_dir of a finished `recplug train`")
-    parser.add_argument("--ks", default=None, help="comma-separated cut-offs (default: the run's eval_ks)")
+    parser.add_argument("--ks", type=positive_ints, default=None,
+                        help="comma-separated cut-offs (default: the run's eval_ks)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     from recplug_recsys.trainer import evaluate_run
 
-    ks = tuple(int(k) for k in args.ks.split(",")) if args.ks else None
-    _print_metrics(f"test metrics of {args.run_dir}/best.pt", evaluate_run(args.run_dir, ks))
+    _print_metrics(f"test metrics of {args.run_dir}/best.pt", evaluate_run(args.run_dir, args.ks))
     return 0
 
 

@@ -40,17 +40,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from recplug.errors import ConfigError
 
 SELECT_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 SHARDING_TYPES = ("none", "data_parallel", "table_wise", "column_wise", "row_wise")
+
+
+def check_range(where: str, value: float | None, low: float, *, strict: bool = False, optional: bool = False) -> None:
+    """A :class:`ConfigError` naming ``where`` unless ``value`` is a finite number ``>= low`` (``> low`` when
+    ``strict``; ``None`` passes when ``optional``): ``lr must be > 0, got -1.0``."""
+    if value is None and optional:
+        return
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < low
+            or (strict and value == low)):
+        raise ConfigError(f"{where} must be {'>' if strict else '>='} {low:g}, got {value!r}")
 
 
 @dataclass
@@ -111,8 +121,11 @@ class DataConfig:
             raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction!r}")
         if len(self.split_ratios) != 3 or any(r < 0 for r in self.split_ratios) or self.split_ratios[0] <= 0:
             raise ConfigError(f"data.split_ratios must be three shares (train > 0), got {list(self.split_ratios)}")
-        if self.max_users is not None and self.max_users < 1:
-            raise ConfigError(f"data.max_users must be >= 1, got {self.max_users}")
+        check_range("data.max_users", self.max_users, 1, optional=True)
+        check_range("data.split_seed", self.split_seed, 0)
+        check_range("data.train_fraction_seed", self.train_fraction_seed, 0)
+        if self.min_rating is not None and not math.isfinite(self.min_rating):
+            raise ConfigError(f"data.min_rating must be a finite number, got {self.min_rating!r}")
 
     def file_options(self) -> dict[str, Any]:
         """The options of the ``files`` loader that are set (the columns, separator, split files, ...)."""
@@ -145,6 +158,11 @@ class ModelConfig:
     log_q_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        check_range("model.embedding_dim", self.embedding_dim, 1)
+        for width in self.hidden:
+            check_range("model.hidden widths", width, 1)
+        check_range("model.output_dim", self.output_dim, 1)
+        check_range("model.temperature", self.temperature, 0, strict=True)
         if not 0.0 <= self.log_q_weight <= 4.0:
             raise ConfigError(f"model.log_q_weight must be in [0, 4], got {self.log_q_weight!r}")
 
@@ -209,16 +227,20 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.sharding not in SHARDING_TYPES:
             raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
-        if self.epochs <= 0 or self.batch_size <= 1:
-            raise ConfigError(f"epochs must be > 0 and batch_size > 1, got {self.epochs}, {self.batch_size}")
+        check_range("epochs", self.epochs, 1)
+        check_range("batch_size", self.batch_size, 2)  # in-batch negatives need another row
+        check_range("lr", self.lr, 0, strict=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("table_lr", self.table_lr, 0, strict=True)
+        check_range("seed", self.seed, 0)
+        check_range("max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
         name, _, k = self.select_metric.rpartition("@")
         if (not k.isdigit() or int(k) not in self.eval_ks
                 or name.split("/")[-1] not in SELECT_METRICS or name.count("/") > 1
                 or ("/" in name and name.split("/")[0] not in ("head", "tail"))):
             raise ConfigError(f"select_metric must be [head/|tail/]<{'|'.join(SELECT_METRICS)}>@k with k in eval_ks "
                               f"{list(self.eval_ks)}, got {self.select_metric!r}")
-        if self.eval_users is not None and self.eval_users < 1:
-            raise ConfigError(f"eval_users must be >= 1, got {self.eval_users}")
+        check_range("eval_users", self.eval_users, 1, optional=True)
         if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
             raise ConfigError(f"eval_ks must be positive, got {self.eval_ks}")
 
@@ -308,16 +330,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A :class:`TrainConfig` from a ``.toml`` / ``.json`` file (optional) and ``key=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot parse ({exc})") from exc
+    from recplug_eval.options import read_config_file
+
+    data = read_config_file(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return from_dict(TrainConfig, data)

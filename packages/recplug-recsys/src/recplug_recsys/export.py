@@ -44,9 +44,9 @@ def export_model(model: TwoTowerModel, compressor: Any, compressor_config: dict[
                  id_columns: dict[str, str], out: str | Path) -> Path:
     """Write ``model`` for serving under ``out`` (see the module doc); returns the new version's folder."""
     import torch
+    from recplug_eval.paths import make_output_dir
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out, "export folder")
     version = out / f"v{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
     version.mkdir()
     user = compressor.export(model.user_ebc, version / "user_tables.pt")
@@ -137,9 +137,11 @@ class ExportedTwoTower:
 def export_run(run_dir: str | Path, out: str | Path, pm: Any = None) -> Path:
     """Export the ``best.pt`` model of a finished run (with the schema it was trained with) to ``out``."""
     from recplug.manager import load_plugin_manager
+    from recplug_eval.paths import check_output_dir
 
     from recplug_recsys.trainer import load_best
 
+    check_output_dir(out, "export folder")  # before loading the run
     pm = pm or load_plugin_manager()
     config, model, compressor, schema = load_best(run_dir, pm)
     ids = {"user": config.data.user_column, "item": config.data.item_column}

@@ -150,13 +150,14 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, pm: Any = None) -> None:
         from recplug.manager import load_plugin_manager
+        from recplug_eval.paths import check_output_dir
 
         self.config = config
         self.pm = pm or load_plugin_manager()
-        self.output_dir = Path(config.output_dir)
+        self.output_dir = check_output_dir(config.output_dir, "output_dir")  # a file there fails now, not after epoch 1
         self.rank, self.world = 0, 1
         # fail early on unknown components, before any data is read
-        self.compressor = self.pm.create("embedding_compressor", config.compressor.name, **config.compressor.options)
+        self.compressor = self.pm.get("embedding_compressor", config.compressor.name).create(**config.compressor.options)
         for component in config.regularizers:
             self.pm.get("regularizer", component.name)
         self.index_factory = None
@@ -341,11 +342,12 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train for ``config.epochs`` (resuming if a checkpoint exists), then score the best epoch on test."""
+        from recplug_eval.paths import make_output_dir
         from tqdm.auto import tqdm
 
         c = self.config
         if self.rank == 0:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            make_output_dir(self.output_dir, "output_dir")
             atomic_write_text(self.output_dir / "schema.json", self.data.features.schema.to_json())
         if c.resume and c.sharding == "none" and self.checkpoint_path.exists():
             self.load_checkpoint(self.checkpoint_path)
@@ -431,7 +433,7 @@ def load_best(run_dir: str | Path, pm: Any) -> tuple[TrainConfig, TwoTowerModel,
     state = Trainer._read(path)
     config = from_dict(TrainConfig, json.loads(state["config"]))
     schema = schema_of(state, path)
-    compressor = pm.create("embedding_compressor", config.compressor.name, **config.compressor.options)
+    compressor = pm.get("embedding_compressor", config.compressor.name).create(**config.compressor.options)
     model = build_model(config, schema, compressor)
     model.load_state_dict(state["model"])
     return config, model, compressor, schema

@@ -207,7 +207,7 @@ class RecplugPluginManager(pluggy.PluginManager):
             raise error
         return components[name]
 
-    def create(self, family: str, name: str, **config: Any) -> Any:
+    def create(self, family: str, name: str, /, **config: Any) -> Any:
         """Build component ``name`` of ``family`` with ``config``."""
         return self.get(family, name).create(**config)
 

@@ -77,16 +77,29 @@ class TableSpec:
     pooling: Literal["sum", "mean"] = "sum"
 
     def __post_init__(self) -> None:
+        import numbers
+
         from recplug.errors import ConfigError
 
-        if self.num_embeddings <= 0 or self.embedding_dim <= 0:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"table name must be a non-empty string, got {self.name!r}")
+        sizes = (self.num_embeddings, self.embedding_dim)
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in sizes):
             raise ConfigError(
-                f"table {self.name!r}: num_embeddings and embedding_dim must be positive, "
-                f"got {self.num_embeddings} x {self.embedding_dim}"
+                f"table {self.name!r}: num_embeddings and embedding_dim must be positive integers, "
+                f"got {self.num_embeddings!r} x {self.embedding_dim!r}"
             )
-        if not self.feature_names:
+        object.__setattr__(self, "num_embeddings", int(self.num_embeddings))
+        object.__setattr__(self, "embedding_dim", int(self.embedding_dim))
+        features = (self.feature_names,) if isinstance(self.feature_names, str) else self.feature_names
+        if not isinstance(features, (tuple, list)) or not all(isinstance(f, str) and f for f in features):
+            raise ConfigError(f"table {self.name!r}: feature_names must be non-empty strings, got {self.feature_names!r}")
+        if not features:
             raise ConfigError(f"table {self.name!r}: feature_names is empty")
-        if self.pooling not in ("sum", "mean"):
+        if len(set(features)) != len(features):
+            raise ConfigError(f"table {self.name!r}: feature_names repeat a name: {list(features)}")
+        object.__setattr__(self, "feature_names", tuple(features))
+        if not isinstance(self.pooling, str) or self.pooling not in ("sum", "mean"):
             raise ConfigError(f"table {self.name!r}: pooling must be 'sum' or 'mean', got {self.pooling!r}")
 
 

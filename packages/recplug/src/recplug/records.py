@@ -7,10 +7,13 @@ a one-line ``description`` and ``capabilities`` (free-form flags such as ``"gpu"
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
+
+from recplug.options import accepted_options, check_options
 
 #: The component families, as named in hook names and configuration files.
 FAMILIES: tuple[str, ...] = (
@@ -23,6 +26,28 @@ FAMILIES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class LazyFactory:
+    """A factory that imports ``"package.module:Name"`` only when called (plugin modules stay light) and
+    calls it with ``fixed`` plus the caller's options; its accepted options are its target's."""
+
+    target: str
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve(self) -> Callable[..., Any]:
+        """The imported target."""
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, **config: Any) -> Any:
+        return self.resolve()(**self.fixed, **config)
+
+
+def lazy_factory(target: str, **fixed: Any) -> LazyFactory:
+    """``lazy_factory("recplug.builtins.exact_index:ExactIndex")``; see :class:`LazyFactory`."""
+    return LazyFactory(target, dict(fixed))
+
+
+@dataclass(frozen=True)
 class ComponentSpec:
     """What a plugin offers: a named factory of one component family.
 
@@ -32,12 +57,15 @@ class ComponentSpec:
             configuration) and is the first place heavy libraries may be imported.
         description: one line for listings.
         capabilities: flags a host may check before building the component.
+        options: the option names the factory accepts; ``None`` reads them from the factory's signature
+            (declare them when the factory takes ``**kwargs``, or options are not checked).
     """
 
     name: str
     factory: Callable[..., Any]
     description: str = ""
     capabilities: AbstractSet[str] = field(default_factory=frozenset)
+    options: AbstractSet[str] | None = None
 
     #: family name; set by each subclass.
     family = "component"
@@ -48,9 +76,20 @@ class ComponentSpec:
         if not callable(self.factory):
             raise TypeError(f"{type(self).__name__} {self.name!r}: factory must be callable")
         object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        if self.options is not None:
+            object.__setattr__(self, "options", frozenset(self.options))
+
+    def accepted_options(self) -> frozenset[str] | None:
+        """Option names :meth:`create` accepts (``None``: not known, not checked)."""
+        return frozenset(self.options) if self.options is not None else accepted_options(self.factory)
 
     def create(self, **config: Any) -> Any:
-        """Build the component with ``config`` as keyword arguments."""
+        """Build the component with ``config`` as keyword arguments.
+
+        Raises:
+            ConfigError: an option the factory does not accept (the error lists the accepted ones).
+        """
+        check_options(f"{self.family.replace('_', ' ')} {self.name!r}", config, self.accepted_options())
         return self.factory(**config)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from recplug.checks import check_int, check_real
 from recplug.errors import ConfigError
 
 
 def _check_weight(weight: float) -> None:
-    if not weight >= 0:
-        raise ConfigError(f"regularizer weight must be >= 0, got {weight}")
+    check_real(weight, "regularizer weight", low=0)
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ class _PolynomialWarmup:
 
     def __post_init__(self) -> None:
         _check_weight(self.weight)
-        if self.warmup_steps <= 0:
-            raise ConfigError(f"warmup_steps must be positive, got {self.warmup_steps}")
+        check_int(self.warmup_steps, "warmup_steps", low=1)
 
     def __call__(self, step: int) -> float:
         return float(self.weight) * min(1.0, (step + 1) / self.warmup_steps) ** self.power
@@ -60,7 +59,9 @@ class LinearWarmup(_PolynomialWarmup):
 def schedule_from_config(
     weight: float, warmup: str = "constant", warmup_steps: int = 0
 ) -> ConstantWeight | QuadraticWarmup | LinearWarmup:
-    """Build a schedule from flat config values (``warmup``: ``constant``, ``linear`` or ``quadratic``)."""
+    """Build a schedule from flat config values (``warmup``: ``constant``, ``linear`` or ``quadratic``;
+    ``warmup_steps``, a non-negative integer, is unused by ``constant``)."""
+    check_int(warmup_steps, "warmup_steps", low=0)
     if warmup == "constant":
         return ConstantWeight(weight)
     if warmup == "linear":

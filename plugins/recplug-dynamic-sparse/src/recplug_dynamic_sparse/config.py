@@ -9,14 +9,31 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from recplug.checks import check_choice, check_int, check_real
 from recplug.errors import ConfigError
 from recplug.protocols import TableSpec
+
+#: seeds are mixed into 64-bit generator seeds (seed · 1_000_003 + crc32), so they must stay within 32 bits
+SEED_RANGE = (-(2**32), 2**32 - 1)
 
 
 def check_density(density: float, what: str = "density") -> None:
     """``density`` must lie in (0, 1]."""
-    if not isinstance(density, (int, float)) or isinstance(density, bool) or not (0.0 < float(density) <= 1.0):
-        raise ConfigError(f"{what} must lie in (0, 1], got {density!r}")
+    check_real(density, what, low=0.0, high=1.0, low_open=True)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` must be an integer within 32 bits (either sign)."""
+    return check_int(seed, "seed", low=SEED_RANGE[0], high=SEED_RANGE[1])
+
+
+def check_common(device: str, init_std: float | None, owner: str) -> None:
+    """The table options every compressor of this plugin shares: ``device`` a string naming a device,
+    ``init_std`` None or a finite number >= 0 (the device itself is checked when the tables are built)."""
+    if not isinstance(device, str) or not device:
+        raise ConfigError(f"{owner}: device must be a string such as 'cpu', 'cuda' or 'meta', got {device!r}")
+    if init_std is not None:
+        check_real(init_std, f"{owner}: init_std", low=0)
 
 
 @dataclass(frozen=True)
@@ -63,16 +80,13 @@ class DSLConfig:
         check_value_bits(self.value_bits)
         check_delta_t(self.delta_t)
         check_dense_below_rows(self.dense_below_rows)
-        if not isinstance(self.total_steps, int) or self.total_steps <= 0:
-            raise ConfigError(f"total_steps must be a positive integer, got {self.total_steps!r}")
+        check_int(self.total_steps, "total_steps", low=1)
         for name in ("update_ratio", "final_update_ratio"):
-            value = getattr(self, name)
-            if not (0.0 <= float(value) <= 1.0):
-                raise ConfigError(f"{name} must lie in [0, 1], got {value!r}")
-        if self.mask_rows not in ("touched", "all"):
-            raise ConfigError(f"mask_rows must be 'touched' or 'all', got {self.mask_rows!r}")
-        if self.grow not in ("accumulated", "last"):
-            raise ConfigError(f"grow must be 'accumulated' or 'last', got {self.grow!r}")
+            check_real(getattr(self, name), name, low=0.0, high=1.0)
+        check_choice(self.mask_rows, "mask_rows", ("touched", "all"))
+        check_choice(self.grow, "grow", ("accumulated", "last"))
+        check_seed(self.seed)
+        check_common(self.device, self.init_std, "dsl")
 
     def active_weights(self, table: TableSpec) -> int:
         """Active weights kept in ``table``: round(density · rows · D); too few is a ConfigError."""
@@ -99,8 +113,7 @@ def weight_budget(table: TableSpec, density: float) -> int:
 
 def check_dense_below_rows(rows: int) -> None:
     """``dense_below_rows`` must be a non-negative integer."""
-    if not isinstance(rows, int) or rows < 0:
-        raise ConfigError(f"dense_below_rows must be a non-negative integer, got {rows!r}")
+    check_int(rows, "dense_below_rows", low=0)
 
 
 def row_budget(table: TableSpec, density: float, minimum: int = 1) -> int:
@@ -117,11 +130,10 @@ def row_budget(table: TableSpec, density: float, minimum: int = 1) -> int:
 
 def check_value_bits(value_bits: int) -> None:
     """Exported sparse values are float32 (32) or int8 with a scale per row (8)."""
-    if value_bits not in (32, 8) or isinstance(value_bits, bool):
+    if isinstance(value_bits, bool) or not isinstance(value_bits, int) or value_bits not in (32, 8):
         raise ConfigError(f"value_bits must be 32 (float32 values, exact) or 8 (int8 values, a scale per row), got {value_bits!r}")
 
 
 def check_delta_t(delta_t: int) -> None:
     """ΔT must be a positive integer."""
-    if not isinstance(delta_t, int) or delta_t <= 0:
-        raise ConfigError(f"delta_t (ΔT) must be a positive integer, got {delta_t!r}")
+    check_int(delta_t, "delta_t (ΔT)", low=1)

@@ -34,6 +34,8 @@ class DynamicSparseTables(MaskedTables):
     """DSL tables; configuration: see :class:`recplug_dynamic_sparse.config.DSLConfig`."""
 
     name = "dsl"
+    #: the options of the ``"dsl"`` component (checked before construction)
+    recplug_options = frozenset(DSLConfig.__dataclass_fields__)
 
     def __init__(self, **config: Any) -> None:
         self.config = DSLConfig(**config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recplug.errors import ConfigError
+from recplug.checks import check_optional_int
 
 from recplug_dynamic_sparse.live_tables import full_weight
 from recplug_dynamic_sparse.masked_tables import MaskedTables
@@ -38,8 +38,7 @@ class MagnitudePrunedTables(MaskedTables):
         self, density: float = 0.2, prune_step: int | None = None, dense_below_rows: int = 100, device: str = "cpu",
         init_std: float | None = None, value_bits: int = 32,
     ) -> None:
-        if prune_step is not None and (not isinstance(prune_step, int) or prune_step < 0):
-            raise ConfigError(f"prune_step must be None or a non-negative integer, got {prune_step!r}")
+        check_optional_int(prune_step, "prune_step", low=0)
         super().__init__(density, dense_below_rows, device=device, init_std=init_std, value_bits=value_bits)
         self.prune_step = prune_step
 

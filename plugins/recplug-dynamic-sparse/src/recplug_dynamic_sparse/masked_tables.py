@@ -12,15 +12,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recplug.builtins.dense_tables import DenseTables
+from recplug.builtins.dense_tables import DenseTables, check_tables
+from recplug.memory import check_fits
 from recplug.protocols import ExportInfo, TableSpec
 
-from recplug_dynamic_sparse.config import check_dense_below_rows, check_density, check_value_bits, weight_budget
+from recplug_dynamic_sparse.config import (
+    check_common,
+    check_dense_below_rows,
+    check_density,
+    check_value_bits,
+    weight_budget,
+)
 from recplug_dynamic_sparse.live_tables import LiveTable, apply_mask, full_weight, live_tables, scale_rows, table_specs
 from recplug_dynamic_sparse.prune_grow import magnitude_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+
+#: host bytes per masked weight: bool mask, float32 multiplier, int64 permutation of the random draw
+MASK_BYTES_PER_WEIGHT = 13
 
 
 class MaskedTables:
@@ -43,6 +54,7 @@ class MaskedTables:
         check_density(density)
         check_dense_below_rows(dense_below_rows)
         check_value_bits(value_bits)
+        check_common(device, init_std, self.name)
         self.value_bits = value_bits
         self.density = float(density)
         self.dense_below_rows = dense_below_rows
@@ -66,7 +78,17 @@ class MaskedTables:
 
     # ------------------------------------------------------------------ protocol
     def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
-        """An ``EmbeddingBagCollection`` (KeyedJaggedTensor -> KeyedTensor B x sum D), already masked."""
+        """An ``EmbeddingBagCollection`` (KeyedJaggedTensor -> KeyedTensor B x sum D), already masked.
+
+        Raises:
+            ConfigError: malformed tables, or a table too small for its budget.
+            recplug.memory.ResourceError: tables and masks larger than the memory available (checked first).
+        """
+        tables = check_tables(tables, self.name)
+        masked = sum(t.num_embeddings * t.embedding_dim for t in tables if t.num_embeddings >= self.dense_below_rows)
+        weights = 0 if self.device == "meta" else sum(t.num_embeddings * t.embedding_dim for t in tables)
+        # float32 weights; per masked weight a bool mask, a float32 multiplier and the int64 permutation drawing it
+        check_fits(4 * weights + MASK_BYTES_PER_WEIGHT * masked, f"{self.name} tables and masks")
         self.check_tables(tables)
         module = DenseTables(device=self.device, init_std=self.init_std).build(tables)
         self.set_masks(self.initial_masks(tables))

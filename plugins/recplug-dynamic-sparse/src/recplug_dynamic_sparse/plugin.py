@@ -10,24 +10,17 @@ Embedding compressors:
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
 from recplug.hookspecs import hookimpl
-from recplug.records import EmbeddingCompressorSpec
+from recplug.records import EmbeddingCompressorSpec, LazyFactory, lazy_factory
 
 _ALL = frozenset({"export", "fused", "sharded"})
 
 
-def _lazy(target: str, **fixed: Any) -> Callable[..., Any]:
-    """A factory that imports ``module:Class`` only when called and passes ``fixed`` plus the config."""
-    module, _, name = target.partition(":")
-
-    def factory(**config: Any) -> Any:
-        return getattr(importlib.import_module(f"recplug_dynamic_sparse.{module}"), name)(**fixed, **config)
-
-    return factory
+def _lazy(target: str, **fixed: Any) -> LazyFactory:
+    """``module:Class`` of this package, imported only when the component is built."""
+    return lazy_factory(f"recplug_dynamic_sparse.{target}", **fixed)
 
 
 @hookimpl

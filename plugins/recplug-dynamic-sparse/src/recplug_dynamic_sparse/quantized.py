@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recplug.builtins.dense_tables import DenseTables
-from recplug.errors import ConfigError
+from recplug.checks import check_choice
 from recplug.protocols import ExportInfo, TableSpec
+
+from recplug_dynamic_sparse.config import check_common, check_seed
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -36,10 +38,10 @@ class QuantizedTables:
     capabilities = frozenset({"export", "fused", "sharded"})
 
     def __init__(self, bits: int = 8, mode: str = "low-precision", seed: int = 0, device: str = "cpu", init_std: float | None = None) -> None:
-        if bits not in (8, 4):
-            raise ConfigError(f"bits must be 8 or 4, got {bits!r}")
-        if mode not in ("low-precision", "post-training"):
-            raise ConfigError(f"mode must be 'low-precision' or 'post-training', got {mode!r}")
+        check_choice(bits, "bits", (8, 4))
+        check_choice(mode, "mode", ("low-precision", "post-training"))
+        check_seed(seed)
+        check_common(device, init_std, f"int{bits}")
         self.mode = mode
         self.seed = seed
         if mode == "low-precision":

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from recplug.builtins.dense_tables import DenseTables
+from recplug.builtins.dense_tables import DenseTables, check_tables
 from recplug.errors import ConfigError
 from recplug.protocols import ExportInfo, TableSpec
 
-from recplug_dynamic_sparse.config import check_dense_below_rows, row_budget
+from recplug_dynamic_sparse.config import check_common, check_dense_below_rows, check_density, check_seed, row_budget
 from recplug_dynamic_sparse.live_tables import full_weight, live_tables
 from recplug_dynamic_sparse.serving import load_export_file, write_export
 from recplug_dynamic_sparse.sparse_rows import HASH_PRIME, DenseRows, HashedRows, QuotientRemainderRows, universal_hash
@@ -117,12 +117,14 @@ class RemappedTables:
         self, density: float = 0.2, seed: int = 0, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None,
     ) -> None:
         check_dense_below_rows(dense_below_rows)
+        check_density(density)
+        check_seed(seed)
+        check_common(device, init_std, self.name)
         self.density = density
         self.dense_below_rows = dense_below_rows
         self.seed = seed
         self.device = device
         self.init_std = init_std
-        row_budget(TableSpec("check", 10**9, 1, ("check",)), density)  # validates the density range
 
     def parts(self, table: TableSpec) -> list[VirtualPart]:
         raise NotImplementedError
@@ -135,6 +137,7 @@ class RemappedTables:
 
     def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
         """A module with the EmbeddingBagCollection interface over the virtual tables."""
+        tables = check_tables(tables, self.name)
         return RemappedEmbeddingBags([p for t in tables for p in self.parts_of(t)], self.device, self.init_std)
 
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
@@ -189,15 +192,27 @@ class HashedTables(RemappedTables):
 
 
 def quotient_remainder_size(rows: int, budget: int) -> int:
-    """The largest m with m + ⌈rows / m⌉ ≤ budget; a ConfigError when none exists."""
-    best = 0
-    for m in range(max(1, budget - 1), 0, -1):
-        if m + math.ceil(rows / m) <= budget:
-            best = m
-            break
-    if best == 0:
+    """The largest m with m + ⌈rows / m⌉ ≤ budget; a ConfigError when none exists.
+
+    ``f(m) = m + ⌈rows / m⌉`` is smallest near √rows and non-decreasing above it, where the largest
+    solution lies, so a binary search finds it in O(log budget) steps even for tables of 10**15 rows.
+    """
+
+    def size(m: int) -> int:
+        return m + -(-rows // m)
+
+    root = math.isqrt(rows)
+    low = root + 1 if root * (root + 1) < rows else max(root, 1)  # f is non-decreasing from here on
+    if low > budget - 1 or size(low) > budget:
         raise ConfigError(f"a table of {rows} rows cannot be split into quotient and remainder tables within {budget} rows")
-    return best
+    high = budget - 1  # size(low) <= budget; find the last m in [low, high] with size(m) <= budget
+    while low < high:
+        middle = (low + high + 1) // 2
+        if size(middle) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class QuotientRemainderTables(RemappedTables):

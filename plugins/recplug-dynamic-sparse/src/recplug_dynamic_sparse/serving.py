@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from recplug.errors import CorruptFileError, IncompatibleFileError
+from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.fileio import atomic_save_with
 from recplug.protocols import ExportInfo, TableSpec
 
@@ -45,10 +45,18 @@ class CompactEmbeddingBags(torch.nn.Module):
         from torchrec import KeyedTensor
 
         by_key = features.to_dict()
+        missing = [f for f, _ in self._features if f not in by_key]
+        if missing:
+            raise InvalidInputError(f"serving tables: the batch lacks feature(s) {missing}; it has {sorted(by_key)}")
         pooled, dims = [], []
         for feature, table in self._features:
             jagged = by_key[feature]
             ids, lengths = jagged.values().long(), jagged.lengths().long()
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= table.num_embeddings):
+                raise InvalidInputError(
+                    f"serving tables: feature {feature!r} has ids {int(ids.min())}..{int(ids.max())}, table "
+                    f"{table.name!r} has rows 0..{table.num_embeddings - 1}"
+                )
             rows = self.sources[table.name].rows(ids)
             if jagged.weights_or_none() is not None:
                 rows = rows * jagged.weights().float()[:, None]

@@ -8,19 +8,29 @@ the first :meth:`encode_documents` call if none was given) and travels with the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug.checks import check_choice, check_int, check_optional_int
 from recplug.cpu_features import native_bf16
-from recplug.errors import ConfigError, InvalidInputError
+from recplug.errors import ConfigError
 from recplug.fileio import sha256_file
 
 from recplug_flops_idf.idf import corpus_idf
 from recplug_flops_idf.index import InvertedIndex
 from recplug_flops_idf.lexical import LexicalChannel, average_length
-from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, term_sets
+from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, check_idf, term_sets
 from recplug_flops_idf.vocab import load_vocabulary
+
+
+def load_idf(path: str | PathLike) -> np.ndarray:
+    """An IDF array saved with ``np.save`` (no pickles); a missing or unreadable file is a ConfigError."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ConfigError(f"idf file {path} cannot be read as a .npy array ({exc})") from exc
 
 
 class InferenceFreeSparseEncoder:
@@ -49,12 +59,17 @@ class InferenceFreeSparseEncoder:
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
                  max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
                  batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0) -> None:
-        if not 3 <= max_length <= 512:
-            raise ConfigError(f"max_length must be between 3 and MiniLM's 512 positions, got {max_length}")
-        if max_windows is not None and max_windows < 1:
-            raise ConfigError(f"max_windows must be at least 1 (or None for whole documents), got {max_windows}")
-        if query_weighting not in ("idf", "binary"):
-            raise ConfigError(f"query_weighting must be 'idf' or 'binary', got {query_weighting!r}")
+        check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
+        check_optional_int(max_windows, "max_windows (None: whole documents)", low=1)
+        check_choice(query_weighting, "query_weighting", ("idf", "binary"))
+        check_int(batch_size, "batch_size", low=1, high=1 << 16)
+        if bf16 is not None and not isinstance(bf16, bool):
+            raise ConfigError(f"bf16 must be True, False or None (decide from the CPU), got {bf16!r}")
+        for what, value in (("head_path", head_path), ("model_dir", model_dir)):
+            if value is not None and not isinstance(value, (str, PathLike)):
+                raise ConfigError(f"{what} must be a path, got {value!r}")
+        if model_dir is not None and not Path(model_dir).is_dir():
+            raise ConfigError(f"model_dir {model_dir} is not a folder")
         self.vocab = load_vocabulary(str(model_dir) if model_dir else None)
         self.dimension = self.vocab.size
         self.model_dir = model_dir
@@ -64,12 +79,11 @@ class InferenceFreeSparseEncoder:
         self.max_length, self.query_weighting = int(max_length), query_weighting
         self.max_windows = None if max_windows is None else int(max_windows)
         self.batch_size, self.bf16 = int(batch_size), native_bf16() if bf16 is None else bool(bf16)
-        if head_path is None:
-            LexicalChannel(weight=lexical_weight)  # a bad weight fails here, not at the first document
+        LexicalChannel(weight=lexical_weight)  # a bad weight fails here, not at the first document
         self.lexical_weight = float(lexical_weight)
         self.idf: np.ndarray | None = None
         if idf is not None:
-            self.set_idf(np.load(idf, allow_pickle=False) if isinstance(idf, (str, Path)) else idf)
+            self.set_idf(load_idf(idf) if isinstance(idf, (str, PathLike)) else idf)
         self._model: Any = None
 
     def config(self) -> dict[str, Any]:
@@ -86,12 +100,7 @@ class InferenceFreeSparseEncoder:
 
     # ------------------------------------------------------------------ IDF
     def set_idf(self, idf: Any) -> None:
-        idf = np.asarray(idf, dtype=np.float32)
-        if idf.shape != (self.vocab.size,):
-            raise InvalidInputError(f"idf has shape {idf.shape}, the vocabulary has {self.vocab.size} terms")
-        if not np.isfinite(idf).all():
-            raise InvalidInputError("idf contains NaN or infinity")
-        self.idf = idf
+        self.idf = check_idf(idf, self.vocab.size)
 
     def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
         """Fit Lucene BM25 IDF (V,) on the ``N`` corpus texts (whole texts, not truncated)."""

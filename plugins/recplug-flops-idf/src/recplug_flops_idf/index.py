@@ -12,6 +12,7 @@ sums each query's posting lists), and the top ``k`` of each row are selected wit
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 from recplug.builtins.exact_index import positions_to_ids, top_k
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.fileio import atomic_writer
+from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, library_versions
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import as_float32_matrix, check_ids, check_k
@@ -128,10 +130,8 @@ class InvertedIndex:
         if self.prune_below > 0:
             rows.data[np.abs(rows.data) < self.prune_below] = 0
             rows.eliminate_zeros()
-        new_ids = check_ids(ids, rows.shape[0])
+        new_ids = check_ids(ids, rows.shape[0], existing=self._ids)
         merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
-        if len(np.unique(merged)) != len(merged):
-            raise InvalidInputError("ids: some ids are already in the index")
         self._rows = sp.vstack([self._rows, rows], format="csr") if len(self) else rows
         self._ids = merged
         self._postings = None
@@ -177,9 +177,9 @@ class InvertedIndex:
 
         Queries are scored in blocks of at most ``SCORE_BLOCK`` entries (``rows x N``) of dense scores.
         """
-        k = check_k(k)
         q = self._query_terms(queries)
         n_queries = q.shape[0]
+        k = check_k(k, n_queries)
         if len(self) == 0:
             empty = positions_to_ids(np.full((n_queries, k), -1, np.int64), self._ids)
             return SearchResult(ids=empty, scores=np.full((n_queries, k), -np.inf, np.float32))
@@ -214,36 +214,33 @@ class InvertedIndex:
             )
 
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
-        """Write ``postings.npz`` (raw CSR weights, ids, IDF), the tokenizer's files (``tokenizer/``, when
-        the index has a ``tokenizer_dir``) and ``manifest.json`` (last) into directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        files = [DATA_FILE]
-        if self.tokenizer_dir is not None:
-            from recplug_flops_idf.vocab import TOKENIZER_FILES, copy_tokenizer
-
-            target = path / TOKENIZER_DIR
-            if self.tokenizer_dir.resolve() == target.resolve():  # saved again where it was loaded from
-                names = [name for name in TOKENIZER_FILES if (target / name).exists()]
-            else:
-                names = copy_tokenizer(self.tokenizer_dir, target)
-            files += [f"{TOKENIZER_DIR}/{name}" for name in names]
+        """Write the postings (npz: raw CSR weights, ids, IDF), the tokenizer's files (a ``tokenizer-*``
+        folder, when the index has a ``tokenizer_dir``) and ``manifest.json`` (last) into directory ``path``;
+        a save killed at any moment leaves the previous save, or this one, loadable."""
         rows = self._rows
-        with atomic_writer(path / DATA_FILE) as handle:
-            np.savez(
-                handle,
-                indptr=rows.indptr.astype(np.int64),
-                indices=rows.indices.astype(np.int32),
-                data=rows.data.astype(np.float32),
-                ids=self._ids,
-                idf=self.idf if self.idf is not None else np.zeros(0, np.float32),
-            )
-        IndexManifest(
+
+        def write_postings(target: Path) -> None:
+            with atomic_writer(target) as handle:
+                np.savez(
+                    handle,
+                    indptr=rows.indptr.astype(np.int64),
+                    indices=rows.indices.astype(np.int32),
+                    data=rows.data.astype(np.float32),
+                    ids=self._ids,
+                    idf=self.idf if self.idf is not None else np.zeros(0, np.float32),
+                )
+
+        writers: dict[str, Any] = {"postings": (".npz", write_postings)}
+        if self.tokenizer_dir is not None:
+            from recplug_flops_idf.vocab import copy_tokenizer
+
+            source = self.tokenizer_dir
+            writers[TOKENIZER_DIR] = ("/", lambda target: copy_tokenizer(source, target))
+        manifest = IndexManifest(
             index=self.name,
             dimension=self.dimension,
             metric="ip",
             count=len(self),
-            files=dict.fromkeys(files, ""),
             encoder=encoder_config,
             params={
                 "idf_folded": self.idf is not None,
@@ -252,8 +249,11 @@ class InvertedIndex:
                 "nnz": self.nnz,
             },
             library_versions=library_versions("numpy", "scipy"),
-        ).write(path)
-        return path
+        )
+        layout = save_generation(Path(path), writers, manifest)
+        if TOKENIZER_DIR in layout:  # the old generation this index may have been loaded from is gone
+            self.tokenizer_dir = Path(path) / layout[TOKENIZER_DIR]
+        return Path(path)
 
     @classmethod
     def load(cls, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> InvertedIndex:
@@ -267,19 +267,23 @@ class InvertedIndex:
             probe = cls(raw.dimension, vocab_sha256=params.get("vocab_sha256"))
             probe.check_vocabulary(encoder_config["vocab_sha256"])
         manifest = IndexManifest.read(path, index=cls.name, encoder_config=encoder_config)
+        if manifest.metric != "ip":
+            raise CorruptFileError(f"{path}: manifest metric {manifest.metric!r}; a sparse-inverted index scores by 'ip'")
+        data_file = file_of(manifest, path, "postings", DATA_FILE)
+        tokenizer_dir = file_of(manifest, path, TOKENIZER_DIR, TOKENIZER_DIR)
         try:
-            with np.load(path / DATA_FILE, allow_pickle=False) as data:
+            with np.load(data_file, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in ("indptr", "indices", "data", "ids", "idf")}
-        except (ValueError, OSError, KeyError, EOFError) as exc:
-            raise CorruptFileError(f"{path / DATA_FILE}: cannot be read ({exc})") from exc
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise CorruptFileError(f"{data_file}: cannot be read ({exc})") from exc
         idf = arrays["idf"] if params.get("idf_folded") else None
-        tokenizer = f"{TOKENIZER_DIR}/vocab.txt" in manifest.files  # checksummed by the manifest
+        tokenizer = f"{tokenizer_dir.name}/vocab.txt" in manifest.files  # checksummed by the manifest
         index = cls(
             manifest.dimension,
             idf=idf,
             prune_below=float(params.get("prune_below", 0.0)),
             vocab_sha256=params.get("vocab_sha256"),
-            tokenizer_dir=path / TOKENIZER_DIR if tokenizer else None,
+            tokenizer_dir=tokenizer_dir if tokenizer else None,
         )
         try:
             rows = sp.csr_matrix(
@@ -287,8 +291,8 @@ class InvertedIndex:
             )
             rows.check_format(full_check=True)
         except ValueError as exc:
-            raise CorruptFileError(f"{path / DATA_FILE}: postings do not match the manifest ({exc})") from exc
+            raise CorruptFileError(f"{data_file}: postings do not match the manifest ({exc})") from exc
         if arrays["ids"].shape != (manifest.count,):
-            raise CorruptFileError(f"{path / DATA_FILE}: ids do not match the manifest count")
+            raise CorruptFileError(f"{data_file}: ids do not match the manifest count")
         index._rows, index._ids = rows, arrays["ids"]
         return index

@@ -35,6 +35,9 @@ class LexicalChannel:
     average_length: float = 0.0
 
     def __post_init__(self) -> None:
+        values = (self.weight, self.k1, self.b, self.average_length)
+        if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in values):
+            raise ConfigError(f"lexical channel parameters must be numbers; got {self}")
         if not np.isfinite([self.weight, self.k1, self.b, self.average_length]).all():
             raise ConfigError("lexical channel parameters must be finite")
         if self.weight < 0 or self.k1 <= 0 or not 0 <= self.b <= 1 or self.average_length < 0:

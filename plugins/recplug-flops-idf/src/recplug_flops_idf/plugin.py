@@ -2,34 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recplug.hookspecs import hookimpl
-from recplug.records import RegularizerSpec, RetrievalEncoderSpec, RetrievalIndexSpec
-
-
-def _encoder(**config: Any) -> Any:
-    from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
-
-    return InferenceFreeSparseEncoder(**config)
-
-
-def _index(**config: Any) -> Any:
-    from recplug_flops_idf.index import InvertedIndex
-
-    return InvertedIndex(**config)
-
-
-def _flops(**config: Any) -> Any:
-    from recplug_flops_idf.regularizers import FlopsRegularizer
-
-    return FlopsRegularizer(**config)
-
-
-def _flops_idf(**config: Any) -> Any:
-    from recplug_flops_idf.regularizers import IdfAwareFlopsRegularizer
-
-    return IdfAwareFlopsRegularizer(**config)
+from recplug.records import RegularizerSpec, RetrievalEncoderSpec, RetrievalIndexSpec, lazy_factory
 
 
 @hookimpl
@@ -37,7 +11,7 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
     return [
         RetrievalEncoderSpec(
             "inference-free-sparse",
-            factory=_encoder,
+            factory=lazy_factory("recplug_flops_idf.encoder:InferenceFreeSparseEncoder"),
             description="inference-free learned sparse: IDF term-set queries, MiniLM + tied MLM head documents",
             capabilities={"sparse", "inference_free_queries", "index:sparse-inverted", "fits_idf_on_documents"},
         )
@@ -49,7 +23,7 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
     return [
         RetrievalIndexSpec(
             "sparse-inverted",
-            factory=_index,
+            factory=lazy_factory("recplug_flops_idf.index:InvertedIndex"),
             description="exact inverted index over vocabulary-sized sparse vectors, IDF folded into postings",
             capabilities={"exact", "save", "sparse"},
         )
@@ -61,13 +35,13 @@ def recplug_regularizers() -> list[RegularizerSpec]:
     return [
         RegularizerSpec(
             "flops",
-            factory=_flops,
+            factory=lazy_factory("recplug_flops_idf.regularizers:FlopsRegularizer"),
             description="FLOPS (Paria et al. 2020) on document term weights, binary-query matching",
             capabilities={"sparse", "query_weighting:binary"},
         ),
         RegularizerSpec(
             "flops-idf",
-            factory=_flops_idf,
+            factory=lazy_factory("recplug_flops_idf.regularizers:IdfAwareFlopsRegularizer"),
             description="IDF-aware FLOPS (Geng et al. 2024): uniform penalty, IDF-weighted query matching",
             capabilities={"sparse", "query_weighting:idf"},
         ),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from recplug import validation
 from recplug.errors import InvalidInputError
 
 from recplug_flops_idf.vocab import Vocabulary
@@ -13,15 +14,24 @@ from recplug_flops_idf.vocab import Vocabulary
 
 def check_texts(texts: Sequence[str], what: str) -> list[str]:
     """``texts`` as a list of non-blank strings; a blank one is an :class:`InvalidInputError` naming its row."""
-    if isinstance(texts, str):
-        raise InvalidInputError(f"{what}: expected a sequence of strings, got a single string")
-    texts = list(texts)
-    for row, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidInputError(f"{what}: row {row} is {type(text).__name__}, not a string")
-        if not text.strip():
-            raise InvalidInputError(f"{what}: row {row} is empty")
-    return texts
+    return validation.check_texts(texts, what, blank=False)
+
+
+def check_idf(idf: Any, vocab_size: int) -> np.ndarray:
+    """``idf`` as a finite float32 array of ``vocab_size`` values; anything else is an :class:`InvalidInputError`."""
+    try:
+        array = np.asarray(idf)
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TypeError(f"{array.dtype} values")
+        with np.errstate(over="ignore"):  # beyond float32: infinity, refused below
+            array = array.astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"idf must be an array of {vocab_size} numbers ({exc})") from exc
+    if array.shape != (vocab_size,):
+        raise InvalidInputError(f"idf has shape {array.shape}, the vocabulary has {vocab_size} terms")
+    if not np.isfinite(array).all():
+        raise InvalidInputError("idf contains NaN or infinity")
+    return array
 
 
 def term_sets(vocab: Vocabulary, texts: Sequence[str], what: str, max_length: int | None = None) -> list[np.ndarray]:
@@ -55,12 +65,8 @@ class InferenceFreeQueryEncoder:
     """
 
     def __init__(self, vocab: Vocabulary, idf: np.ndarray, weighting: str = "idf") -> None:
-        idf = np.asarray(idf, dtype=np.float32)
-        if idf.shape != (vocab.size,):
-            raise InvalidInputError(f"idf has shape {idf.shape}, the vocabulary has {vocab.size} terms")
-        if not np.isfinite(idf).all():
-            raise InvalidInputError("idf contains NaN or infinity")
-        if weighting not in ("idf", "binary"):
+        idf = check_idf(idf, vocab.size)
+        if not isinstance(weighting, str) or weighting not in ("idf", "binary"):
             raise InvalidInputError(f"weighting must be 'idf' or 'binary', got {weighting!r}")
         self.vocab, self.idf, self.weighting = vocab, idf, weighting
 

@@ -16,10 +16,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from recplug.errors import ConfigError, InvalidInputError
+from recplug.checks import check_int, check_real, check_str
+from recplug.errors import InvalidInputError
 from recplug.schedules import QuadraticWarmup
 
 DOC_KEY = "doc_term_weights"
+
+
+def as_idf(idf: Any, owner: str) -> Any:
+    """``idf`` as a finite 1-D float32 tensor (V'); anything else is an :class:`InvalidInputError`."""
+    import numpy as np
+    import torch
+
+    try:
+        array = idf.detach().cpu().numpy() if isinstance(idf, torch.Tensor) else np.asarray(idf)
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TypeError(f"{array.dtype} values")
+        with np.errstate(over="ignore"):  # beyond float32: infinity, refused below
+            tensor = torch.as_tensor(array.astype(np.float32))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"{owner}: idf must be a list of numbers ({exc})") from exc
+    if tensor.dim() != 1:
+        raise InvalidInputError(f"{owner}: idf must be one value per term (V'), got shape {tuple(tensor.shape)}")
+    if not torch.isfinite(tensor).all():
+        raise InvalidInputError(f"{owner}: idf contains NaN or infinity")
+    if isinstance(idf, torch.Tensor):
+        tensor = tensor.to(idf.device)
+    return tensor
 
 
 class FlopsRegularizer:
@@ -35,11 +58,11 @@ class FlopsRegularizer:
     query_weighting = "binary"
 
     def __init__(self, weight: float = 1e-3, warmup_steps: int = 100, key: str = DOC_KEY) -> None:
-        if not key:
-            raise ConfigError(f"{self.name}: key is empty")
-        self.key = key
+        self.key = check_str(key, f"{self.name}: key")
         self.requires = frozenset({key})
-        self.schedule = QuadraticWarmup(float(weight), int(warmup_steps))
+        self.schedule = QuadraticWarmup(
+            check_real(weight, f"{self.name}: weight", low=0), check_int(warmup_steps, f"{self.name}: warmup_steps", low=1)
+        )
 
     def __call__(self, batch: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, Any]:
         import torch
@@ -47,15 +70,18 @@ class FlopsRegularizer:
         if self.key not in outputs:
             raise InvalidInputError(f"{self.name}: outputs lack {self.key!r} (B x V document term weights)")
         w = outputs[self.key]
-        if not isinstance(w, torch.Tensor) or w.dim() != 2 or w.shape[0] == 0:
-            raise InvalidInputError(f"{self.name}: {self.key!r} must be a non-empty B x V tensor")
+        if not isinstance(w, torch.Tensor) or w.dim() != 2 or w.shape[0] == 0 or not w.dtype.is_floating_point:
+            raise InvalidInputError(
+                f"{self.name}: {self.key!r} must be a non-empty floating-point B x V tensor, got "
+                f"{type(w).__name__} {tuple(getattr(w, 'shape', ()))} {getattr(w, 'dtype', '')}"
+            )
         return {"flops": (w.abs().mean(dim=0) ** 2).sum()}
 
     def term_weights(self, idf: Any) -> Any:
         """Weights of the query terms in the training matching function: ``V'`` ones (binary queries)."""
         import torch
 
-        return torch.ones_like(torch.as_tensor(idf, dtype=torch.float32))
+        return torch.ones_like(as_idf(idf, self.name))
 
 
 class IdfAwareFlopsRegularizer(FlopsRegularizer):
@@ -67,7 +93,4 @@ class IdfAwareFlopsRegularizer(FlopsRegularizer):
     def term_weights(self, idf: Any) -> Any:
         import torch
 
-        idf = torch.as_tensor(idf, dtype=torch.float32)
-        if not torch.isfinite(idf).all():
-            raise InvalidInputError(f"{self.name}: idf contains NaN or infinity")
-        return torch.relu(idf)
+        return torch.relu(as_idf(idf, self.name))

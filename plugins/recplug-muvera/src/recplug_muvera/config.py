@@ -20,6 +20,12 @@ EncodingType = Literal["DEFAULT_SUM", "AVERAGE"]
 ProjectionType = Literal["DEFAULT_IDENTITY", "AMS_SKETCH"]
 RandomSource = Literal["numpy", "reference"]
 
+#: Most repetitions an FDE may have: their matrices are drawn, and (identity projection) encoded, one at a
+#: time in Python, so beyond this building an encoder takes minutes whatever the memory (the paper uses <= 40).
+MAX_REPETITIONS = 4096
+#: Most dimensions of an FDE before the final projection: 2**24 float32s are 64 MiB per point set.
+MAX_RAW_DIMENSION = 2**24
+
 ENCODING_TYPES = ("DEFAULT_SUM", "AVERAGE")
 PROJECTION_TYPES = ("DEFAULT_IDENTITY", "AMS_SKETCH")
 RANDOM_SOURCES = ("numpy", "reference")
@@ -61,8 +67,11 @@ class FDEConfig:
                 raise ConfigError(f"FDE config: {name} must be an integer, got {value!r}")
         if self.dimension <= 0:
             raise ConfigError(f"FDE config: dimension must be positive, got {self.dimension}")
-        if self.num_repetitions <= 0:
-            raise ConfigError(f"FDE config: num_repetitions must be positive, got {self.num_repetitions}")
+        if not 0 < self.num_repetitions <= MAX_REPETITIONS:
+            raise ConfigError(
+                f"FDE config: num_repetitions must be in [1, {MAX_REPETITIONS}] (the paper uses at most 40), "
+                f"got {self.num_repetitions}"
+            )
         if not 0 <= self.num_simhash_projections < 31:
             raise ConfigError(
                 f"FDE config: num_simhash_projections must be in [0, 31), got {self.num_simhash_projections}"
@@ -77,8 +86,14 @@ class FDEConfig:
             )
         if self.random_source not in RANDOM_SOURCES:
             raise ConfigError(f"FDE config: random_source must be one of {RANDOM_SOURCES}, got {self.random_source!r}")
+        if not isinstance(self.fill_empty_partitions, bool):
+            raise ConfigError(f"FDE config: fill_empty_partitions must be True or False, got {self.fill_empty_partitions!r}")
         if self.projection_type == "AMS_SKETCH":
-            if not isinstance(self.projection_dimension, int) or self.projection_dimension <= 0:
+            if (
+                isinstance(self.projection_dimension, bool)
+                or not isinstance(self.projection_dimension, int)
+                or self.projection_dimension <= 0
+            ):
                 raise ConfigError(
                     f"FDE config: AMS_SKETCH needs a positive projection_dimension, got {self.projection_dimension!r}"
                 )
@@ -92,6 +107,12 @@ class FDEConfig:
         final = self.final_projection_dimension
         if final is not None and (isinstance(final, bool) or not isinstance(final, int) or final <= 0):
             raise ConfigError(f"FDE config: final_projection_dimension must be a positive integer, got {final!r}")
+        if self.raw_dimension > MAX_RAW_DIMENSION:
+            raise ConfigError(
+                f"FDE config: an FDE of R * 2**k_sim * block = {self.num_repetitions:,} * {self.num_partitions:,} * "
+                f"{self.block_dimension} = {self.raw_dimension:,} dimensions ({self.raw_dimension * 4 / 2**30:.1f} GiB "
+                f"per set) is over the limit of {MAX_RAW_DIMENSION:,}; the paper's largest is 20 * 32 * 16 = 10,240"
+            )
 
     # ------------------------------------------------------------------ derived sizes
     @property

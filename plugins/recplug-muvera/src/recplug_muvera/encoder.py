@@ -15,6 +15,7 @@ from recplug.errors import ConfigError
 
 from recplug_muvera.config import SETUP_FIELDS, document_config
 from recplug_muvera.fde import paired_encoders
+from recplug_muvera.token_encoder import TokenEncoderConfig
 
 
 class MuveraEncoder:
@@ -30,6 +31,8 @@ class MuveraEncoder:
     """
 
     name = "muvera"
+    #: FDE setup fields, ``tokens``, and the token encoder's options (used when ``tokens`` is None)
+    recplug_options = frozenset({"tokens", *SETUP_FIELDS, *TokenEncoderConfig.__dataclass_fields__})
     output = "dense"
 
     def __init__(self, tokens: Any = None, **config: Any) -> None:

@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from recplug.errors import InvalidInputError
+from recplug.errors import ConfigError, InvalidInputError
+from recplug.memory import check_fits
 from recplug.multivector import MultiVectorBatch
 
 from recplug_muvera.config import FDEConfig
@@ -34,6 +35,32 @@ from recplug_muvera.matrices import FDEMatrices, draw_matrices
 CHUNK_VECTORS = 32768
 #: Raw FDE floats per chunk (bounds the ``n x R*P*block`` intermediate before a final projection).
 CHUNK_FLOATS = 1 << 25
+def setup_bytes(config: FDEConfig) -> int:
+    """Bytes an encoder of ``config`` holds before encoding anything: the SimHash and AMS matrices
+    (float32, ``R x D x k_sim`` and ``R x D x d_proj``, also stacked), the count sketch (int64 index and
+    float32 sign per raw coordinate) and the partition patterns."""
+    r, d, k = config.num_repetitions, config.dimension, config.num_simhash_projections
+    ams = r * d * config.block_dimension if config.projection_type == "AMS_SKETCH" else 0
+    sketch = 12 * config.raw_dimension if config.final_projection_dimension is not None else 0
+    return 2 * 4 * (r * d * k + ams) + sketch + 4 * config.num_partitions
+
+
+def encoding_bytes(config: FDEConfig, vectors: int, sets: int) -> int:
+    """Peak bytes of encoding one chunk of ``vectors`` points in ``sets`` sets: the raw FDEs, the sign
+    patterns and projections of every (point, repetition), the final projection's output."""
+    r, block, k = config.num_repetitions, config.block_dimension, config.num_simhash_projections
+    per_point = r * (8 * block + 4 * k + 3 * 8)  # projected + scatter copy, sketch bits, codes/partition/keys
+    return sets * (8 * config.raw_dimension + 4 * config.output_dimension) + vectors * per_point
+
+
+def check_setup(config: FDEConfig) -> None:
+    """Refuse, before drawing anything, an encoder whose matrices (plus the FDE of a single one-vector set)
+    are larger than the memory available (:class:`FDEConfig` has already checked the ranges)."""
+    check_fits(
+        setup_bytes(config) + encoding_bytes(config, 1, 1),
+        f"FDE encoder (R={config.num_repetitions}, k_sim={config.num_simhash_projections}, "
+        f"D={config.dimension}, block={config.block_dimension}: {config.raw_dimension} raw floats per set)",
+    )
 
 
 def as_batch(sets: MultiVectorBatch | Sequence[np.ndarray], dimension: int) -> MultiVectorBatch:
@@ -47,13 +74,23 @@ def as_batch(sets: MultiVectorBatch | Sequence[np.ndarray], dimension: int) -> M
     elif isinstance(sets, np.ndarray) and sets.ndim == 2:
         raise InvalidInputError("got one 2-D array; pass a list of L_i x D arrays (one per set) or a MultiVectorBatch")
     else:
+        if isinstance(sets, (str, bytes)) or not hasattr(sets, "__len__") or not hasattr(sets, "__getitem__"):
+            raise InvalidInputError(f"expected a list of L_i x D arrays or a MultiVectorBatch, got {type(sets).__name__}")
         if len(sets) == 0:
             return MultiVectorBatch(np.zeros((0, dimension), np.float32), np.zeros(1, np.int64))
+        arrays = []
         for i, item in enumerate(sets):
-            shape = np.shape(item)
-            if len(shape) != 2 or shape[0] == 0:
-                raise InvalidInputError(f"multi-vector set {i} must be a non-empty L x D array, got shape {shape}")
-        batch = MultiVectorBatch.from_sets(list(sets), dtype=np.float32)
+            try:
+                array = np.asarray(item)
+            except (TypeError, ValueError) as exc:  # ragged nested lists
+                raise InvalidInputError(f"multi-vector set {i} is not an L x D array ({exc})") from exc
+            if array.ndim != 2 or array.shape[0] == 0:
+                raise InvalidInputError(f"multi-vector set {i} must be a non-empty L x D array, got shape {array.shape}")
+            if array.dtype.kind not in "biuf":
+                raise InvalidInputError(f"multi-vector set {i} must hold real numbers, got {array.dtype} values")
+            arrays.append(array)
+        with np.errstate(over="ignore"):  # values beyond float32 become infinity, refused by the batch
+            batch = MultiVectorBatch.from_sets(arrays, dtype=np.float32)
     if batch.dimension != dimension:
         raise InvalidInputError(
             f"multi-vector sets have dimension {batch.dimension}, the FDE config expects {dimension}"
@@ -71,6 +108,9 @@ class FixedDimensionalEncoder:
     """
 
     def __init__(self, config: FDEConfig, matrices: FDEMatrices | None = None) -> None:
+        if not isinstance(config, FDEConfig):
+            raise ConfigError(f"an FDE encoder needs an FDEConfig, got {type(config).__name__}")
+        check_setup(config)
         self.config = config
         self.matrices = (matrices or draw_matrices(config)).check(config)
         r, d, k = config.num_repetitions, config.dimension, config.num_simhash_projections
@@ -95,6 +135,13 @@ class FixedDimensionalEncoder:
         n = len(batch)
         offsets = batch.offsets
         max_sets = max(1, CHUNK_FLOATS // self.config.raw_dimension)
+        if n:
+            chunk_sets = min(n, max_sets)
+            check_fits(
+                n * 4 * self.config.output_dimension * (n > chunk_sets)
+                + encoding_bytes(self.config, min(int(offsets[-1]), CHUNK_VECTORS), chunk_sets),
+                f"FDEs of {n} sets ({int(offsets[-1])} vectors, {self.config.output_dimension} floats each)",
+            )
         out: np.ndarray | None = None  # one chunk (e.g. one query): its FDEs are the output, no copy
         start = 0
         while start < n:

@@ -10,16 +10,29 @@ dimension, ``N`` documents, ``Q`` queries, ``k`` results.
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug.checks import check_choice, check_int, check_real, check_str
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
+from recplug.faiss_support import (
+    check_search_parameters,
+    describe,
+    faiss_message,
+    import_faiss,
+    innermost,
+    train_index,
+)
 from recplug.fileio import atomic_save_with, atomic_writer
-from recplug.manifest import IndexManifest, library_versions
+from recplug.generations import file_of, save_generation
+from recplug.manifest import IndexManifest, check_loaded, library_versions
+from recplug.memory import check_fits
 from recplug.multivector import MultiVectorBatch
+from recplug.options import check_options
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
 
@@ -70,22 +83,13 @@ class ChamferIndexConfig:
     rescore: int = 10
 
     def __post_init__(self) -> None:
-        if self.rerank_dtype not in RERANK_DTYPES:
-            raise ConfigError(f"rerank_dtype must be one of {RERANK_DTYPES}, got {self.rerank_dtype!r}")
-        if self.rescore < 0:
-            raise ConfigError(f"rescore must be >= 0, got {self.rescore}")
-        if self.candidates < 0:
-            raise ConfigError(f"candidates must be >= 0, got {self.candidates}")
-        if self.ball_carving_tau is not None and not -1.0 <= self.ball_carving_tau <= 1.0:
-            raise ConfigError(f"ball_carving_tau must lie in [-1, 1], got {self.ball_carving_tau}")
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ImportError("the 'muvera-chamfer' index needs FAISS: `pip install faiss-cpu`") from exc
-    return faiss
+        check_str(self.faiss_factory, "faiss_factory")
+        check_choice(self.rerank_dtype, "rerank_dtype", RERANK_DTYPES)
+        check_int(self.rescore, "rescore", low=0)
+        check_int(self.candidates, "candidates", low=0)
+        if self.ball_carving_tau is not None:
+            check_real(self.ball_carving_tau, "ball_carving_tau", low=-1.0, high=1.0)
+        check_search_parameters(self.faiss_factory, self.nprobe, self.ef_search)
 
 
 class MuveraChamferIndex:
@@ -101,15 +105,14 @@ class MuveraChamferIndex:
 
     name = "muvera-chamfer"
     capabilities = IndexCapabilities(exact=False, supports_removal=False, supports_save=True, input="multivector")
+    recplug_options = frozenset({"dimension", *SETUP_FIELDS, *ChamferIndexConfig.__dataclass_fields__})
 
     def __init__(self, dimension: int, **config: Any) -> None:
+        check_options(f"retrieval index {self.name!r}", {"dimension": dimension, **config}, self.recplug_options)
         fde = {key: config.pop(key) for key in SETUP_FIELDS if key in config}
-        try:
-            self.settings = ChamferIndexConfig(**config)
-        except TypeError as exc:
-            raise ConfigError(f"index {self.name!r}: {exc}") from exc
-        self.fde_config = document_config(int(dimension), **fde)
-        self.dimension = int(dimension)
+        self.settings = ChamferIndexConfig(**config)
+        self.dimension = check_int(dimension, "dimension", low=1)
+        self.fde_config = document_config(self.dimension, **fde)
         self._documents, self._queries = paired_encoders(self.fde_config)
         self._index: Any = None
         self._values = np.zeros((0, self.dimension), np.float16)
@@ -130,45 +133,55 @@ class MuveraChamferIndex:
     def _params(self) -> dict[str, Any]:
         return {"fde": self.fde_config.to_dict(), "search": self.settings.__dict__.copy()}
 
+    def _check_size(self, sets: int, what: str) -> None:
+        """Refuse, with the estimate, FDEs of ``sets`` documents or queries that cannot fit in memory: the
+        FDEs and the FAISS index's copy of them (the encoders check their own working memory)."""
+        check_fits(2 * max(1, sets) * self.fde_dimension * 4, f"{what} ({self.fde_dimension:,} dimensions each)")
+
     def _new_faiss(self) -> Any:
-        faiss = _faiss()
+        faiss = import_faiss()
         try:
             return faiss.index_factory(self.fde_dimension, self.settings.faiss_factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise ConfigError(f"FAISS cannot build {self.settings.faiss_factory!r}: {exc}") from exc
+            raise ConfigError(f"FAISS cannot build {self.settings.faiss_factory!r}: {faiss_message(exc)}") from exc
 
     def _apply_search_params(self) -> None:
-        faiss = _faiss()
+        """``nprobe`` / ``ef_search`` on the FAISS index (the config checked that the factory has them)."""
+        faiss = import_faiss()
+        inner = innermost(self._index)
         if self.settings.nprobe is not None:
             faiss.extract_index_ivf(self._index).nprobe = self.settings.nprobe
         if self.settings.ef_search is not None:
-            faiss.downcast_index(self._index).hnsw.efSearch = self.settings.ef_search
+            inner.hnsw.efSearch = self.settings.ef_search
 
     def _batch(self, sets: Any, what: str) -> MultiVectorBatch:
         try:
             return as_batch(sets, self.dimension)
         except InvalidInputError as exc:
             raise InvalidInputError(f"{what}: {exc}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:  # numpy's errors for ragged, text or None input
+            raise InvalidInputError(
+                f"{what}: expected a list of L_i x {self.dimension} float arrays or a MultiVectorBatch ({exc})"
+            ) from exc
 
     # ------------------------------------------------------------------ add / search
     def add(self, vectors: MultiVectorBatch | Sequence[np.ndarray], ids: Sequence[Any] | np.ndarray) -> None:
         """Add ``N`` documents (a batch or a list of ``L_i x D`` arrays) with ``N`` unique ids."""
         batch = self._batch(vectors, "documents")
-        new_ids = check_ids(ids, len(batch))
-        merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
-        if len(np.unique(merged)) != len(merged):
-            raise InvalidInputError("ids: some ids are already in the index")
+        new_ids = check_ids(ids, len(batch), existing=self._ids)
         if len(batch) == 0:
             return
+        self._check_size(len(batch), f"FDEs of {len(batch)} documents")
         started = time.perf_counter()
         fdes = self._documents(batch)
         self.timings["fde_documents_s"] = self.timings.get("fde_documents_s", 0.0) + time.perf_counter() - started
-        if self._index is None:
-            self._index = self._new_faiss()
-        if not self._index.is_trained:
+        index = self._index if self._index is not None else self._new_faiss()
+        if not index.is_trained:
             started = time.perf_counter()
-            self._index.train(fdes)
+            train_index(index, fdes, self.settings.faiss_factory)
             self.timings["faiss_train_s"] = time.perf_counter() - started
+        self._index = index
+        merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
         self._apply_search_params()
         self._index.add(fdes)
         self._values = np.concatenate([self._values, batch.values.astype(np.float16)])
@@ -179,9 +192,10 @@ class MuveraChamferIndex:
 
     def search(self, queries: MultiVectorBatch | Sequence[np.ndarray], k: int) -> SearchResult:
         """Top ``k`` ids and Chamfer scores (FDE scores when ``candidates == 0``) for ``Q`` query sets."""
-        k = check_k(k)
         batch = self._batch(queries, "queries")
         q = len(batch)
+        k = check_k(k, q)
+        self._check_size(q, f"FDEs of {q} queries")
         empty_id: Any = "" if self._ids.dtype.kind in "UO" else -1
         ids = np.full((q, k), empty_id, dtype=self._ids.dtype if self._ids.dtype.kind in "UO" else np.int64)
         scores = np.full((q, k), -np.inf, np.float32)
@@ -259,59 +273,71 @@ class MuveraChamferIndex:
         + the FAISS index."""
         faiss_bytes = 0
         if self._index is not None:
-            faiss_bytes = int(_faiss().serialize_index(self._index).nbytes)
+            faiss_bytes = int(import_faiss().serialize_index(self._index).nbytes)
         per_value = {"float32": 4, "float16": 0, "bfloat16": 2, "int8": 1}[self.settings.rerank_dtype]
         copy = self._values.shape[0] * self.dimension * per_value
         return int(self._values.nbytes + copy + self._offsets.nbytes + faiss_bytes)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
-        """Write ``fde.faiss``, ``vectors.npz`` and ``manifest.json`` into directory ``path`` atomically."""
-        faiss = _faiss()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+        """Write the FDE FAISS index, the documents' vectors (npz) and ``manifest.json`` into directory
+        ``path``; a save killed at any moment leaves the previous save, or this one, loadable."""
+        faiss = import_faiss()
         index = self._index if self._index is not None else self._new_faiss()
-        atomic_save_with(path / FAISS_FILE, lambda tmp: faiss.write_index(index, tmp))
-        with atomic_writer(path / SETS_FILE) as handle:
-            np.savez(handle, values=self._values, offsets=self._offsets, ids=self._ids)
-        IndexManifest(
+
+        def write_sets(target: Path) -> None:
+            with atomic_writer(target) as handle:
+                np.savez(handle, values=self._values, offsets=self._offsets, ids=self._ids)
+
+        writers = {
+            "fde": (".faiss", lambda target: atomic_save_with(target, lambda tmp: faiss.write_index(index, tmp))),
+            "vectors": (".npz", write_sets),
+        }
+        manifest = IndexManifest(
             index=self.name,
             dimension=self.dimension,
             metric="chamfer",
             count=len(self),
-            files={FAISS_FILE: "", SETS_FILE: ""},
             encoder=encoder_config,
             params=self._params(),
             library_versions=library_versions("numpy", "faiss-cpu"),
-        ).write(path)
-        return path
+        )
+        save_generation(Path(path), writers, manifest)
+        return Path(path)
 
     @classmethod
     def load(cls, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> MuveraChamferIndex:
-        """Read an index written by :meth:`save` (checksums, encoder config and FDE config verified; no pickle)."""
-        faiss = _faiss()
+        """Read an index written by :meth:`save` (no pickle; the manifest's and files' checksums, encoder
+        and FDE config, and the FAISS file's type, metric and dimension verified)."""
+        faiss = import_faiss()
         path = Path(path)
         manifest = IndexManifest.read(path, index=cls.name, encoder_config=encoder_config)
         try:
             fde = FDEConfig.from_dict(manifest.params["fde"])
             search = dict(manifest.params["search"])
+            index = cls(fde.dimension, **{key: getattr(fde, key) for key in SETUP_FIELDS}, **search)
         except (KeyError, TypeError, ConfigError) as exc:
             raise IncompatibleFileError(f"{path}: manifest has no valid FDE parameters ({exc})") from exc
-        index = cls(fde.dimension, **{key: getattr(fde, key) for key in SETUP_FIELDS}, **search)
+        if manifest.metric != "chamfer" or fde.dimension != manifest.dimension:
+            raise CorruptFileError(f"{path}: manifest metric / dimension do not describe a muvera-chamfer index")
+        sets_file = file_of(manifest, path, "vectors", SETS_FILE)
+        faiss_file = file_of(manifest, path, "fde", FAISS_FILE)
         try:
-            with np.load(path / SETS_FILE, allow_pickle=False) as data:
+            with np.load(sets_file, allow_pickle=False) as data:
                 values, offsets, ids = data["values"], data["offsets"], data["ids"]
-            stored = faiss.read_index(str(path / FAISS_FILE))
-        except (ValueError, OSError, KeyError, RuntimeError) as exc:
+            stored = faiss.read_index(str(faiss_file))
+        except (ValueError, OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
             raise CorruptFileError(f"{path}: cannot be read ({exc})") from exc
+        check_loaded(faiss_file, {**describe(index._new_faiss()), "count": manifest.count},
+                     {**describe(stored), "count": int(stored.ntotal)})
         if (
             ids.shape != (manifest.count,)
             or offsets.shape != (manifest.count + 1,)
+            or values.ndim != 2
             or values.shape != (int(offsets[-1]), manifest.dimension)
-            or stored.ntotal != manifest.count
-            or stored.d != index.fde_dimension
+            or values.dtype != np.float16
         ):
-            raise CorruptFileError(f"{path}: stored shapes do not match the manifest")
+            raise CorruptFileError(f"{sets_file}: stored shapes do not match the manifest")
         index._values, index._offsets, index._ids, index._index = values, offsets.astype(np.int64), ids, stored
         index._apply_search_params()
         index._rerank_vectors()

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug.checks import check_int
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_writer
 from recplug.multivector import MultiVectorBatch
 from recplug.pretrained import MINILM_NAME, load_sentence_transformer
+from recplug.validation import check_texts
 
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
 
@@ -61,16 +63,18 @@ class TokenEncoderConfig:
     num_threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_seq_length <= 0 or self.batch_size <= 0:
-            raise ConfigError(
-                f"max_seq_length and batch_size must be positive, got {self.max_seq_length}, {self.batch_size}"
-            )
+        check_int(self.max_seq_length, "max_seq_length", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
+        if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
+            raise ConfigError(f"cache_dir must be a folder path or '' (no cache), got {self.cache_dir!r}")
+        # device and num_threads are checked where the model is loaded
 
 
 class TokenEmbeddingEncoder:
     """A :class:`recplug.protocols.RetrievalEncoder` with ``output="multivector"`` (``D = 384``)."""
 
     name = "minilm-tokens"
+    recplug_options = frozenset(TokenEncoderConfig.__dataclass_fields__)
     output = "multivector"
 
     def __init__(self, **config: Any) -> None:
@@ -105,10 +109,7 @@ class TokenEmbeddingEncoder:
 
     def encode(self, texts: Sequence[str]) -> MultiVectorBatch:
         """Token sets of ``texts``, from the cache when this model has encoded exactly these texts before."""
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"texts[{i}]: expected a string, got {type(text).__name__}")
+        texts = check_texts(texts)
         if not texts:
             return MultiVectorBatch(np.zeros((0, self.dimension), np.float16), np.zeros(1, np.int64))
         cache_file = None

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from typing import Literal
+from os import PathLike
+from typing import Any, Literal
 
+from recplug.checks import check_choice, check_int, check_optional_int, check_real, check_str
 from recplug.errors import ConfigError
 
 from recplug_ssl.losses import check_temperature
+
+
+def check_names(value: Any, what: str) -> tuple[str, ...] | None:
+    """``None``, or a list of non-empty feature names as a tuple; else a ConfigError."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (Sequence, Set)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{what} must be a list of feature names, got {value!r}")
+    return tuple(value)
+
+
+def check_defaults(defaults: Any) -> dict[str, int | str]:
+    """Per feature, ``"empty"`` or a row id >= 0; else a ConfigError."""
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"SSL defaults must map feature names to 'empty' or a row id, got {defaults!r}")
+    for key, value in defaults.items():
+        ok = value == "empty" if isinstance(value, str) else isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if not isinstance(key, str) or not ok:
+            raise ConfigError(f"SSL default of feature {key!r} must be 'empty' or a row id >= 0, got {value!r}")
+    return dict(defaults)
 
 MASKINGS = ("random", "correlated", "none")
 SAMPLERS = ("corpus", "click_log")
@@ -61,23 +85,23 @@ class SSLConfig:
     schedule: ScheduleConfig = ScheduleConfig()
 
     def __post_init__(self) -> None:
-        if self.masking not in MASKINGS:
-            raise ConfigError(f"SSL masking must be one of {MASKINGS}, got {self.masking!r}")
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"SSL sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        check_choice(self.masking, "SSL masking", MASKINGS)
+        check_choice(self.sampler, "SSL sampler", SAMPLERS)
         check_temperature(self.temperature)
-        if not 0.0 <= self.value_dropout < 1.0:
-            raise ConfigError(f"value_dropout must be in [0, 1), got {self.value_dropout}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ConfigError(f"SSL batch_size must be an integer >= 2, got {self.batch_size!r}")
-        if self.features is not None:
-            object.__setattr__(self, "features", tuple(self.features))
-            if self.masking != "none" and len(self.features) < 2:
+        check_real(self.value_dropout, "value_dropout", low=0.0, high=1.0, high_open=True)
+        check_int(self.batch_size, "SSL batch_size (InfoNCE needs in-batch negatives)", low=2)
+        check_optional_int(self.num_masked, "num_masked", low=1)
+        object.__setattr__(self, "defaults", check_defaults(self.defaults))
+        if self.mutual_info_path is not None and not isinstance(self.mutual_info_path, (str, PathLike)):
+            raise ConfigError(f"mutual_info_path must be a path, got {self.mutual_info_path!r}")
+        features = check_names(self.features, "SSL features")
+        if features is not None:
+            object.__setattr__(self, "features", features)
+            if self.masking != "none" and len(features) < 2:
                 raise ConfigError(
-                    f"feature masking needs k >= 2 item features to split, got k={len(self.features)}: {list(self.features)}"
+                    f"feature masking needs k >= 2 item features to split, got k={len(features)}: {list(features)}"
                 )
-        if self.dropout_features is not None:
-            object.__setattr__(self, "dropout_features", tuple(self.dropout_features))
+        object.__setattr__(self, "dropout_features", check_names(self.dropout_features, "dropout_features"))
 
 
 @dataclass(frozen=True)
@@ -99,8 +123,6 @@ class SpreadOutConfig:
     schedule: ScheduleConfig = ScheduleConfig()
 
     def __post_init__(self) -> None:
-        if self.form not in SPREAD_OUT_FORMS:
-            raise ConfigError(f"spread-out form must be one of {SPREAD_OUT_FORMS}, got {self.form!r}")
+        check_choice(self.form, "spread-out form", SPREAD_OUT_FORMS)
         check_temperature(self.temperature)
-        if not self.key:
-            raise ConfigError("spread-out key is empty")
+        check_str(self.key, "spread-out key")

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from recplug.checks import check_int
 from recplug.errors import ConfigError, InvalidInputError
+from recplug.memory import check_fits
 
 from recplug_ssl.config import ScheduleConfig, SpreadOutConfig, SSLConfig
 
@@ -52,12 +54,27 @@ def item_feature_frame(kjt: Any):  # -> pl.DataFrame
     return pl.DataFrame(data, schema={key: pl.List(pl.Int64) for key in data})
 
 
+def _item_ids(values: Any, name: str) -> Any:
+    """``train_item_ids`` as a flat int64 array; anything else (strings, floats, ragged lists) is an input error."""
+    import numpy as np
+
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name}: train_item_ids must be a list of item ids ({exc})") from exc
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
+        raise InvalidInputError(f"{name}: train_item_ids must be integer item ids, got {array.dtype} values")
+    return array.astype(np.int64).reshape(-1)
+
+
 def _resolve_items(model: Any, feature_space: Any, item_features: Callable | None, num_items: int | None):
     """``(ids -> KJT lookup, number of items)`` from the arguments or the model's ``feature_space``."""
     if item_features is not None:
         if num_items is None:
             raise ConfigError("item_features given without num_items")
-        return item_features, int(num_items)
+        if not callable(item_features):
+            raise ConfigError(f"item_features must be a callable ids -> KeyedJaggedTensor, got {item_features!r}")
+        return item_features, check_int(num_items, "num_items", low=2)
     space = feature_space if feature_space is not None else getattr(model, "feature_space", None)
     if space is None:
         raise ConfigError(
@@ -102,17 +119,21 @@ def ssl_factory(
 
     config = SSLConfig(
         masking=masking,  # type: ignore[arg-type]
-        features=tuple(features) if features is not None else None,
+        features=features,  # type: ignore[arg-type]  (checked and made a tuple by SSLConfig)
         num_masked=num_masked,
-        defaults=dict(defaults or {}),
+        defaults=defaults,  # type: ignore[arg-type]
         value_dropout=value_dropout,
-        dropout_features=tuple(dropout_features) if dropout_features is not None else None,
+        dropout_features=dropout_features,  # type: ignore[arg-type]
         temperature=temperature,
         batch_size=batch_size,
         sampler=sampler,  # type: ignore[arg-type]
         mutual_info_path=mutual_info_path,
         schedule=_schedule(weight, warmup, warmup_steps),
     )
+    # InfoNCE holds B x B logits (and their softmax and gradient) per step
+    check_fits(12 * config.batch_size**2, f"{name}: an SSL batch of {config.batch_size} items (B x B InfoNCE logits)")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{name!r}: name must be a non-empty string")
     if model is None or not callable(getattr(model, "item_tower", None)):
         raise ConfigError(f"{name}: needs model= with an item_tower(kjt) method (capability 'needs_model')")
     tables = getattr(model, "item_tables", None)
@@ -120,7 +141,7 @@ def ssl_factory(
         raise ConfigError(f"{name}: the model exposes no item_tables to read its item features from")
     feature_names = tuple(f for t in tables for f in t.feature_names)
     lookup, n_items = _resolve_items(model, feature_space, item_features, num_items)
-    log_ids = None if train_item_ids is None else np.asarray(train_item_ids, dtype=np.int64).reshape(-1)
+    log_ids = None if train_item_ids is None else _item_ids(train_item_ids, name)
     if log_ids is not None and log_ids.size and (log_ids.min() < 0 or log_ids.max() >= n_items):
         raise InvalidInputError(f"{name}: train_item_ids must lie in [0, {n_items}), got {log_ids.min()}..{log_ids.max()}")
     corpus = item_feature_frame(lookup(torch.arange(n_items)))

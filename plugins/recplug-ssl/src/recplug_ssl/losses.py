@@ -15,16 +15,24 @@ from recplug.errors import ConfigError, InvalidInputError
 
 def check_temperature(temperature: float) -> float:
     """``temperature`` as a float; ``τ <= 0`` (or NaN) is a :class:`ConfigError`."""
-    if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
+    ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+    if not (ok and temperature > 0 and math.isfinite(temperature)):
         raise ConfigError(f"SSL temperature must be a positive finite number, got {temperature!r}")
     return float(temperature)
 
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+    for view in (a, b):
+        if not isinstance(view, torch.Tensor):
+            raise InvalidInputError(f"item embeddings must be a B x D torch tensor, got {type(view).__name__}")
+        if not view.dtype.is_floating_point:
+            raise InvalidInputError(f"item embeddings must be floating point, got {view.dtype}")
     if a.dim() != 2 or a.shape != b.shape:
         raise InvalidInputError(f"InfoNCE needs two B x D views of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[0] < 2:
         raise InvalidInputError(f"InfoNCE needs at least 2 items in the batch (in-batch negatives), got {a.shape[0]}")
+    if a.shape[1] < 1:
+        raise InvalidInputError(f"item embeddings have no dimensions (shape {tuple(a.shape)})")
 
 
 def cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,39 +24,51 @@ from typing import TYPE_CHECKING, Any
 from recplug.errors import ConfigError, InvalidInputError
 from recplug.records import DatasetSpec
 
+from recplug_eval.options import PATH, check_option
+
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` of a UTF-8 text file (``.gz``: gzip-compressed). A missing or unreadable
+    file, or a line that is not UTF-8, is an :class:`InvalidInputError` naming the file (and the line)."""
+    try:
+        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError as exc:
+        raise InvalidInputError(f"{path}: file is missing") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    number = 0
+    with handle:
+        try:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInputError(
+                        f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    ) from None
+                yield number, line
+        except (gzip.BadGzipFile, EOFError, OSError) as exc:
+            raise InvalidInputError(f"{path}: cannot be read after line {number} ({exc})") from exc
 
 
 def _json_lines(path: Path, notes: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line; bad JSON names file and line."""
-    try:
-        handle = _open_text(path)
-    except FileNotFoundError as exc:
-        raise InvalidInputError(f"{path}: file is missing") from exc
-    with handle:
+    for number, line in _text_lines(path):
+        if not line.strip():
+            notes[f"{path.name}: blank lines skipped"] = notes.get(f"{path.name}: blank lines skipped", 0) + 1
+            continue
         try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    notes[f"{path.name}: blank lines skipped"] = notes.get(f"{path.name}: blank lines skipped", 0) + 1
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-                if not isinstance(obj, dict):
-                    raise InvalidInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-                yield number, obj
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError) as exc:
-            raise InvalidInputError(f"{path}: cannot be read ({exc})") from exc
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise InvalidInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        yield number, obj
 
 
 def _field(obj: dict[str, Any], key: str, path: Path, number: int, *, required: bool = True) -> str | None:
@@ -127,34 +138,32 @@ def read_qrels(path: Path, query_ids: set[str] | None = None, doc_ids: set[str] 
     """
     import polars as pl
 
-    if not path.exists():
-        raise InvalidInputError(f"{path}: file is missing")
     rows: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for number, fields in enumerate(reader, start=1):
-            if number == 1:
-                if tuple(f.strip() for f in fields) != QRELS_HEADER:
-                    raise InvalidInputError(
-                        f"{path}:1: expected the header {' '.join(QRELS_HEADER)!r} (tab-separated), got {fields!r}"
-                    )
-                continue
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            if len(fields) != 3:
-                raise InvalidInputError(f"{path}:{number}: expected 3 tab-separated columns, got {len(fields)}")
-            query_id, doc_id, score = (f.strip() for f in fields)
-            try:
-                relevance = int(score)
-            except ValueError as exc:
-                raise InvalidInputError(f"{path}:{number}: score {score!r} is not an integer") from exc
-            if query_ids is not None and query_id not in query_ids:
-                raise InvalidInputError(f"{path}:{number}: unknown query id {query_id!r} (not in queries.jsonl)")
-            if doc_ids is not None and doc_id not in doc_ids:
-                raise InvalidInputError(f"{path}:{number}: unknown document id {doc_id!r} (not in the corpus)")
-            _check_unique(seen, (query_id, doc_id), path, number, "judgment")  # type: ignore[arg-type]
-            rows.append((query_id, doc_id, relevance))
+    reader = csv.reader((line for _, line in _text_lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    # QUOTE_NONE: one row per line, so the row number is the file's line number
+    for number, fields in enumerate(reader, start=1):
+        if number == 1:
+            if tuple(f.strip() for f in fields) != QRELS_HEADER:
+                raise InvalidInputError(
+                    f"{path}:1: expected the header {' '.join(QRELS_HEADER)!r} (tab-separated), got {fields!r}"
+                )
+            continue
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        if len(fields) != 3:
+            raise InvalidInputError(f"{path}:{number}: expected 3 tab-separated columns, got {len(fields)}")
+        query_id, doc_id, score = (f.strip() for f in fields)
+        try:
+            relevance = int(score)
+        except ValueError as exc:
+            raise InvalidInputError(f"{path}:{number}: score {score!r} is not an integer") from exc
+        if query_ids is not None and query_id not in query_ids:
+            raise InvalidInputError(f"{path}:{number}: unknown query id {query_id!r} (not in queries.jsonl)")
+        if doc_ids is not None and doc_id not in doc_ids:
+            raise InvalidInputError(f"{path}:{number}: unknown document id {doc_id!r} (not in the corpus)")
+        _check_unique(seen, (query_id, doc_id), path, number, "judgment")  # type: ignore[arg-type]
+        rows.append((query_id, doc_id, relevance))
     if not rows:
         raise InvalidInputError(f"{path}: no judgments")
     query_col, doc_col, rel_col = zip(*rows, strict=True)
@@ -187,6 +196,8 @@ class BeirDataset:
     """
 
     def __init__(self, path: str | Path, name: str = "beir") -> None:
+        check_option("dataset", "name", name, str, "a string", optional=False)
+        check_option(f"dataset {name!r}", "path", path, PATH, "a path (a string)", optional=False)
         self.path = Path(path)
         self.name = name
         if not self.path.is_dir():
@@ -250,10 +261,22 @@ def document_texts(corpus: pl.DataFrame, separator: str = " ") -> list[str]:
 def write_beir(
     path: str | Path, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: dict[str, pl.DataFrame]
 ) -> Path:
-    """Write frames as a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)."""
-    from recplug.fileio import atomic_write_text
+    """Write frames as a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``), whole beside
+    its place and swapped in (:func:`recplug.fileio.atomic_folder`): a write killed at any moment leaves the old
+    folder or the new one; other files in it are not kept."""
+    from recplug.fileio import atomic_folder
 
     path = Path(path)
+    with atomic_folder(path) as staging:
+        _write_beir_files(staging, corpus, queries, qrels)
+    return path
+
+
+def _write_beir_files(
+    path: Path, corpus: pl.DataFrame, queries: pl.DataFrame, qrels: dict[str, pl.DataFrame]
+) -> None:
+    from recplug.fileio import atomic_write_text
+
     atomic_write_text(
         path / "corpus.jsonl",
         "".join(
@@ -269,7 +292,6 @@ def write_beir(
         lines = ["\t".join(QRELS_HEADER)]
         lines += [f"{q}\t{d}\t{r}" for q, d, r in frame.select("query_id", "doc_id", "relevance").iter_rows()]
         atomic_write_text(path / "qrels" / f"{split}.tsv", "\n".join(lines) + "\n")
-    return path
 
 
 def subset_beir(
@@ -304,6 +326,7 @@ def _scifact(path: str | Path | None = None) -> BeirDataset:
 
 
 def _beir(path: str | Path | None = None, name: str | None = None) -> BeirDataset:
+    check_option("dataset 'beir'", "path", path, PATH, "a path (a string)")
     if path is None:
         raise ConfigError("dataset 'beir' needs path=<folder with corpus.jsonl, queries.jsonl, qrels/>")
     return BeirDataset(path, name=name or Path(path).name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from recplug.fileio import atomic_save_with
+from recplug.fileio import atomic_folder, atomic_save_with
 
 #: countries whose first characters collide ("united kingdom" / "united states", "austria" / "australia")
 COUNTRIES = ("united kingdom", "united states", "austria", "australia", "germany", "france", "japan", "brazil")
@@ -83,12 +83,14 @@ def generate_shop(spec: ShopSpec) -> dict[str, dict[str, np.ndarray | list]]:
 def write_shop(folder: str | Path, spec: ShopSpec = ShopSpec(), fmt: str = "csv") -> Path:
     """Write the three tables of :func:`generate_shop` to ``folder`` (``csv`` or ``parquet``); returns it.
 
+    The folder is written whole beside its place and swapped in (:func:`recplug.fileio.atomic_folder`): a
+    write killed at any moment leaves the old folder or the new one; other files in it are not kept.
+
     Only users and items that occur in some interaction are written to the feature tables.
     """
     import polars as pl
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tables = generate_shop(spec)
     frames = {name: pl.DataFrame(columns) for name, columns in tables.items()}
     inter = frames["interactions"]
@@ -97,9 +99,10 @@ def write_shop(folder: str | Path, spec: ShopSpec = ShopSpec(), fmt: str = "csv"
     frames["users"] = frames["users"].with_columns(pl.col("age").fill_nan(None))
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
-    for name, frame in frames.items():
-        write = frame.write_csv if fmt == "csv" else frame.write_parquet
-        atomic_save_with(folder / f"{name}.{fmt}", lambda tmp, write=write: write(tmp))
+    with atomic_folder(folder) as staging:  # the three files are swapped in together
+        for name, frame in frames.items():
+            write = frame.write_csv if fmt == "csv" else frame.write_parquet
+            atomic_save_with(staging / f"{name}.{fmt}", lambda tmp, write=write: write(tmp))
     return folder
 
 

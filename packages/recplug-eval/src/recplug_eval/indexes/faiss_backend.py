@@ -2,31 +2,40 @@
 
 faiss is imported only inside these functions (via :func:`import_faiss`), never at module import time.
 Every raw ``RuntimeError`` FAISS raises for a bad configuration is turned into a recplug error that
-names the factory string.
+names the factory string. What ``recplug-muvera`` shares (training, checks of loaded files) lives in the
+core's :mod:`recplug.faiss_support` and is re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import ModuleType
 from typing import Any
 
 import numpy as np
-from recplug.errors import ConfigError, InvalidInputError
+from recplug.errors import ConfigError
+from recplug.faiss_support import (
+    describe,
+    faiss_message,
+    import_faiss,
+    innermost,
+    min_training_vectors,
+    train_index,
+)
 
 from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
 
+__all__ = [
+    "build_index",
+    "describe",
+    "faiss_message",
+    "import_faiss",
+    "min_training_vectors",
+    "set_search_parameters",
+    "train_index",
+]
 
-def import_faiss() -> ModuleType:
-    """The ``faiss`` module, or an ImportError saying what to install."""
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency of recplug-eval
-        raise ImportError(
-            "FAISS indexes need the faiss library: pip install faiss-cpu (or faiss-gpu on a CUDA machine)"
-        ) from exc
-    return faiss
+
 
 
 @contextmanager
@@ -50,15 +59,6 @@ def metric_type(metric: str) -> int:
     return faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
 
 
-def _innermost(index: Any) -> Any:
-    """The index under ``IndexPreTransform`` / ``IndexIDMap`` wrappers, downcast to its real class.
-
-    The result does not own its C++ object: use it only while ``index`` is alive."""
-    faiss = import_faiss()
-    index = faiss.downcast_index(index)
-    while isinstance(index, (faiss.IndexPreTransform, faiss.IndexIDMap, faiss.IndexIDMap2)):
-        index = faiss.downcast_index(index.index)
-    return index
 
 
 def build_index(config: FaissIndexConfig, dimension: int) -> Any:
@@ -76,51 +76,21 @@ def build_index(config: FaissIndexConfig, dimension: int) -> Any:
     except RuntimeError as exc:
         raise ConfigError(
             f"FAISS cannot build factory {config.factory!r} (dimension {dimension}, metric {config.metric}): "
-            f"{_faiss_message(exc)}"
+            f"{faiss_message(exc)}"
         ) from exc
     if config.ef_construction is not None:
-        _innermost(index).hnsw.efConstruction = config.ef_construction
-    if not isinstance(_innermost(index), (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
+        innermost(index).hnsw.efConstruction = config.ef_construction
+    if not isinstance(innermost(index), (faiss.IndexIVF, faiss.IndexIDMap, faiss.IndexIDMap2)):
         index = faiss.IndexIDMap2(index)
     return index
 
 
-def _faiss_message(exc: BaseException) -> str:
-    """The useful last part of a FAISS C++ error message."""
-    text = str(exc).strip()
-    return text.split(": ", 1)[-1] if text.startswith("Error in") else text
 
 
-def min_training_vectors(index: Any) -> int:
-    """Fewest vectors FAISS accepts to train ``index``: the IVF list count and the PQ centroid count
-    (``2 ** bits``), whichever is larger; 1 when neither applies."""
-    faiss = import_faiss()
-    inner = _innermost(index)
-    needed = 1
-    if isinstance(inner, faiss.IndexIVF):
-        needed = max(needed, int(inner.nlist))
-    pq = getattr(inner, "pq", None)
-    if pq is not None:
-        needed = max(needed, int(pq.ksub))
-    return needed
 
 
-def train_index(index: Any, vectors: np.ndarray, factory: str) -> None:
-    """Train ``index`` on ``vectors`` (N x D float32).
 
-    Raises:
-        InvalidInputError: fewer vectors than the index needs (names the factory and both counts).
-    """
-    needed = min_training_vectors(index)
-    if vectors.shape[0] < needed:
-        raise InvalidInputError(
-            f"factory {factory!r} must be trained on at least {needed} vectors, got {vectors.shape[0]}; "
-            "add more vectors in the first call to add() or train() first, or choose fewer lists/centroids"
-        )
-    try:
-        index.train(vectors)
-    except RuntimeError as exc:
-        raise InvalidInputError(f"training factory {factory!r} failed: {_faiss_message(exc)}") from exc
+
 
 
 def supports_removal(index: Any) -> bool:
@@ -137,13 +107,13 @@ def is_graph(index: Any) -> bool:
     """Whether ``index`` is a graph index (HNSW, NSG): one ``add`` call of all vectors builds a better
     graph than several batches (measured: recall@10 0.855 vs 0.781 on 100k vectors added in 10 batches)."""
     faiss = import_faiss()
-    return isinstance(_innermost(index), (faiss.IndexHNSW, faiss.IndexNSG))
+    return isinstance(innermost(index), (faiss.IndexHNSW, faiss.IndexNSG))
 
 
 def gpu_capable(index: Any) -> bool:
     """Whether FAISS has a GPU version of ``index``'s type (flat and IVF indexes)."""
     faiss = import_faiss()
-    inner = _innermost(index)
+    inner = innermost(index)
     return isinstance(inner, (faiss.IndexFlat, faiss.IndexIVFFlat, faiss.IndexIVFPQ, faiss.IndexIVFScalarQuantizer))
 
 
@@ -202,5 +172,5 @@ def set_search_parameters(index: Any, config: FaissIndexConfig, *, on_gpu: bool)
             space.set_index_parameter(index, name, value)
         except RuntimeError as exc:
             raise ConfigError(
-                f"cannot set {name}={value} on factory {config.factory!r}: {_faiss_message(exc)}"
+                f"cannot set {name}={value} on factory {config.factory!r}: {faiss_message(exc)}"
             ) from exc

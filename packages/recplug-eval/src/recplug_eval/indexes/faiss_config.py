@@ -9,7 +9,9 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from recplug.checks import check_int, check_optional_int
 from recplug.errors import ConfigError
+from recplug.faiss_support import check_search_parameters
 
 METRICS = ("ip", "l2", "cosine")
 DEVICES = ("auto", "cpu", "gpu")
@@ -61,16 +63,10 @@ class FaissIndexConfig:
             raise ConfigError(f"unknown metric {self.metric!r}; choose one of {', '.join(METRICS)}")
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        for field_name in ("nprobe", "ef_search", "ef_construction", "train_size"):
-            value = getattr(self, field_name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise ConfigError(f"{field_name} must be a positive integer or None, got {value!r}")
-        if not isinstance(self.shards, int) or isinstance(self.shards, bool) or self.shards <= 0:
-            raise ConfigError(f"shards must be a positive integer, got {self.shards!r}")
-        if self.nprobe is not None and "IVF" not in self.factory:
-            raise ConfigError(f"nprobe applies to IVF indexes only; factory {self.factory!r} has no inverted lists")
-        if (self.ef_search is not None or self.ef_construction is not None) and "HNSW" not in self.factory:
-            raise ConfigError(f"ef_search/ef_construction apply to HNSW indexes only, not factory {self.factory!r}")
+        check_optional_int(self.train_size, "train_size", low=1)
+        check_int(self.shards, "shards", low=1)
+        check_int(self.seed, "seed")
+        check_search_parameters(self.factory, self.nprobe, self.ef_search, self.ef_construction)
 
     @property
     def is_exact(self) -> bool:

@@ -19,14 +19,14 @@ import numpy as np
 from recplug.builtins.exact_index import positions_to_ids
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.fileio import atomic_save_with, atomic_writer
-from recplug.manifest import IndexManifest, library_versions
+from recplug.generations import file_of, save_generation
+from recplug.manifest import IndexManifest, check_loaded, library_versions
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.records import RetrievalIndexSpec
 from recplug.validation import as_float32_matrix, check_ids, check_k, normalize_rows
 
 from recplug_eval.indexes import faiss_backend as fb
 from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
-from recplug_eval.indexes.generations import save_generation
 
 #: ``index`` field of the manifest of every saved :class:`FaissIndex`, whatever its component name.
 MANIFEST_INDEX = "faiss"
@@ -162,15 +162,7 @@ class FaissIndex:
         """Add ``N x D`` vectors with ``N`` unique ids (all integers or all strings, as in earlier adds).
         An untrained index is first trained on these vectors."""
         x = self._prepare(vectors, "vectors")
-        new_ids = check_ids(ids, x.shape[0])
-        if len(self._ids) and (new_ids.dtype.kind in "iu") != (self._ids.dtype.kind in "iu"):
-            raise InvalidInputError(
-                f"ids: the index holds {(self._ids.dtype.kind in 'iu' and 'integer') or 'string'} ids, "
-                f"got dtype {new_ids.dtype}"
-            )
-        if len(self._ids) and np.isin(new_ids, self._ids).any():
-            clash = new_ids[np.isin(new_ids, self._ids)][0]
-            raise InvalidInputError(f"ids: id {clash!r} (and maybe others) is already in the index")
+        new_ids = check_ids(ids, x.shape[0], existing=self._ids)
         if x.shape[0] == 0:
             return
         if not self.is_trained:
@@ -213,8 +205,8 @@ class FaissIndex:
     # ------------------------------------------------------------------ searching
     def search(self, queries: Any, k: int) -> SearchResult:
         """Top ``k`` ids (Q x k) and scores (Q x k float32, best first) for ``Q x D`` queries."""
-        k = check_k(k)
         q = self._prepare(queries, "queries")
+        k = check_k(k, q.shape[0])
         if len(self) == 0:
             positions = np.full((q.shape[0], k), -1, np.int64)
             return SearchResult(
@@ -288,35 +280,34 @@ class FaissIndex:
         manifest = IndexManifest.read(path, index=MANIFEST_INDEX, encoder_config=encoder_config, dimension=dimension)
         try:
             params = dict(manifest.params)
-            layout = dict(params["layout"])
             saved = dict(params["config"])
             n_shards = int(params["shards_saved"])
             name = str(params["name"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptFileError(f"{path}: manifest params lack the FAISS layout ({exc})") from exc
+        if saved.get("metric") != manifest.metric:
+            raise CorruptFileError(f"{path}: manifest metric {manifest.metric!r} differs from its FAISS configuration")
         if device is not None:
             saved["device"] = device
         try:
             index = cls(manifest.dimension, name=name, **saved)
         except (TypeError, ConfigError) as exc:
             raise IncompatibleFileError(f"{path}: saved FAISS configuration cannot be rebuilt here ({exc})") from exc
-        ids_file = path / layout.get("ids", "")
+        ids_file = file_of(manifest, path, "ids", "ids.npz")
         try:
             with np.load(ids_file, allow_pickle=False) as data:
                 labels, ids, next_label = data["labels"], data["ids"], int(data["next_label"])
         except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise CorruptFileError(f"{ids_file}: cannot be read ({exc})") from exc
         shards = []
+        expected = fb.describe(fb.build_index(index.config.resolved(max(1, manifest.count)), manifest.dimension))
         for i in range(n_shards):
-            shard_file = path / layout.get(f"shard{i}", f"missing-shard{i}")
+            shard_file = file_of(manifest, path, f"shard{i}", f"missing-shard{i}")
             try:
                 shards.append(faiss.read_index(str(shard_file)))
             except RuntimeError as exc:
-                raise CorruptFileError(f"{shard_file}: FAISS cannot read it ({fb._faiss_message(exc)})") from exc
-            if shards[-1].d != manifest.dimension:
-                raise CorruptFileError(
-                    f"{shard_file}: holds dimension {shards[-1].d}, manifest says {manifest.dimension}"
-                )
+                raise CorruptFileError(f"{shard_file}: FAISS cannot read it ({fb.faiss_message(exc)})") from exc
+            check_loaded(shard_file, expected, fb.describe(shards[-1]))
         stored = sum(int(shard.ntotal) for shard in shards)
         if labels.shape != (manifest.count,) or ids.shape != (manifest.count,) or stored != manifest.count:
             raise CorruptFileError(
@@ -368,24 +359,40 @@ def _faiss_ivf_pq(nlist: int | None = None, m: int = 16, bits: int = 8, nprobe: 
     return FaissIndex(**_named("faiss-ivf-pq", config), factory=f"IVF{lists},PQ{int(m)}x{int(bits)}np", nprobe=nprobe)
 
 
+#: Options every FAISS component takes; the presets add their own and drop ``factory``.
+COMMON_OPTIONS = frozenset({"dimension", "metric", "shards", "device", "train_size", "seed"})
+
+
 def faiss_index_specs() -> list[RetrievalIndexSpec]:
     """The FAISS index components; every factory takes ``dimension`` and ``metric`` (ip, l2, cosine)."""
     trained = {"save", "gpu", "removal", "train"}
+    ivf = {"nlist", "nprobe"}
     table = [
         (
             "faiss",
             _faiss,
             "any FAISS index_factory string (factory='IVF1024,PQ16x8'), shards=, device=",
             {"save", "gpu"},
+            {"factory", "nprobe", "ef_search", "ef_construction"},
         ),
-        ("faiss-flat", _faiss_flat, "FAISS exact search (Flat)", {"save", "gpu", "exact", "removal"}),
-        ("faiss-hnsw", _faiss_hnsw, "FAISS HNSW graph (m=32, ef_search=64, ef_construction=40); CPU only", {"save"}),
-        ("faiss-ivf-flat", _faiss_ivf_flat, "FAISS IVF, exact vectors (nlist=auto ≈ 4·√N, nprobe=16)", trained),
+        ("faiss-flat", _faiss_flat, "FAISS exact search (Flat)", {"save", "gpu", "exact", "removal"}, set()),
+        (
+            "faiss-hnsw",
+            _faiss_hnsw,
+            "FAISS HNSW graph (m=32, ef_search=64, ef_construction=40); CPU only",
+            {"save"},
+            {"m", "ef_search", "ef_construction"},
+        ),
+        ("faiss-ivf-flat", _faiss_ivf_flat, "FAISS IVF, exact vectors (nlist=auto ≈ 4·√N, nprobe=16)", trained, ivf),
         (
             "faiss-ivf-pq",
             _faiss_ivf_pq,
             "FAISS IVF + product quantization (nlist=auto, m=16, 8 bits, nprobe=16)",
             trained,
+            ivf | {"m", "bits"},
         ),
     ]
-    return [RetrievalIndexSpec(name, factory=f, description=text, capabilities=caps) for name, f, text, caps in table]
+    return [
+        RetrievalIndexSpec(name, factory=f, description=text, capabilities=caps, options=COMMON_OPTIONS | own)
+        for name, f, text, caps, own in table
+    ]

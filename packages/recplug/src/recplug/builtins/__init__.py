@@ -3,25 +3,7 @@
 from __future__ import annotations
 
 from recplug.hookspecs import hookimpl
-from recplug.records import CommandSpec, EmbeddingCompressorSpec, RegularizerSpec, RetrievalIndexSpec
-
-
-def _exact_index(**config):
-    from recplug.builtins.exact_index import ExactIndex
-
-    return ExactIndex(**config)
-
-
-def _dense_tables(**config):
-    from recplug.builtins.dense_tables import DenseTables
-
-    return DenseTables(**config)
-
-
-def _embedding_norm(**config):
-    from recplug.builtins.norm_regularizer import EmbeddingNormPenalty
-
-    return EmbeddingNormPenalty(**config)
+from recplug.records import CommandSpec, EmbeddingCompressorSpec, RegularizerSpec, RetrievalIndexSpec, lazy_factory
 
 
 @hookimpl
@@ -29,7 +11,7 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
     return [
         RetrievalIndexSpec(
             "exact",
-            factory=_exact_index,
+            factory=lazy_factory("recplug.builtins.exact_index:ExactIndex"),
             description="brute-force NumPy top-k (inner product, cosine or L2); the reference for other indexes",
             capabilities={"exact", "save", "removal"},
         )
@@ -41,7 +23,7 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
     return [
         EmbeddingCompressorSpec(
             "dense",
-            factory=_dense_tables,
+            factory=lazy_factory("recplug.builtins.dense_tables:DenseTables"),
             description="plain float32 torchrec EmbeddingBagCollection tables (no compression)",
             capabilities={"export", "fused", "sharded"},
         )
@@ -53,7 +35,7 @@ def recplug_regularizers() -> list[RegularizerSpec]:
     return [
         RegularizerSpec(
             "embedding-norm",
-            factory=_embedding_norm,
+            factory=lazy_factory("recplug.builtins.norm_regularizer:EmbeddingNormPenalty"),
             description="mean squared L2 norm of output embeddings",
             capabilities=set(),
         )

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recplug.errors import CorruptFileError, IncompatibleFileError
+from recplug.checks import check_real
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError
 from recplug.fileio import atomic_save_with
+from recplug.memory import check_fits
 from recplug.protocols import ExportInfo, TableSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,8 +33,73 @@ def require_torchrec() -> Any:
     return torchrec
 
 
+def check_tables(tables: Sequence[TableSpec], owner: str = "embedding tables") -> list[TableSpec]:
+    """``tables`` as a list of :class:`TableSpec` with distinct table and feature names; else a ConfigError."""
+    if isinstance(tables, (str, bytes)) or not isinstance(tables, Sequence):
+        raise ConfigError(f"{owner}: tables must be a list of TableSpec, got {type(tables).__name__}")
+    tables = list(tables)
+    if not tables:
+        raise ConfigError(f"{owner}: no tables given")
+    for table in tables:
+        if not isinstance(table, TableSpec):
+            raise ConfigError(f"{owner}: tables must be TableSpec records, got {type(table).__name__}")
+    names = [t.name for t in tables]
+    features = [f for t in tables for f in t.feature_names]
+    for what, values in (("table", names), ("feature", features)):
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise ConfigError(f"{owner}: {what} name(s) {repeated} appear more than once")
+    return tables
+
+
+def check_device(device: Any, owner: str = "embedding tables") -> Any:
+    """The ``torch.device`` of ``device`` (a string such as ``"cpu"``, ``"cuda:0"``, ``"meta"``); a malformed
+    name or a CUDA device on a machine without it is a ConfigError."""
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise ConfigError(f"{owner}: device must be a string such as 'cpu', 'cuda' or 'meta', got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{owner}: device {device!r} is not a device name such as 'cpu', 'cuda:0' or 'meta'") from exc
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            raise ConfigError(f"{owner}: device {device!r} is not available ({count} CUDA device(s) visible)")
+    elif parsed.type not in ("cpu", "meta"):
+        raise ConfigError(f"{owner}: device {device!r} is not supported; use 'cpu', 'cuda[:N]' or 'meta'")
+    return parsed
+
+
+def check_init_std(init_std: Any, owner: str = "embedding tables") -> float | None:
+    """``None`` or a finite standard deviation >= 0."""
+    return None if init_std is None else check_real(init_std, f"{owner}: init_std", low=0)
+
+
+def check_tables_fit(tables: Sequence[TableSpec], device: Any, owner: str, bytes_per_weight: float = 4) -> None:
+    """Refuse, with the estimate, tables whose weights (``bytes_per_weight`` each) cannot fit in host memory
+    (``meta`` tables allocate nothing; CUDA tables are checked against the device's free memory)."""
+    import torch
+
+    nbytes = sum(t.num_embeddings * t.embedding_dim for t in tables) * bytes_per_weight
+    where = torch.device(device)
+    if where.type == "meta":
+        return
+    if where.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(where)
+        if nbytes > free:
+            from recplug.memory import ResourceError, format_bytes
+
+            raise ResourceError(f"{owner}: the tables need about {format_bytes(nbytes)}, {format_bytes(free)} free on {where}")
+        return
+    shapes = ", ".join(f"{t.name} {t.num_embeddings} x {t.embedding_dim}" for t in tables[:3])
+    check_fits(nbytes, f"{owner} ({shapes}{', ...' if len(tables) > 3 else ''})")
+
+
 def embedding_bag_configs(tables: Sequence[TableSpec]) -> list[Any]:
     """torchrec ``EmbeddingBagConfig`` s for ``tables``."""
+    tables = check_tables(tables)
     torchrec = require_torchrec()
     pooling = {"sum": torchrec.PoolingType.SUM, "mean": torchrec.PoolingType.MEAN}
     return [
@@ -65,15 +132,25 @@ class DenseTables:
     capabilities = frozenset({"export", "fused", "sharded"})
 
     def __init__(self, device: str = "cpu", init_std: float | None = None) -> None:
+        if not isinstance(device, str) or not device:
+            raise ConfigError(f"{self.name}: device must be a string such as 'cpu', 'cuda' or 'meta', got {device!r}")
         self.device = device
-        self.init_std = init_std
+        self.init_std = check_init_std(init_std, self.name)
 
     def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
-        """An ``EmbeddingBagCollection``: KeyedJaggedTensor -> KeyedTensor (B x sum D)."""
+        """An ``EmbeddingBagCollection``: KeyedJaggedTensor -> KeyedTensor (B x sum D).
+
+        Raises:
+            ConfigError: malformed tables or an unusable device.
+            recplug.memory.ResourceError: tables larger than the memory available (checked before allocating).
+        """
         import torch
 
+        tables = check_tables(tables, self.name)
+        device = check_device(self.device, self.name)
+        check_tables_fit(tables, device, self.name)
         torchrec = require_torchrec()
-        module = torchrec.EmbeddingBagCollection(tables=embedding_bag_configs(tables), device=torch.device(self.device))
+        module = torchrec.EmbeddingBagCollection(tables=embedding_bag_configs(tables), device=device)
         if self.init_std is not None and self.device != "meta":
             with torch.no_grad():
                 for weight in table_weights(module).values():

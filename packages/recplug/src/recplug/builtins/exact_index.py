@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
+from recplug.errors import ConfigError, CorruptFileError
 from recplug.fileio import atomic_writer
-from recplug.manifest import IndexManifest, library_versions
+from recplug.generations import file_of, save_generation
+from recplug.manifest import IndexManifest, check_loaded, library_versions
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import as_float32_matrix, check_ids, check_k, normalize_rows
 
@@ -79,10 +80,8 @@ class ExactIndex:
     def add(self, vectors: Any, ids: Sequence[Any] | np.ndarray) -> None:
         """Add ``N x D`` vectors with ``N`` unique ids (all integers or all strings)."""
         x = self._prepare(vectors, "vectors")
-        new_ids = check_ids(ids, x.shape[0])
+        new_ids = check_ids(ids, x.shape[0], existing=self._ids)
         merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
-        if len(np.unique(merged)) != len(merged):
-            raise InvalidInputError("ids: some ids are already in the index")
         self._vectors = np.concatenate([self._vectors, x])
         self._ids = merged
 
@@ -102,39 +101,51 @@ class ExactIndex:
 
     def search(self, queries: Any, k: int) -> SearchResult:
         """Top ``k`` ids and scores for each of ``Q x D`` queries."""
-        k = check_k(k)
-        positions, values = top_k(self.scores(queries), k)
+        scores = self.scores(queries)
+        positions, values = top_k(scores, check_k(k, scores.shape[0]))
         return SearchResult(ids=positions_to_ids(positions, self._ids), scores=values)
 
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
-        """Write ``vectors.npz`` and ``manifest.json`` into directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_writer(path / DATA_FILE) as handle:
-            np.savez(handle, vectors=self._vectors, ids=self._ids)
-        IndexManifest(
+        """Write the vectors and ids (npz) and ``manifest.json`` into directory ``path``; a save killed at
+        any moment leaves the previous save, or this one, loadable (:mod:`recplug.generations`)."""
+
+        def write_vectors(target: Path) -> None:
+            with atomic_writer(target) as handle:
+                np.savez(handle, vectors=self._vectors, ids=self._ids)
+
+        manifest = IndexManifest(
             index=self.name,
             dimension=self.dimension,
             metric=self.metric,
             count=len(self),
-            files={DATA_FILE: ""},
             encoder=encoder_config,
             library_versions=library_versions("numpy"),
-        ).write(path)
-        return path
+        )
+        save_generation(Path(path), {"vectors": (".npz", write_vectors)}, manifest)
+        return Path(path)
 
     @classmethod
     def load(cls, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> ExactIndex:
-        """Read an index written by :meth:`save` (no pickle; checksums and encoder config verified)."""
+        """Read an index written by :meth:`save` (no pickle; the manifest's and the files' checksums, the
+        encoder config, and the data's shape and type against the manifest, verified)."""
         path = Path(path)
         manifest = IndexManifest.read(path, index=cls.name, encoder_config=encoder_config)
+        data_file = file_of(manifest, path, "vectors", DATA_FILE)
         try:
-            with np.load(path / DATA_FILE, allow_pickle=False) as data:
+            with np.load(data_file, allow_pickle=False) as data:
                 vectors, ids = data["vectors"], data["ids"]
         except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise CorruptFileError(f"{path / DATA_FILE}: cannot be read ({exc})") from exc
-        index = cls(manifest.dimension, manifest.metric)
-        if vectors.shape != (manifest.count, manifest.dimension) or ids.shape != (manifest.count,):
-            raise CorruptFileError(f"{path / DATA_FILE}: shapes do not match the manifest")
-        index._vectors, index._ids = vectors.astype(np.float32), ids
+            raise CorruptFileError(f"{data_file}: cannot be read ({exc})") from exc
+        try:
+            index = cls(manifest.dimension, manifest.metric)
+        except ConfigError as exc:
+            raise CorruptFileError(f"{path}: manifest describes no valid exact index ({exc})") from exc
+        check_loaded(
+            data_file,
+            {"shape": (manifest.count, manifest.dimension), "ids": (manifest.count,), "dtype": "float32"},
+            {"shape": vectors.shape, "ids": ids.shape, "dtype": str(vectors.dtype)},
+        )
+        if ids.dtype.kind not in "iuU":
+            raise CorruptFileError(f"{data_file}: ids have dtype {ids.dtype}, expected integers or strings")
+        index._vectors, index._ids = vectors, ids
         return index

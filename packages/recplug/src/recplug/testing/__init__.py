@@ -15,7 +15,7 @@ Importing this package imports pytest and numpy, never torch or faiss (kits impo
 
 from recplug.testing.compressor_kit import CompressorConformance
 from recplug.testing.encoder_kit import EncoderConformance
-from recplug.testing.index_kit import IndexConformance
+from recplug.testing.index_kit import IndexConformance, write_resealed_manifest
 from recplug.testing.regularizer_kit import RegularizerConformance
 
-__all__ = ["CompressorConformance", "EncoderConformance", "IndexConformance", "RegularizerConformance"]
+__all__ = ["CompressorConformance", "EncoderConformance", "IndexConformance", "RegularizerConformance", "write_resealed_manifest"]

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
-from recplug.manifest import MANIFEST_NAME
+from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError, RecplugError
+from recplug.manifest import MANIFEST_NAME, manifest_digest
 from recplug.protocols import IndexCapabilities, SearchResult
+from recplug.testing.kill_kit import count_steps, killed_after, killed_at_step
+from recplug.testing.strategies import ci_settings, outcome
+
+#: Fast and reproducible in CI; every subclass of the kit runs the same examples on its own fixtures.
+PROPERTY_SETTINGS = ci_settings(
+    max_examples=40,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.differing_executors],
+)
+#: Arbitrary inputs for add / search: arrays of any dtype and shape (NaN, infinity, empty included),
+#: nested lists, strings, None.
+ARBITRARY_INPUTS = st.one_of(
+    hnp.arrays(
+        dtype=st.sampled_from([np.float32, np.float64, np.float16, np.int64, np.bool_, np.uint8, np.complex64]),
+        shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=9),
+    ),
+    st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5), max_size=4),
+    st.text(max_size=5),
+    st.none(),
+    st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers()), max_size=3),
+)
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -54,6 +82,14 @@ class IndexConformance:
         index = make_index()
         docs, ids = index_documents
         index.add(docs, ids)
+        return index
+
+    @pytest.fixture
+    def other_index(self, make_index: Any, index_documents: tuple[Any, np.ndarray]) -> Any:
+        """The same documents under reversed ids: a second index that answers differently."""
+        index = make_index()
+        docs, ids = index_documents
+        index.add(docs, ids[::-1].copy())
         return index
 
     # ------------------------------------------------------------------ contract
@@ -143,3 +179,104 @@ class IndexConformance:
         (Path(directory) / MANIFEST_NAME).write_text("{not json")
         with pytest.raises(CorruptFileError):
             type(filled_index).load(directory, encoder_config={"encoder": "kit"})
+
+    def test_edited_manifest_is_caught(self, filled_index: Any, tmp_path: Path) -> None:
+        """The manifest's checksum covers its own fields: an edited metric or count is refused, not obeyed."""
+        if not filled_index.capabilities.supports_save:
+            pytest.skip("index does not support saving")
+        directory = Path(filled_index.save(tmp_path / "idx"))
+        original = (directory / MANIFEST_NAME).read_text()
+        for key, value in (("metric", "l2" if filled_index_metric(original) != "l2" else "ip"), ("count", 1)):
+            raw = json.loads(original)
+            raw[key] = value
+            (directory / MANIFEST_NAME).write_text(json.dumps(raw))
+            with pytest.raises(CorruptFileError, match="checksum"):
+                type(filled_index).load(directory)
+
+    def test_saved_files_honour_the_umask(self, filled_index: Any, tmp_path: Path) -> None:
+        if not filled_index.capabilities.supports_save:
+            pytest.skip("index does not support saving")
+        previous = os.umask(0o022)
+        try:
+            directory = Path(filled_index.save(tmp_path / "idx"))
+        finally:
+            os.umask(previous)
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.rglob("*") if p.is_file()}
+        assert modes and set(modes.values()) == {0o644}, modes
+
+    def test_kill_during_save_leaves_the_old_or_the_new_index(
+        self, filled_index: Any, other_index: Any, index_queries: tuple[Any, Any], tmp_path: Path
+    ) -> None:
+        """SIGKILL a child process at every file-system step of a save over an earlier save, and at random
+        moments of saves in a loop: the directory always loads, as the old index or as the new one."""
+        if not filled_index.capabilities.supports_save:
+            pytest.skip("index does not support saving")
+        directory = tmp_path / "idx"
+        queries = index_queries[0]
+        answers = {name: index.search(queries, k=5).ids.tolist() for name, index in
+                   (("old", filled_index), ("new", other_index))}
+        assert answers["old"] != answers["new"]
+
+        def state() -> str:
+            loaded = type(filled_index).load(directory)
+            found = loaded.search(queries, k=5).ids.tolist()
+            assert found in answers.values(), "a killed save left an index that is neither the old nor the new"
+            return "old" if found == answers["old"] else "new"
+
+        filled_index.save(directory)
+        steps = count_steps(lambda: other_index.save(directory))
+        assert state() == "new"
+        seen, kills = set(), 0
+        for step in range(1, steps + 1):
+            filled_index.save(directory)
+            kills += killed_at_step(lambda: other_index.save(directory), step)  # the last steps may vary
+            seen.add(state())
+        assert kills >= steps - 2 and seen == {"old", "new"}, f"{kills} kills at {steps} steps, outcomes {seen}"
+        started = time.perf_counter()
+        filled_index.save(directory)
+        cycle = 2 * (time.perf_counter() - started)
+        rng = random.Random(0)
+        for _ in range(6):
+            killed_after(lambda: (other_index.save(directory), filled_index.save(directory)), rng.uniform(0, cycle))
+            state()
+        filled_index.save(directory)  # a complete save clears what killed ones left behind
+        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+        entries = {Path(name).parts[0] for name in manifest["files"]} | {MANIFEST_NAME}
+        assert {p.name for p in directory.iterdir()} == entries
+
+    # ------------------------------------------------------------------ arbitrary input
+    def test_bool_and_huge_k_are_refused(self, filled_index: Any, index_queries: tuple[Any, Any]) -> None:
+        with pytest.raises(InvalidInputError):
+            filled_index.search(index_queries[0], k=True)
+        with pytest.raises(RecplugError, match=r"GiB|TiB|PiB"):
+            filled_index.search(index_queries[0], k=10**12)
+
+    @PROPERTY_SETTINGS
+    @given(data=ARBITRARY_INPUTS, k=st.one_of(st.integers(-3, 12), st.just(True), st.floats(0, 3), st.none()))
+    def test_arbitrary_queries_give_results_or_recplug_errors(self, filled_index: Any, data: Any, k: Any) -> None:
+        result = outcome(lambda: filled_index.search(data, k=k))
+        if result.ok:
+            assert result.value.ids.shape == result.value.scores.shape and result.value.ids.shape[1] == k
+
+    @PROPERTY_SETTINGS
+    @given(data=ARBITRARY_INPUTS)
+    def test_arbitrary_documents_are_added_whole_or_refused(self, filled_index: Any, data: Any) -> None:
+        before = len(filled_index)
+        try:
+            count = len(data)
+        except TypeError:
+            count = 1
+        result = outcome(lambda: filled_index.add(data, [f"new{i}" for i in range(count)]))
+        assert len(filled_index) == (before + count if result.ok else before), "a refused add changed the index"
+
+
+def filled_index_metric(manifest_text: str) -> str:
+    """The ``metric`` field of a manifest's text."""
+    return str(json.loads(manifest_text).get("metric"))
+
+
+def write_resealed_manifest(directory: Path, raw: dict[str, Any]) -> None:
+    """Write manifest fields ``raw`` with a matching checksum of their own: a deliberately consistent but
+    wrong manifest, to test that each index still checks its data files against it."""
+    raw = {**raw, "manifest_sha256": manifest_digest(raw)}
+    (Path(directory) / MANIFEST_NAME).write_text(json.dumps(raw))
