@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from recplug.cli.main import main
-from recplug.errors import ConfigError, PluginLoadError
+from recplug.errors import ConfigError
 from recplug_eval.demo import DemoStep, discover_steps, run_demo, select_steps
 from recplug_eval.options import parse_config_items
 from recplug_eval.runner import EvalConfig
@@ -85,50 +85,64 @@ def test_eval_command_errors_are_reported(capsys: pytest.CaptureFixture) -> None
 # ---------------------------------------------------------------------------------------------- demo
 
 PLUGIN_SOURCE = '''
-from recplug_eval.demo import DemoStep
-from recplug_eval.runner import SystemConfig
+from recplug import DemoStep, hookimpl
 
-def steps():
-    return [DemoStep(
-        name="extra",
-        title="An extra section",
-        systems=lambda: [SystemConfig.bm25("bm25-robertson", method="robertson")],
-        run=lambda ctx: f"systems so far: {[s.name for s in ctx.report.systems]}",
-    )]
 
-def broken():
+def _systems():
+    from recplug_eval.runner import SystemConfig
+
+    return [SystemConfig.bm25("bm25-robertson", method="robertson")]
+
+
+def _fails(context):
     raise RuntimeError("boom")
+
+
+@hookimpl
+def recplug_demo_steps():
+    return [
+        DemoStep(
+            name="extra",
+            title="An extra section",
+            systems=_systems,
+            run=lambda ctx: f"systems so far: {[s.name for s in ctx.report.systems]}",
+        ),
+        DemoStep(name="bad", title="A step that fails", run=_fails, order=200),
+    ]
 '''
 
 
 @pytest.fixture
-def demo_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[metadata.EntryPoint]:
+def demo_manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The installed plugins plus a fake one whose ``recplug_demo_steps`` hook adds two steps."""
+    from recplug.manager import load_plugin_manager
+
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "fake_demo_plugin.py").write_text(PLUGIN_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    return [
-        metadata.EntryPoint("good", "fake_demo_plugin:steps", "recplug.demo"),
-        metadata.EntryPoint("bad", "fake_demo_plugin:broken", "recplug.demo"),
-    ]
+    return load_plugin_manager(entry_points=[*metadata.entry_points(group="recplug"),
+                                             metadata.EntryPoint("good", "fake_demo_plugin", "recplug")])
 
 
-def test_demo_steps_discovery(demo_entry_points) -> None:
-    loaded = discover_steps(demo_entry_points)
-    assert [s.name for s in loaded.steps] == ["baselines", "extra"]  # built-in first (order 0)
-    assert loaded.steps[1].source == "good"
-    assert "boom" in loaded.failures["bad"]
-    with pytest.raises(PluginLoadError, match="'bad'"):
-        discover_steps(demo_entry_points, require=["bad"])
+def test_demo_steps_come_from_the_hook(demo_manager) -> None:
+    loaded = discover_steps(demo_manager)
+    names = [item.name for item in loaded]
+    assert names[0] == "baselines" and names[-2:] == ["extra", "bad"]  # by (order, name)
+    assert {item.name: item.source for item in loaded}["baselines"] == "recplug-eval"
     with pytest.raises(ConfigError, match="unknown demo step"):
-        select_steps(loaded.steps, only=["nope"])
+        select_steps(loaded, only=["nope"])
     with pytest.raises(ConfigError, match="neither systems nor run"):
         DemoStep("empty", "nothing")
 
 
-def test_demo_runs_plugin_steps_and_reports_failures(demo_entry_points, scifact_slice: Path, tmp_path: Path) -> None:
+def test_demo_runs_plugin_steps_and_reports_failures(demo_manager, scifact_slice: Path, tmp_path: Path) -> None:
     config = EvalConfig(dataset="beir", dataset_config={"path": str(scifact_slice)}, k=10)
     out = tmp_path / "demo"
-    report, markdown = run_demo(out, skip=["baselines"], eval_config=config, entry_points=demo_entry_points)
+    only = ["extra", "bad"]
+    with pytest.raises(RuntimeError, match="boom"):  # a step asked for by name fails loudly
+        run_demo(out, only=only, eval_config=config, pm=demo_manager)
+    skip = [item.name for item in discover_steps(demo_manager) if item.name not in only]
+    report, markdown = run_demo(out, skip=skip, eval_config=config, pm=demo_manager)
     assert [s.name for s in report.systems] == ["bm25-robertson"]
     assert "## An extra section" in markdown and "systems so far: ['bm25-robertson']" in markdown
     assert "`bad`" in markdown and "boom" in markdown
@@ -250,16 +264,14 @@ DIST_NAME = "fake-demo-dist"
 
 @pytest.fixture
 def installed_demo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A distribution on sys.path with a (hook-less) ``recplug`` plugin and a ``recplug.demo`` entry point."""
+    """A distribution on sys.path whose ``recplug`` plugin has a ``recplug_demo_steps`` hook."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "fake_demo_plugin.py").write_text(PLUGIN_SOURCE)
     info = site / "fake_demo_dist-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST_NAME}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[recplug]\nfake-demo = fake_demo_plugin\n\n[recplug.demo]\nfake-demo = fake_demo_plugin:steps\n"
-    )
+    (info / "entry_points.txt").write_text("[recplug]\nfake-demo = fake_demo_plugin\n")
     monkeypatch.syspath_prepend(str(site))
     for variable in ("RECPLUG_BLOCK_PLUGINS", "RECPLUG_DISABLE_PLUGIN_AUTOLOAD", "RECPLUG_PLUGINS"):
         monkeypatch.delenv(variable, raising=False)
@@ -267,11 +279,11 @@ def installed_demo_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> st
 
 
 def test_demo_steps_honour_blocked_and_not_autoloaded_plugins(installed_demo_plugin: str, monkeypatch) -> None:
-    assert "extra" in {s.name for s in discover_steps().steps}
+    assert "extra" in {s.name for s in discover_steps()}
     monkeypatch.setenv("RECPLUG_BLOCK_PLUGINS", installed_demo_plugin)
-    assert "extra" not in {s.name for s in discover_steps().steps}
+    assert "extra" not in {s.name for s in discover_steps()}
     monkeypatch.delenv("RECPLUG_BLOCK_PLUGINS")
     monkeypatch.setenv("RECPLUG_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert [s.name for s in discover_steps().steps] == ["baselines"]
+    assert "extra" not in {s.name for s in discover_steps()}  # (recplug-eval's own baselines are off too)
     monkeypatch.setenv("RECPLUG_PLUGINS", installed_demo_plugin)  # asked for by name: loaded again
-    assert "extra" in {s.name for s in discover_steps().steps}
+    assert "extra" in {s.name for s in discover_steps()}

@@ -87,9 +87,9 @@ class SparsePlugin:
     @hookimpl
     def recplug_retrieval_encoders(self):
         return [
-            RetrievalEncoderSpec("hash-bow", factory=HashedBagOfWords, capabilities={"sparse", "index:sparse-dot"}),
+            RetrievalEncoderSpec("hash-bow", factory=HashedBagOfWords, output="sparse", index="sparse-dot"),
             RetrievalEncoderSpec(
-                "fitted-bow", factory=FittedBagOfWords, capabilities={"sparse", "index:sparse-dot", "fits_on_documents"}
+                "fitted-bow", factory=FittedBagOfWords, output="sparse", index="sparse-dot", fits_on_documents=True
             ),
         ]
 
@@ -113,7 +113,7 @@ def slice_config(scifact_slice: Path, encodings_cache: Path) -> EvalConfig:
 def test_plugin_pair_runs_without_runner_changes(pm, slice_config: EvalConfig) -> None:
     report = run_evaluation(slice_config, [SystemConfig(name="bow", encoder="hash-bow")], pm=pm, progress=False)
     (bow,) = report.systems
-    assert bow.config["index"] == "sparse-dot"  # chosen from the encoder spec's "index:" capability
+    assert bow.config["index"] == "sparse-dot"  # chosen from the encoder spec's index field
     assert 0.3 < bow.metrics["nDCG@10"] <= 1.0
     assert bow.run.height == 30 * 20
     assert bow.memory_bytes and bow.memory_bytes > 0

@@ -26,7 +26,7 @@ def test_plugin_import_is_light() -> None:
 
 
 def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["train", "--output-dir", str(tmp_path / "run"), "--set", "epochs=1"]
+    args = ["train", "--out", str(tmp_path / "run"), "--set", "epochs=1"]
     for setting in ["data.max_users=60", "model.embedding_dim=16", "model.hidden=[32]", "model.output_dim=16",
                     "batch_size=128", "max_steps_per_epoch=3", "progress=false", "eval_ks=[10,20]"]:
         args += ["--set", setting]

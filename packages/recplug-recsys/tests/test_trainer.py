@@ -20,7 +20,7 @@ from recplug_recsys.trainer import Trainer, TrainingDivergedError
 
 
 class ItemTowerAgreement:
-    """A "needs_model" regularizer: calls the item tower on the batch's item KJT (as SSL will)."""
+    """A regularizer with ``needs_model``: calls the item tower on the batch's item KJT (as SSL will)."""
 
     name = "tower-check"
     requires = frozenset({"item_embeddings"})
@@ -70,7 +70,7 @@ class FakePlugin:
     @hookimpl
     def recplug_regularizers(self):
         return [
-            RegularizerSpec("tower-check", ItemTowerAgreement, "test", frozenset({"needs_model"})),
+            RegularizerSpec("tower-check", ItemTowerAgreement, "test", needs_model=True),
             RegularizerSpec("nan-after", NanAfter, "test"),
             RegularizerSpec("needs-terms", lambda: type("R", (), {"name": "needs-terms", "schedule": ConstantWeight(1),
                                                                  "requires": frozenset({"doc_term_weights"})})(), ""),

@@ -35,12 +35,28 @@ from recplug import hookimpl
 def recplug_regularizers():
     return ["not a record"]
 """
+MISSPELLED = """
+from recplug import hookimpl, RegularizerSpec
+
+@hookimpl
+def recplug_regularisers():  # not a hook of recplug: pluggy's check_pending must catch it
+    return [RegularizerSpec("never-seen", factory=dict)]
+"""
+DEMO = """
+from recplug import hookimpl, DemoStep
+
+@hookimpl
+def recplug_demo_steps():
+    return [DemoStep("fake-step", "A fake step", run=lambda context: "fake section", order=7)]
+"""
 PLUGINS = {
     "fake-good": ("fake_good", GOOD),
     "fake-broken": ("fake_broken", BROKEN),
     "fake-clash-a": ("fake_clash_a", CLASH),
     "fake-clash-b": ("fake_clash_b", CLASH),
     "fake-wrong-type": ("fake_wrong_type", WRONG_TYPE),
+    "fake-misspelled": ("fake_misspelled", MISSPELLED),
+    "fake-demo": ("fake_demo", DEMO),
 }
 
 

@@ -90,3 +90,40 @@ def test_usage_errors_keep_argparse_exit_code(capsys):
         main(["plugins", "--no-such-flag"])
     assert exited.value.code == 2
     assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_version(capsys) -> None:
+    from recplug import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"recplug {__version__}"
+
+
+def test_one_plugin_manager_per_process(monkeypatch, capsys) -> None:
+    """Issue 31: sub-commands get the manager the command line built instead of loading every plugin again."""
+    import recplug.manager
+
+    calls = []
+    original = recplug.manager.load_plugin_manager
+    monkeypatch.setattr(recplug.manager, "load_plugin_manager", lambda **kw: calls.append(kw) or original(**kw))
+    assert main(["plugins"]) == 0
+    assert "recplug.builtins" in capsys.readouterr().out
+    assert len(calls) == 1
+
+
+def test_a_missing_library_is_one_line_with_the_install_hint(monkeypatch, capsys) -> None:
+    """Issue 31: `recplug train` without torchrec ended in a 32-line traceback."""
+    from recplug.records import CommandSpec
+
+    def run(args, pm):
+        raise ModuleNotFoundError("No module named 'torchrec'", name="torchrec")
+
+    import recplug.manager
+
+    original = recplug.manager.RecplugPluginManager.commands
+    monkeypatch.setattr(recplug.manager.RecplugPluginManager, "commands",
+                        lambda self: {**original(self), "needs-torchrec": CommandSpec("needs-torchrec", "x", lambda p: None, run)})
+    assert main(["needs-torchrec"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'torchrec' is not installed" in err[0] and "--no-deps torchrec==1.8.0" in err[0]

@@ -128,3 +128,35 @@ def test_discovery_hooks_are_called_once_per_plugin(fake_site, monkeypatch):
     pm.components_of("regularizer")
     pm.get("retrieval_index", "fake-index")
     assert calls.count("fake-good") <= 1
+
+
+def test_a_misspelled_hookimpl_makes_the_plugin_broken(fake_site, caplog):
+    """Issue 31: ``check_pending`` so that a misspelled ``@hookimpl`` fails loudly instead of never running."""
+    with caplog.at_level(logging.WARNING):
+        pm = manager(fake_site, "fake-good", "fake-misspelled")
+    assert "recplug_regularisers" in caplog.text
+    assert [i.name for i in pm.plugin_infos() if i.error] == ["fake-misspelled"]
+    with pytest.raises(PluginLoadError, match="recplug_regularisers"):
+        manager(fake_site, "fake-misspelled", require=["fake-misspelled"])
+
+
+def test_demo_steps_are_a_hook_like_every_other_component(fake_site, monkeypatch):
+    """Issue 31: one mechanism; blocked plugins bring no steps."""
+    pm = manager(fake_site, "fake-demo")
+    assert pm.demo_steps()["fake-step"].run(None) == "fake section"
+    assert pm.distribution_of_component("demo_step", "fake-step") == "fake-demo"
+    assert "fake-step" not in manager(fake_site, "fake-demo", block=["fake-demo"]).demo_steps()
+
+
+def test_hooks_are_called_through_pluggy(fake_site, monkeypatch):
+    """Issue 31: the manager calls hooks through pluggy (so later hook arguments reach only the
+    implementations that name them), never an implementation's function directly."""
+    pm = manager(fake_site)
+    calls = []
+    original = pm.subset_hook_caller
+    monkeypatch.setattr(pm, "subset_hook_caller", lambda name, remove_plugins: calls.append(name)
+                        or original(name, remove_plugins))
+    pm._records.clear()
+    pm._components.clear()
+    assert "exact" in pm.components_of("retrieval_index")
+    assert "recplug_retrieval_indexes" in calls

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 
 def shared_data() -> Path:
-    env = os.environ.get("RECPLUG_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
+    from recplug_eval import shared_data_dir
+
+    return shared_data_dir()
 
 
 @pytest.fixture(scope="session")

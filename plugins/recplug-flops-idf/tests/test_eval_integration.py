@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import recplug
-
-retrievers = pytest.importorskip("recplug_eval.retrievers", reason="recplug-eval is part of this monorepo")
+from recplug_eval import build_encoder_index_retriever
 
 
 def test_eval_runner_builds_and_searches_with_the_plugin(scifact_docs):
     pm = recplug.load_plugin_manager()
-    retriever = retrievers.build_encoder_index_retriever(pm, "inference-free-sparse", {"max_length": 64})
+    retriever = build_encoder_index_retriever(pm, "inference-free-sparse", {"max_length": 64})
     assert retriever.index.name == "sparse-inverted"
     docs = scifact_docs[:30]
     retriever.index_corpus([f"d{i}" for i in range(len(docs))], docs)

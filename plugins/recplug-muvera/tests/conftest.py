@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from recplug_muvera.testing import GOLDEN
+from recplug_muvera import testing
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    assert (GOLDEN / "cases.json").exists(), f"golden data missing at {GOLDEN}"
-    return GOLDEN
+    folder = testing.golden_dir()
+    assert (folder / "cases.json").exists(), f"golden data missing at {folder}"
+    return folder

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ml100k():
-    from recplug_eval.datasets.movielens import MovieLensDataset
-    from recplug_recsys.data import dataset_features
+    from recplug_eval import MovieLensDataset
+    from recplug_recsys import dataset_features
 
     ds = MovieLensDataset("ml-100k")
     split = ds.split("recbole")
@@ -27,7 +27,7 @@ def ml100k():
 
 def _model(space):
     from recplug.builtins.dense_tables import DenseTables
-    from recplug_recsys.model import TowerConfig, TwoTowerModel
+    from recplug_recsys import TowerConfig, TwoTowerModel
 
     torch.manual_seed(0)
     return TwoTowerModel(
@@ -38,13 +38,13 @@ def _model(space):
 
 @pytest.mark.parametrize("name", ["ssl-cfm", "ssl-rfm", "spread-out"])
 def test_a_few_training_steps_with_the_regularizer(ml100k, name) -> None:
-    from recplug_recsys.model import in_batch_softmax_loss
+    from recplug_recsys import in_batch_softmax_loss
 
     space, train = ml100k
     model = _model(space)
     pm = load_plugin_manager()
     options = {"weight": 0.5, "warmup": "linear", "warmup_steps": 4}
-    if "needs_model" in pm.get("regularizer", name).capabilities:
+    if pm.get("regularizer", name).needs_model:
         options.update(model=model, feature_space=space, train_item_ids=train["item_id"].to_numpy(), batch_size=64)
     reg = pm.create("regularizer", name, **options)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -59,8 +59,8 @@ class TestSpreadOut(RegularizerConformance):
 
 def test_registry_records_and_capabilities(pm) -> None:
     for name in ("ssl", "ssl-cfm", "ssl-rfm"):
-        assert "needs_model" in pm.get("regularizer", name).capabilities
-    assert "needs_model" not in pm.get("regularizer", "spread-out").capabilities
+        assert pm.get("regularizer", name).needs_model and pm.get("regularizer", name).needs_item_features
+    assert not pm.get("regularizer", "spread-out").needs_model
     reg = pm.create("regularizer", "spread-out")
     assert isinstance(reg, SpreadOutRegularizer) and reg.requires == {"item_embeddings"}
 

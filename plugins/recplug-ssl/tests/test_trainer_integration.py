@@ -16,8 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_trainer_runs_ssl_and_spread_out_and_logs_their_parts(tmp_path) -> None:
-    import recplug_recsys.trainer as trainer_module
-    from recplug_recsys.config import ComponentConfig, DataConfig, ModelConfig, TrainConfig
+    from recplug_recsys import ComponentConfig, DataConfig, ModelConfig, TrainConfig, Trainer
 
     config = TrainConfig(
         data=DataConfig(dataset="ml-100k", max_users=150),
@@ -29,7 +28,7 @@ def test_trainer_runs_ssl_and_spread_out_and_logs_their_parts(tmp_path) -> None:
         epochs=1, batch_size=256, max_steps_per_epoch=4, output_dir=str(tmp_path / "run"), progress=False,
         eval_ks=(10, 50),
     )
-    result = trainer_module.Trainer(config).fit()
+    result = Trainer(config).fit()
     history = (tmp_path / "run" / "history.json").read_text()
     assert '"ssl-cfm/infonce"' in history and '"spread-out/spread_out"' in history
     row = json.loads(history)[0]

@@ -87,7 +87,7 @@ def build_regularizer(pm, variant: str, model, space, train_items: np.ndarray, s
     if name is None:
         return None
     options = {"weight": s.ssl_weight, "temperature": s.ssl_temperature, **options}
-    if "needs_model" in pm.get("regularizer", name).capabilities:
+    if pm.get("regularizer", name).needs_model:
         options.update(model=model, feature_space=space, train_item_ids=train_items,
                        batch_size=s.ssl_batch_size, value_dropout=s.value_dropout)
     return pm.create("regularizer", name, **options)

@@ -1,3 +1,40 @@
-"""Offline retrieval evaluation for recplug: datasets, FAISS indexes, metrics, runner, reports, baselines."""
+"""Offline retrieval evaluation for recplug: datasets, FAISS indexes, metrics, runner, reports, baselines.
+
+The public API, for users and for plugins (plugins import only these names)::
+
+    from recplug_eval import EvalConfig, SystemConfig, run_evaluation      # evaluate retrieval systems
+    from recplug_eval import evaluate_on_slice                             # a demo step on a SciFact slice
+    from recplug_eval import FaissIndex, describe_faiss_index, train_faiss_index  # FAISS, shared checks
+
+Names are imported on first use (``import recplug_eval`` imports neither torch nor faiss).
+"""
+
+from __future__ import annotations
+
+from recplug.public_api import lazy_exports
 
 __version__ = "0.1.0"
+
+#: public name -> ``module:attribute`` it comes from
+_EXPORTS = {
+    "EvalConfig": "recplug_eval.runner:EvalConfig",
+    "SystemConfig": "recplug_eval.runner:SystemConfig",
+    "run_evaluation": "recplug_eval.runner:run_evaluation",
+    "evaluate_on_slice": "recplug_eval.demo:evaluate_on_slice",
+    "write_report": "recplug_eval.report:write_report",
+    "build_encoder_index_retriever": "recplug_eval.retrievers:build_encoder_index_retriever",
+    "FaissIndex": "recplug_eval.indexes.faiss_index:FaissIndex",
+    "MovieLensDataset": "recplug_eval.datasets.movielens:MovieLensDataset",
+    "InteractionFiles": "recplug_eval.datasets.interaction_files:InteractionFiles",
+    "BeirDataset": "recplug_eval.datasets.beir:BeirDataset",
+    "cache_dir": "recplug_eval.paths:cache_dir",
+    "shared_data_dir": "recplug_eval.paths:shared_data_dir",
+    "import_faiss": "recplug_eval.indexes.faiss_support:import_faiss",
+    "faiss_message": "recplug_eval.indexes.faiss_support:faiss_message",
+    "innermost_faiss_index": "recplug_eval.indexes.faiss_support:innermost",
+    "describe_faiss_index": "recplug_eval.indexes.faiss_support:describe",
+    "check_faiss_search_parameters": "recplug_eval.indexes.faiss_support:check_search_parameters",
+    "train_faiss_index": "recplug_eval.indexes.faiss_support:train_index",
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

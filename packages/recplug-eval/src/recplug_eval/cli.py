@@ -95,14 +95,14 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     return config, systems
 
 
-def _run_eval(args: argparse.Namespace) -> int:
+def _run_eval(args: argparse.Namespace, pm: Any) -> int:
     from recplug_eval.paths import check_output_dir
     from recplug_eval.report import results_table, write_report
     from recplug_eval.runner import run_evaluation
 
     check_output_dir(args.out, "--out")  # before the evaluation, not after it
     config, systems = eval_plan(args)
-    report = run_evaluation(config, systems)
+    report = run_evaluation(config, systems, pm=pm)
     paths = write_report(report, args.out)
     print(results_table(report))
     print(f"\nwrote {paths['json'].parent}/ (results.json, results.md, plot.png, runs/)")
@@ -118,7 +118,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-queries", type=positive_int, default=None, help="only the first N judged queries (quick look)")
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _run_demo(args: argparse.Namespace, pm: Any) -> int:
     from pathlib import Path
 
     from recplug_eval.demo import discover_steps, run_demo
@@ -126,11 +126,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     from recplug_eval.runner import EvalConfig
 
     if args.list:
-        loaded = discover_steps()
-        for step in loaded.steps:
-            print(f"{step.name:20s} {step.source:20s} {step.title}")
-        for name, error in loaded.failures.items():
-            print(f"{name:20s} (failed to load: {error})")
+        for loaded in discover_steps(pm):
+            print(f"{loaded.name:20s} {loaded.source:24s} {loaded.step.title}")
         return 0
     check_output_dir(args.out, "--out")
     config = EvalConfig(
@@ -139,7 +136,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         max_queries=args.max_queries,
     )
-    _, markdown = run_demo(args.out, only=args.only, skip=args.skip, eval_config=config)
+    _, markdown = run_demo(args.out, only=args.only, skip=args.skip, eval_config=config, pm=pm)
     print(markdown)
     print(f"wrote {args.out}/")
     return 0

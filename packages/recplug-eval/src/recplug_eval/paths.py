@@ -1,6 +1,8 @@
 """Where shared data, caches and outputs live (computed, never hard-coded).
 
-* Shared data: ``$RECPLUG_SHARED_DATA`` if set, else ``<repo root>/../shared/data``.
+* Shared data: ``$RECPLUG_SHARED_DATA`` if set, else the first ``shared/data`` found in the current folder or
+  one above it (a clone's ``../shared/data``). Never derived from this file's location, which is wrong for a
+  non-editable install.
 * Caches (encodings, MovieLens): ``$RECPLUG_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/recplug`` (``~/.cache/recplug``).
 * Output folders: :func:`check_output_dir` refuses a file where a folder is wanted, before any work.
 """
@@ -16,15 +18,24 @@ ENV_SHARED_DATA = "RECPLUG_SHARED_DATA"
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
 
 
-def repo_root() -> Path:
-    """The monorepo root of an editable install (``packages/recplug-eval/src/recplug_eval`` is 4 levels down)."""
-    return Path(__file__).resolve().parents[4]
-
-
 def shared_data_dir() -> Path:
-    """The read-only shared data folder."""
+    """The read-only shared data folder (BEIR SciFact, MUVERA reference outputs).
+
+    Raises:
+        ConfigError: ``$RECPLUG_SHARED_DATA`` is unset and no ``shared/data`` folder is in or above the
+            current folder.
+    """
     env = os.environ.get(ENV_SHARED_DATA)
-    return Path(env) if env else repo_root().parent / "shared" / "data"
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "shared" / "data").is_dir():
+            return folder / "shared" / "data"
+    raise ConfigError(
+        f"no shared data folder: set {ENV_SHARED_DATA}, or run from a folder with shared/data in or above it "
+        f"(a clone of the repository beside ../shared); looked from {here}"
+    )
 
 
 def cache_dir() -> Path:

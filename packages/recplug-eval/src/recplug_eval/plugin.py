@@ -33,6 +33,13 @@ def recplug_retrieval_encoders():
 
 
 @hookimpl
+def recplug_demo_steps():
+    from recplug_eval.demo import baseline_steps
+
+    return baseline_steps()
+
+
+@hookimpl
 def recplug_commands():
     from recplug_eval.cli import command_specs
 

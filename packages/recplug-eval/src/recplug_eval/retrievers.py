@@ -4,8 +4,8 @@
   plugin manager). The pair must agree: ``index.capabilities.input == encoder.output`` ("dense",
   "sparse" or "multivector"), so a plugin that brings a sparse or multi-vector encoder and a matching
   index works without runner changes. Document encodings are cached on disk; query encoding is timed
-  live. Encoders that learn from the documents they encode (spec capability ``"no_encoding_cache"``
-  or any ``"fits_..."``, e.g. ``"fits_idf_on_documents"``) are never served from the cache.
+  live. Encoders that learn from the documents they encode (spec field ``fits_on_documents``, e.g.
+  corpus IDF) are never served from the cache.
 * :class:`Bm25Retriever` — the lexical baseline (bm25s, title + text, English stopwords, Snowball
   stemmer). Its defaults (Lucene BM25, ``k1=1.5``, ``b=0.75``) give NDCG@10 0.686 on SciFact test.
 * :class:`ExactRerank` — optional second stage: re-scores the first stage's candidates exactly with
@@ -29,17 +29,12 @@ from recplug.protocols import SearchResult
 
 #: dense index preferred when none is named (first one installed wins).
 DEFAULT_DENSE_INDEXES: tuple[str, ...] = ("faiss-flat", "exact")
-#: an encoder spec capability ``"index:<name>"`` names the index to pair it with by default.
-PAIRED_INDEX_PREFIX = "index:"
-#: encoder spec capabilities that forbid caching document encodings: the encoder learns from the
-#: documents it encodes (e.g. IDF), so skipping ``encode_documents`` would leave it unfitted.
-NO_CACHE_CAPABILITY = "no_encoding_cache"
-FITS_ON_DOCUMENTS_PREFIX = "fits_"
 
 
-def cache_allowed(capabilities: frozenset[str] | set[str]) -> bool:
-    """Whether document encodings of an encoder with these spec capabilities may come from the cache."""
-    return NO_CACHE_CAPABILITY not in capabilities and not any(c.startswith(FITS_ON_DOCUMENTS_PREFIX) for c in capabilities)
+def cache_allowed(spec: Any) -> bool:
+    """Whether document encodings of the encoder of ``spec`` (a RetrievalEncoderSpec) may come from the cache:
+    not when it learns from the documents it encodes (``fits_on_documents``)."""
+    return not spec.fits_on_documents
 
 
 @runtime_checkable
@@ -81,13 +76,12 @@ def _document_encoder(encoder: Any, cache: Any) -> Any:
 def choose_index(pm: Any, encoder_name: str, output: str) -> str:
     """The index to pair with encoder ``encoder_name`` when the user names none.
 
-    The encoder spec may name one (capability ``"index:<name>"``); dense encoders otherwise get the first
-    installed of :data:`DEFAULT_DENSE_INDEXES`; other outputs need an explicit index.
+    The encoder spec may name one (its ``index``); dense encoders otherwise get the first installed of
+    :data:`DEFAULT_DENSE_INDEXES`; other outputs need an explicit index.
     """
     spec = pm.get("retrieval_encoder", encoder_name)
-    paired = sorted(c[len(PAIRED_INDEX_PREFIX) :] for c in spec.capabilities if c.startswith(PAIRED_INDEX_PREFIX))
-    if paired:
-        return paired[0]
+    if spec.index is not None:
+        return str(spec.index)
     if output == "dense":
         available = pm.components_of("retrieval_index")
         for name in DEFAULT_DENSE_INDEXES:
@@ -338,7 +332,7 @@ def build_encoder_index_retriever(
     """Build encoder ``encoder`` and index ``index`` (default: :func:`choose_index`) from their component
     names; the index factory gets ``dimension=encoder.dimension`` unless ``index_config`` sets it."""
     enc = pm.get("retrieval_encoder", encoder).create(**dict(encoder_config or {}))
-    if not cache_allowed(pm.get("retrieval_encoder", encoder).capabilities):
+    if not cache_allowed(pm.get("retrieval_encoder", encoder)):
         cache = None
     index_name = index or choose_index(pm, encoder, enc.output)
     config = {"dimension": enc.dimension, **dict(index_config or {})}

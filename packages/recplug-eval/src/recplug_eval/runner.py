@@ -13,7 +13,7 @@ Python API::
 
 Systems name their parts by component name; the runner builds them through the plugin manager, so any
 installed plugin's encoder and index can be evaluated. An encoder without a named index gets the index
-its spec pairs it with (capability ``"index:<name>"``) or, for dense output, the default dense index
+its spec pairs it with (its ``index`` field) or, for dense output, the default dense index
 (see :func:`recplug_eval.retrievers.choose_index`).
 """
 
@@ -215,7 +215,7 @@ def build_retriever(system: SystemConfig, pm: Any, cache: Any) -> Any:
         )
     reranker = None
     if system.rerank_encoder:
-        rerank_cache = cache if cache_allowed(pm.get("retrieval_encoder", system.rerank_encoder).capabilities) else None
+        rerank_cache = cache if cache_allowed(pm.get("retrieval_encoder", system.rerank_encoder)) else None
         encoder = pm.get("retrieval_encoder", system.rerank_encoder).create(**dict(system.rerank_encoder_config))
         reranker = ExactRerank(encoder, rerank_cache)
     return retriever, reranker

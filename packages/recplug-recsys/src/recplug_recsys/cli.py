@@ -37,7 +37,8 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.description = DATA_HELP
     parser.add_argument("--config", help="TOML or JSON file with TrainConfig fields (see recplug_recsys.config)")
     _add_config_arguments(parser)
-    parser.add_argument("--output-dir", help="shortcut for --set output_dir=...")
+    parser.add_argument("--out", "--output-dir", dest="output_dir",
+                        help="output folder, as for every recplug command (shortcut for --set output_dir=...)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the data check (schema, tables, splits) and stop before training")
 
@@ -55,7 +56,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(f"{title}\n{markdown_table(header, rows)}")
 
 
-def _run_train(args: argparse.Namespace) -> int:
+def _run_train(args: argparse.Namespace, pm: Any) -> int:
     from recplug_recsys.config import load_config
     from recplug_recsys.trainer import Trainer
 
@@ -64,8 +65,8 @@ def _run_train(args: argparse.Namespace) -> int:
         overrides.append(f"output_dir={json.dumps(args.output_dir)}")
     config = load_config(args.config, overrides)
     if args.dry_run:
-        return _print_check(config, as_json=False)
-    trainer = Trainer(config)
+        return _print_check(config, pm, as_json=False)
+    trainer = Trainer(config, pm=pm)
     result = trainer.fit()
     if trainer.rank == 0:
         _print_metrics(f"{config.data.dataset} ({config.data.split} split), test, best epoch "
@@ -79,10 +80,10 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated cut-offs (default: the run's eval_ks)")
 
 
-def _run_eval(args: argparse.Namespace) -> int:
+def _run_eval(args: argparse.Namespace, pm: Any) -> int:
     from recplug_recsys.trainer import evaluate_run
 
-    _print_metrics(f"test metrics of {args.run_dir}/best.pt", evaluate_run(args.run_dir, args.ks))
+    _print_metrics(f"test metrics of {args.run_dir}/best.pt", evaluate_run(args.run_dir, args.ks, pm=pm))
     return 0
 
 
@@ -91,10 +92,10 @@ def _configure_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="export folder (a new version is swapped in atomically; older ones removed)")
 
 
-def _run_export(args: argparse.Namespace) -> int:
+def _run_export(args: argparse.Namespace, pm: Any) -> int:
     from recplug_recsys.export import describe_export, export_run
 
-    print(describe_export(export_run(args.run_dir, args.out)))
+    print(describe_export(export_run(args.run_dir, args.out, pm=pm)))
     return 0
 
 
@@ -106,20 +107,18 @@ def _configure_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown tables")
 
 
-def _print_check(config: Any, as_json: bool) -> int:
-    from recplug.manager import load_plugin_manager
-
+def _print_check(config: Any, pm: Any, as_json: bool) -> int:
     from recplug_recsys.data_check import describe
 
-    text, data = describe(config, load_plugin_manager())
+    text, data = describe(config, pm)
     print(json.dumps(data, indent=2) if as_json else text)
     return 0
 
 
-def _run_data(args: argparse.Namespace) -> int:
+def _run_data(args: argparse.Namespace, pm: Any) -> int:
     from recplug_recsys.config import load_config
 
-    return _print_check(load_config(args.config, list(args.set)), as_json=args.json)
+    return _print_check(load_config(args.config, list(args.set)), pm, as_json=args.json)
 
 
 def command_specs() -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +82,9 @@ def train_variants(context: Any, runs: Mapping[str, Mapping[str, Any]], k: int =
     )
 
 
-def demo_steps() -> Sequence[Any]:
-    from recplug_eval.demo import DemoStep
+def demo_steps() -> list[Any]:
+    """This package's step of ``recplug demo`` (the ``recplug_demo_steps`` hook)."""
+    from recplug.records import DemoStep
 
     def run(context: Any) -> str:
         return train_variants(context, {BASELINE: {}}, k=10)

@@ -3,7 +3,7 @@
 Contract for regularizer and compressor plugins (SSL, dynamic sparse, ...)
 -------------------------------------------------------------------------
 * Class: :class:`recplug_recsys.model.TwoTowerModel` (an ``nn.Module``). The trainer passes it as
-  ``model=`` to regularizer factories whose record has the capability ``"needs_model"``. Under
+  ``model=`` to regularizer factories whose record has ``needs_model``. Under
   ``DistributedModelParallel`` the trainer passes the inner ``TwoTowerModel`` (``dmp.module``), whose
   ``user_ebc`` / ``item_ebc`` are then sharded modules with the same interface.
 * ``model(batch)`` with ``batch`` a mapping:

@@ -10,3 +10,10 @@ def recplug_commands():
     from recplug_recsys.cli import command_specs
 
     return command_specs()
+
+
+@hookimpl
+def recplug_demo_steps():
+    from recplug_recsys.demo import demo_steps
+
+    return demo_steps()

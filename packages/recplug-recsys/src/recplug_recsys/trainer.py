@@ -61,16 +61,16 @@ def build_model(config: TrainConfig, schema: FittedSchema, compressor: Any) -> T
 
 
 def create_regularizers(config: TrainConfig, pm: Any, model: TwoTowerModel, data: RunData | None = None) -> list[Any]:
-    """Regularizers by name through the plugin manager: ``model=`` for ``"needs_model"`` records;
+    """Regularizers by name through the plugin manager: ``model=`` for records with ``needs_model``;
     ``feature_space=`` (every item's features) and ``train_item_ids=`` (the click log's item ids, N) for
-    ``"needs_item_features"`` records."""
+    records with ``needs_item_features``."""
     out = []
     for component in config.regularizers:
         spec = pm.get("regularizer", component.name)
         options = dict(component.options)
-        if "needs_model" in spec.capabilities:
+        if spec.needs_model:
             options["model"] = model
-        if "needs_item_features" in spec.capabilities and data is not None:
+        if spec.needs_item_features and data is not None:
             options["feature_space"] = data.features
             options["train_item_ids"] = data.train["item_id"].to_numpy()
         try:

@@ -19,10 +19,14 @@ from recplug.records import (
     CommandSpec,
     ComponentSpec,
     DatasetSpec,
+    DemoContext,
+    DemoStep,
     EmbeddingCompressorSpec,
+    LazyFactory,
     RegularizerSpec,
     RetrievalEncoderSpec,
     RetrievalIndexSpec,
+    lazy_factory,
 )
 
 __version__ = "0.1.0"
@@ -33,10 +37,13 @@ __all__ = [
     "ConfigError",
     "CorruptFileError",
     "DatasetSpec",
+    "DemoContext",
+    "DemoStep",
     "DuplicateComponentError",
     "EmbeddingCompressorSpec",
     "IncompatibleFileError",
     "InvalidInputError",
+    "LazyFactory",
     "PluginLoadError",
     "RecplugError",
     "RecplugPluginManager",
@@ -46,5 +53,6 @@ __all__ = [
     "UnknownComponentError",
     "hookimpl",
     "hookspec",
+    "lazy_factory",
     "load_plugin_manager",
 ]

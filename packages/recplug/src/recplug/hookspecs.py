@@ -22,6 +22,7 @@ import pluggy
 from recplug.records import (
     CommandSpec,
     DatasetSpec,
+    DemoStep,
     EmbeddingCompressorSpec,
     RegularizerSpec,
     RetrievalEncoderSpec,
@@ -106,9 +107,10 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
         >>> class Plugin:
         ...     @hookimpl
         ...     def recplug_retrieval_encoders(self):
-        ...         return [RetrievalEncoderSpec("hash-bow", factory=dict, capabilities={"sparse"})]
-        >>> Plugin().recplug_retrieval_encoders()[0].family
-        'retrieval_encoder'
+        ...         return [RetrievalEncoderSpec("hash-bow", factory=dict, output="sparse", index="sparse-dot")]
+        >>> spec = Plugin().recplug_retrieval_encoders()[0]
+        >>> (spec.family, spec.output, spec.index)
+        ('retrieval_encoder', 'sparse', 'sparse-dot')
     """
 
 
@@ -185,7 +187,33 @@ def recplug_commands() -> list[CommandSpec]:
         >>> class Plugin:
         ...     @hookimpl
         ...     def recplug_commands(self):
-        ...         return [CommandSpec("hello", "say hello", configure=lambda p: None, run=lambda a: 0)]
-        >>> Plugin().recplug_commands()[0].run(None)
+        ...         return [CommandSpec("hello", "say hello", configure=lambda p: None, run=lambda args, pm: 0)]
+        >>> Plugin().recplug_commands()[0].run(None, None)
         0
+    """
+
+
+@hookspec
+def recplug_demo_steps() -> list[DemoStep]:
+    """Steps of ``recplug demo``: retrieval systems for its shared SciFact table and/or a custom section.
+
+    Arguments:
+        none.
+
+    Returns:
+        list[DemoStep]: one record per step; ``systems()`` and ``run(context)`` import what they need when
+        called (the hook runs when plugins load).
+
+    Combine:
+        concatenated over plugins; a duplicate step name is an error naming both distributions; the demo
+        runs them by ``(order, name)``. Blocked or not-loaded plugins contribute no steps.
+
+    Example:
+        >>> from recplug import hookimpl, DemoStep
+        >>> class Plugin:
+        ...     @hookimpl
+        ...     def recplug_demo_steps(self):
+        ...         return [DemoStep("hello", "Hello", run=lambda context: "hello", order=90)]
+        >>> Plugin().recplug_demo_steps()[0].run(None)
+        'hello'
     """

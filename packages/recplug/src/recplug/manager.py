@@ -25,7 +25,7 @@ import pluggy
 
 from recplug import hookspecs
 from recplug.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
-from recplug.records import FAMILIES, SPEC_TYPES, CommandSpec, ComponentSpec
+from recplug.records import FAMILIES, SPEC_TYPES, CommandSpec, ComponentSpec, DemoStep
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ ENV_PLUGINS = "RECPLUG_PLUGINS"
 ENV_BLOCK = "RECPLUG_BLOCK_PLUGINS"
 BUILTIN_PLUGIN = "recplug.builtins"
 
-_HOOK_OF = {family: f"recplug_{family}s" for family in (*FAMILIES, "command")}
+_HOOK_OF = {family: f"recplug_{family}s" for family in (*FAMILIES, "command", "demo_step")}
 _HOOK_OF["retrieval_index"] = "recplug_retrieval_indexes"
+#: The record type each hook returns.
+_RECORD_OF: dict[str, type] = {**SPEC_TYPES, "command": CommandSpec, "demo_step": DemoStep}
 
 
 def _names_from_env(variable: str) -> set[str]:
@@ -122,6 +124,7 @@ class RecplugPluginManager(pluggy.PluginManager):
             try:
                 plugin = ep.load()
                 self.register_plugin(plugin, ep.name, dist, version)
+                self.check_pending()  # a misspelled @hookimpl (no such hook spec) makes the plugin broken
                 self._collect_from(ep.name)  # a plugin returning malformed records is broken too
             except Exception as exc:
                 if self.has_plugin(ep.name):
@@ -140,8 +143,7 @@ class RecplugPluginManager(pluggy.PluginManager):
                 f"plugin(s) {sorted(missing)} requested but not installed; installed: {sorted(seen) or 'none'}"
             )
         self._components.clear()
-        self.components_of("command")  # check every family once, so clashes surface at load time
-        for family in FAMILIES:
+        for family in _HOOK_OF:  # every family once, so clashes surface at load time
             self.components_of(family)
         return self
 
@@ -153,20 +155,18 @@ class RecplugPluginManager(pluggy.PluginManager):
 
     # ------------------------------------------------------------------ collecting
     def _collect_from(self, plugin_name: str) -> dict[str, list[Any]]:
-        """Call every discovery hook of one plugin (once; cached) and type-check the records."""
+        """Call every discovery hook of one plugin through pluggy (once; cached) and type-check the records.
+
+        The hooks are called as pluggy calls them (``subset_hook_caller``), so an implementation receives
+        only the arguments it names and later hook arguments do not break it."""
         if plugin_name in self._records:
             return self._records[plugin_name]
         plugin = self.get_plugin(plugin_name)
+        others = [other for _, other in self.list_name_plugin() if other is not plugin]
         found: dict[str, list[Any]] = {}
         for family, hook_name in _HOOK_OF.items():
-            hook = getattr(self.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
-                records = impl.function()
-                expected = CommandSpec if family == "command" else SPEC_TYPES[family]
-                if records is None:
-                    records = []
+            expected = _RECORD_OF[family]
+            for records in self.subset_hook_caller(hook_name, remove_plugins=others)():
                 if not isinstance(records, (list, tuple)) or not all(isinstance(r, expected) for r in records):
                     raise TypeError(f"{hook_name} of plugin {plugin_name!r} must return a list of {expected.__name__}")
                 found.setdefault(family, []).extend(records)
@@ -212,7 +212,18 @@ class RecplugPluginManager(pluggy.PluginManager):
         return self.get(family, name).create(**config)
 
     def commands(self) -> dict[str, CommandSpec]:
+        """The ``recplug`` sub-commands of every loaded plugin, by name."""
         return self.components_of("command")
+
+    def demo_steps(self) -> dict[str, DemoStep]:
+        """The ``recplug demo`` steps of every loaded plugin, by name."""
+        return self.components_of("demo_step")
+
+    def distribution_of_component(self, family: str, name: str) -> str:
+        """The distribution name that registered component ``name`` of ``family``."""
+        self.components_of(family)
+        owner = self._owner[(family, name)]
+        return self._distributions.get(owner, (owner, "?"))[0]
 
     # ------------------------------------------------------------------ listing
     def plugin_infos(self) -> list[PluginInfo]:

@@ -237,6 +237,11 @@ class RetrievalIndex(Protocol):
         """Top ``k`` documents for each of ``Q`` queries (Q x D)."""
         ...
 
+    def remove(self, ids: Sequence[Any] | np.ndarray) -> int:
+        """Remove the given ids (unknown ones are ignored); returns how many were removed. An index whose
+        ``capabilities.supports_removal`` is False raises :class:`recplug.errors.ConfigError`."""
+        ...
+
     def __len__(self) -> int: ...
 
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:

@@ -12,10 +12,12 @@ STEPS_PER_EPOCH_ML100K = 78  # 80,808 training interactions / batch 1024
 
 
 def demo_steps() -> list[Any]:
-    from recplug_eval.demo import DemoStep
-    from recplug_recsys.demo import DEMO_EPOCHS, train_variants
+    """This plugin's step of ``recplug demo`` (the ``recplug_demo_steps`` hook; imports nothing heavy)."""
+    from recplug.records import DemoStep
 
     def run(context: Any) -> str:
+        from recplug_recsys import DEMO_EPOCHS, train_variants
+
         dsl = {"density": 0.2, "delta_t": 20, "total_steps": DEMO_EPOCHS * STEPS_PER_EPOCH_ML100K}
         return train_variants(context, {"dsl-20%": {"compressor": {"name": "dsl", "options": dsl}}})
 

@@ -39,3 +39,10 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
         spec("int4", _lazy("quantized:QuantizedTables", bits=4), "row-wise int4 tables (low-precision training "
              "or post-training)", _ALL | {"after_step"}),
     ]
+
+
+@hookimpl
+def recplug_demo_steps():
+    from recplug_dynamic_sparse.demo import demo_steps
+
+    return demo_steps()

@@ -16,10 +16,12 @@ LEXICAL_WEIGHT = 1.0  # the lexical channel's weight in tools/bench/flops_idf (c
 
 
 def demo_steps() -> list[Any]:
-    from recplug_eval.demo import DemoStep, evaluate_on_slice
-    from recplug_eval.runner import SystemConfig
+    """This plugin's step of ``recplug demo`` (the ``recplug_demo_steps`` hook; imports nothing heavy)."""
+    from recplug.records import DemoStep
 
     def run(context: Any) -> str:
+        from recplug_eval import SystemConfig, evaluate_on_slice
+
         head = os.environ.get("RECPLUG_FLOPS_IDF_HEAD")
         encoder_config = {"head_path": head} if head else {"lexical_weight": LEXICAL_WEIGHT}
         systems = [

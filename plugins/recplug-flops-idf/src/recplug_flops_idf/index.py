@@ -73,7 +73,7 @@ class InvertedIndex:
     """
 
     name = "sparse-inverted"
-    capabilities = IndexCapabilities(exact=True, supports_save=True, input="sparse")
+    capabilities = IndexCapabilities(exact=True, supports_removal=True, supports_save=True, input="sparse")
 
     def __init__(
         self,
@@ -135,6 +135,15 @@ class InvertedIndex:
         self._rows = sp.vstack([self._rows, rows], format="csr") if len(self) else rows
         self._ids = merged
         self._postings = None
+
+    def remove(self, ids: Sequence[Any] | np.ndarray) -> int:
+        """Remove the given ids (unknown ones are ignored); returns how many were removed."""
+        keep = ~np.isin(self._ids, np.asarray(ids))
+        removed = int((~keep).sum())
+        if removed:
+            self._rows, self._ids = self._rows[np.flatnonzero(keep)], self._ids[keep]
+            self._postings = None
+        return removed
 
     def _folded(self) -> Any:
         if self._postings is None:

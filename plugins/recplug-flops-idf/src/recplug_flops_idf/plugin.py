@@ -13,7 +13,11 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
             "inference-free-sparse",
             factory=lazy_factory("recplug_flops_idf.encoder:InferenceFreeSparseEncoder"),
             description="inference-free learned sparse: IDF term-set queries, MiniLM + tied MLM head documents",
-            capabilities={"sparse", "inference_free_queries", "index:sparse-inverted", "fits_idf_on_documents"},
+            capabilities={"inference_free_queries"},
+            output="sparse",
+            index="sparse-inverted",
+            fits_on_documents=True,  # IDF of the corpus it encodes
+            needs_model=True,
         )
     ]
 
@@ -46,3 +50,10 @@ def recplug_regularizers() -> list[RegularizerSpec]:
             capabilities={"sparse", "query_weighting:idf"},
         ),
     ]
+
+
+@hookimpl
+def recplug_demo_steps():
+    from recplug_flops_idf.demo import demo_steps
+
+    return demo_steps()

@@ -11,12 +11,14 @@ from typing import Any
 
 
 def demo_steps() -> list[Any]:
-    from recplug_eval.demo import DemoStep, evaluate_on_slice
-    from recplug_eval.runner import SystemConfig
+    """This plugin's step of ``recplug demo`` (the ``recplug_demo_steps`` hook; imports nothing heavy)."""
+    from recplug.records import DemoStep
 
     paper = {"num_repetitions": 20, "num_simhash_projections": 5, "projection_dimension": 16}
 
     def run(context: Any) -> str:
+        from recplug_eval import SystemConfig, evaluate_on_slice
+
         systems = [
             SystemConfig(
                 name="exact-chamfer",

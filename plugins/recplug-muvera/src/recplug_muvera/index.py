@@ -19,14 +19,6 @@ from typing import Any
 import numpy as np
 from recplug.checks import check_choice, check_int, check_real, check_str
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
-from recplug.faiss_support import (
-    check_search_parameters,
-    describe,
-    faiss_message,
-    import_faiss,
-    innermost,
-    train_index,
-)
 from recplug.fileio import atomic_save_with, atomic_writer
 from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, check_loaded, library_versions
@@ -35,6 +27,14 @@ from recplug.multivector import MultiVectorBatch
 from recplug.options import check_options
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
+from recplug_eval import (
+    check_faiss_search_parameters,
+    describe_faiss_index,
+    faiss_message,
+    import_faiss,
+    innermost_faiss_index,
+    train_faiss_index,
+)
 
 from recplug_muvera.chamfer import (
     BFloat16Screen,
@@ -89,7 +89,7 @@ class ChamferIndexConfig:
         check_int(self.candidates, "candidates", low=0)
         if self.ball_carving_tau is not None:
             check_real(self.ball_carving_tau, "ball_carving_tau", low=-1.0, high=1.0)
-        check_search_parameters(self.faiss_factory, self.nprobe, self.ef_search)
+        check_faiss_search_parameters(self.faiss_factory, self.nprobe, self.ef_search)
 
 
 class MuveraChamferIndex:
@@ -148,7 +148,7 @@ class MuveraChamferIndex:
     def _apply_search_params(self) -> None:
         """``nprobe`` / ``ef_search`` on the FAISS index (the config checked that the factory has them)."""
         faiss = import_faiss()
-        inner = innermost(self._index)
+        inner = innermost_faiss_index(self._index)
         if self.settings.nprobe is not None:
             faiss.extract_index_ivf(self._index).nprobe = self.settings.nprobe
         if self.settings.ef_search is not None:
@@ -178,7 +178,7 @@ class MuveraChamferIndex:
         index = self._index if self._index is not None else self._new_faiss()
         if not index.is_trained:
             started = time.perf_counter()
-            train_index(index, fdes, self.settings.faiss_factory)
+            train_faiss_index(index, fdes, self.settings.faiss_factory)
             self.timings["faiss_train_s"] = time.perf_counter() - started
         self._index = index
         merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
@@ -189,6 +189,15 @@ class MuveraChamferIndex:
         self._ids = merged
         self._values32 = self._screen = None
         self._rerank_vectors()  # the rerank copy is part of the build, not of the first query
+
+    def remove(self, ids: Sequence[Any] | np.ndarray) -> int:
+        """Not supported (``capabilities.supports_removal`` is False): FDEs live in FAISS indexes that
+        cannot all remove, and the stored sets are one packed array. Rebuild without the documents instead.
+
+        Raises:
+            ConfigError: always.
+        """
+        raise ConfigError(f"index {self.name!r} cannot remove documents; build a new index without them")
 
     def search(self, queries: MultiVectorBatch | Sequence[np.ndarray], k: int) -> SearchResult:
         """Top ``k`` ids and Chamfer scores (FDE scores when ``candidates == 0``) for ``Q`` query sets."""
@@ -328,8 +337,8 @@ class MuveraChamferIndex:
             stored = faiss.read_index(str(faiss_file))
         except (ValueError, OSError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:
             raise CorruptFileError(f"{path}: cannot be read ({exc})") from exc
-        check_loaded(faiss_file, {**describe(index._new_faiss()), "count": manifest.count},
-                     {**describe(stored), "count": int(stored.ntotal)})
+        check_loaded(faiss_file, {**describe_faiss_index(index._new_faiss()), "count": manifest.count},
+                     {**describe_faiss_index(stored), "count": int(stored.ntotal)})
         if (
             ids.shape != (manifest.count,)
             or offsets.shape != (manifest.count + 1,)

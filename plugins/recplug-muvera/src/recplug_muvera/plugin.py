@@ -19,13 +19,16 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
             "muvera",
             factory=lazy_factory("recplug_muvera.encoder:MuveraEncoder"),
             description="MUVERA fixed dimensional encodings of all-MiniLM-L6-v2 token embeddings (dense)",
-            capabilities={"dense", "needs_model"},
+            output="dense",
+            needs_model=True,
         ),
         RetrievalEncoderSpec(
             "minilm-tokens",
             factory=lazy_factory("recplug_muvera.token_encoder:TokenEmbeddingEncoder"),
             description="all-MiniLM-L6-v2 per-token embeddings, L2-normalised, float16 (multi-vector)",
-            capabilities={"multivector", "needs_model", "index:muvera-chamfer"},
+            output="multivector",
+            index="muvera-chamfer",
+            needs_model=True,
         ),
     ]
 
@@ -40,3 +43,10 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
             capabilities={"save", "multivector"},
         )
     ]
+
+
+@hookimpl
+def recplug_demo_steps():
+    from recplug_muvera.demo import demo_steps
+
+    return demo_steps()

@@ -5,7 +5,6 @@ Used by this package's tests and the benchmark; not imported by the plugin itsel
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +12,22 @@ import numpy as np
 from recplug_muvera.config import FDEConfig
 from recplug_muvera.matrices import FDEMatrices
 
-REPO = Path(__file__).resolve().parents[4]  # plugins/recplug-muvera/src/recplug_muvera/testing.py
 
+def golden_dir() -> Path:
+    """The MUVERA reference outputs: ``muvera-golden`` in the shared data folder."""
+    from recplug_eval import shared_data_dir
 
-def shared_data() -> Path:
-    env = os.environ.get("RECPLUG_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
-GOLDEN = shared_data() / "muvera-golden"
+    return shared_data_dir() / "muvera-golden"
 
 
 def golden_cases() -> list[dict]:
-    return json.loads((GOLDEN / "cases.json").read_text())
+    return json.loads((golden_dir() / "cases.json").read_text())
 
 
 def load_case(case: dict) -> tuple[FDEConfig, dict[str, np.ndarray], FDEMatrices]:
     """Config, arrays and the injected matrices of one golden case."""
     config = FDEConfig(**case["config"])
-    with np.load(GOLDEN / case["file"], allow_pickle=False) as data:
+    with np.load(golden_dir() / case["file"], allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     r, d, k = config.num_repetitions, config.dimension, config.num_simhash_projections
     matrices = FDEMatrices(

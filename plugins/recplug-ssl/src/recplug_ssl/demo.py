@@ -12,10 +12,12 @@ from typing import Any
 
 
 def demo_steps() -> list[Any]:
-    from recplug_eval.demo import DemoStep
-    from recplug_recsys.demo import train_variants
+    """This plugin's step of ``recplug demo`` (the ``recplug_demo_steps`` hook; imports nothing heavy)."""
+    from recplug.records import DemoStep
 
     def run(context: Any) -> str:
+        from recplug_recsys import train_variants
+
         ssl = {"regularizers": [{"name": "ssl-cfm", "options": {"weight": 0.1, "temperature": 0.05}}]}
         return train_variants(context, {"ssl-cfm": ssl}, k=50)
 

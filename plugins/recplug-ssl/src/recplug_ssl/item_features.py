@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from recplug.errors import InvalidInputError
-from recplug_recsys.features import csr_gather_index
+from recplug_recsys import csr_gather_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from torchrec.sparse.jagged_tensor import KeyedJaggedTensor

@@ -12,12 +12,16 @@ import torch
 import torch.nn.functional as F
 from recplug.errors import ConfigError, InvalidInputError
 
+#: Smallest temperature accepted: cosine logits are divided by τ in float32, and 1 / τ must stay finite
+#: (τ = 1e-300 made every loss NaN); real settings are 0.01 .. 1.
+MIN_TEMPERATURE = 1e-6
+
 
 def check_temperature(temperature: float) -> float:
-    """``temperature`` as a float; ``τ <= 0`` (or NaN) is a :class:`ConfigError`."""
+    """``temperature`` as a float; ``τ < MIN_TEMPERATURE`` (or NaN, infinity) is a :class:`ConfigError`."""
     ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-    if not (ok and temperature > 0 and math.isfinite(temperature)):
-        raise ConfigError(f"SSL temperature must be a positive finite number, got {temperature!r}")
+    if not (ok and temperature >= MIN_TEMPERATURE and math.isfinite(temperature)):
+        raise ConfigError(f"SSL temperature must be a finite number >= {MIN_TEMPERATURE:g}, got {temperature!r}")
     return float(temperature)
 
 

@@ -2,8 +2,8 @@
 
 faiss is imported only inside these functions (via :func:`import_faiss`), never at module import time.
 Every raw ``RuntimeError`` FAISS raises for a bad configuration is turned into a recplug error that
-names the factory string. What ``recplug-muvera`` shares (training, checks of loaded files) lives in the
-core's :mod:`recplug.faiss_support` and is re-exported here.
+names the factory string. What ``recplug-muvera`` shares (training, checks of loaded files) lives in
+:mod:`recplug_eval.indexes.faiss_support` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError
-from recplug.faiss_support import (
+
+from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
+from recplug_eval.indexes.faiss_support import (
     describe,
     faiss_message,
     import_faiss,
@@ -22,8 +24,6 @@ from recplug.faiss_support import (
     min_training_vectors,
     train_index,
 )
-
-from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
 
 __all__ = [
     "build_index",

@@ -11,7 +11,8 @@ from typing import Any
 
 from recplug.checks import check_int, check_optional_int
 from recplug.errors import ConfigError
-from recplug.faiss_support import check_search_parameters
+
+from recplug_eval.indexes.faiss_support import check_search_parameters
 
 METRICS = ("ip", "l2", "cosine")
 DEVICES = ("auto", "cpu", "gpu")

@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from recplug.errors import RecplugError
 
@@ -27,13 +28,16 @@ def _add_debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
                         help=f"show the full traceback of an error (or set {ENV_DEBUG}=1)")
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+def build_parser(pm: Any = None) -> tuple[argparse.ArgumentParser, dict]:
+    """The ``recplug`` parser with every loaded plugin's sub-commands, and those commands by name."""
+    from recplug import __version__
     from recplug.manager import load_plugin_manager
 
-    pm = load_plugin_manager()
+    pm = pm if pm is not None else load_plugin_manager()
     parser = argparse.ArgumentParser(
         prog="recplug", description="recplug: plugins for recommender systems and retrieval evaluation"
     )
+    parser.add_argument("--version", action="version", version=f"recplug {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     _add_debug_flag(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,6 +68,9 @@ def _describe(exc: Exception) -> tuple[str, str]:
         return "error", one_line(exc)
     if isinstance(exc, OSError) and exc.filename is not None:  # a file the user named: missing, a folder, ...
         return "error", f"{exc.filename}: {exc.strerror or one_line(exc)}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:  # e.g. torchrec, installed apart on CPU machines
+        return "error", (f"the library {exc.name!r} is not installed ({one_line(exc)}); install it (for torchrec "
+                         "on CPU: pip install fbgemm-gpu-cpu==1.8.0, then pip install --no-deps torchrec==1.8.0)")
     return "internal error", f"{type(exc).__name__}: {one_line(exc)}"
 
 
@@ -73,14 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
     try:
-        parser, commands = build_parser()
+        from recplug.manager import load_plugin_manager
+
+        pm = load_plugin_manager()  # one per process: every command gets this one
+        parser, commands = build_parser(pm)
         args = parser.parse_args(argv)
         if args.verbose:
             logging.getLogger().setLevel(logging.DEBUG)
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        return int(commands[args.command].run(args) or 0)
+        return int(commands[args.command].run(args, pm) or 0)
     except KeyboardInterrupt:
         if debug:
             traceback.print_exc()

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def run(args: argparse.Namespace) -> int:
-    from recplug.manager import load_plugin_manager
+def run(args: argparse.Namespace, pm: Any) -> int:
     from recplug.tables import markdown_table
 
-    infos = load_plugin_manager().plugin_infos()
+    infos = pm.plugin_infos()
     if args.json:
         print(json.dumps([asdict(info) for info in infos], indent=2))
         return 0

@@ -9,6 +9,7 @@ import pytest
 
 from recplug.errors import CorruptFileError, IncompatibleFileError
 from recplug.protocols import ExportInfo, TableSpec
+from recplug.testing.kit_guard import ConformanceKit
 
 DEFAULT_TABLES = [
     TableSpec("t_item", 200, 16, ("item_id",)),
@@ -32,7 +33,7 @@ def random_kjt(tables: list[TableSpec], batch_size: int = 8, max_values: int = 3
     return KeyedJaggedTensor.from_lengths_sync(keys=keys, values=torch.cat(values), lengths=torch.cat(lengths))
 
 
-class CompressorConformance:
+class CompressorConformance(ConformanceKit):
     """Checks build / forward / train step / export round trip / errors of a compressor.
 
     Fixtures to provide:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recplug.errors import InvalidInputError
+from recplug.testing.kit_guard import ConformanceKit
 
 DEFAULT_TEXTS = [
     "Vitamin D deficiency is associated with an increased risk of fractures.",
@@ -33,7 +34,7 @@ def as_dense(encoded: Any, output: str) -> np.ndarray:
     return np.asarray(encoded)
 
 
-class EncoderConformance:
+class EncoderConformance(ConformanceKit):
     """Checks an encoder's declared output, shapes, determinism, config and empty input.
 
     Fixtures to provide:

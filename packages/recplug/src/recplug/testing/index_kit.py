@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError, RecplugError
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError, RecplugError
 from recplug.manifest import MANIFEST_NAME, manifest_digest
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.testing.kill_kit import count_steps, killed_after, killed_at_step
+from recplug.testing.kit_guard import ConformanceKit
 from recplug.testing.strategies import ci_settings, outcome
 
 #: Fast and reproducible in CI; every subclass of the kit runs the same examples on its own fixtures.
@@ -47,7 +48,7 @@ def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-class IndexConformance:
+class IndexConformance(ConformanceKit):
     """Checks add / search / save / load / errors of an index.
 
     Fixtures to provide:
@@ -141,6 +142,26 @@ class IndexConformance:
         index.add(docs, ids)
         with pytest.raises(InvalidInputError):
             index.add(docs, ids)
+
+    def test_removal_follows_the_capability(
+        self, filled_index: Any, index_documents: tuple[Any, np.ndarray], index_queries: tuple[Any, Any]
+    ) -> None:
+        """``remove`` works when ``capabilities.supports_removal`` says so, and is a ConfigError otherwise.
+        The default queries are the first documents, so the removed ones must stop coming back."""
+        _, ids = index_documents
+        gone = list(ids[:3])
+        if not filled_index.capabilities.supports_removal:
+            with pytest.raises(ConfigError):
+                filled_index.remove(gone)
+            assert len(filled_index) == len(ids)
+            return
+        before = len(filled_index)
+        unknown = int(ids.max()) + 1 if ids.dtype.kind in "iu" else "no-such-id"
+        assert filled_index.remove([*gone, unknown]) == 3
+        assert len(filled_index) == before - 3
+        assert filled_index.remove(gone) == 0
+        found = filled_index.search(index_queries[0], k=min(10, before - 3)).ids
+        assert not set(np.asarray(found).ravel().tolist()) & set(gone), "removed ids are still returned"
 
     # ------------------------------------------------------------------ persistence
     def test_save_load_round_trip(self, filled_index: Any, index_queries: tuple[Any, Any], tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from recplug.testing.kit_guard import ConformanceKit
+
 
 def _seed(seed: int) -> None:
     import torch
@@ -19,7 +21,7 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class RegularizerConformance:
+class RegularizerConformance(ConformanceKit):
     """Checks a regularizer's outputs, gradients, schedule and input checks.
 
     Fixtures to provide:

@@ -2,8 +2,8 @@
 ``recplug-muvera``'s FDE candidates): one path for building, training, search parameters and checking a
 loaded file, so the same mistake gets the same clean error everywhere.
 
-faiss is imported inside these functions only: the core does not depend on it, the components that call
-these do.
+faiss is imported inside these functions only, never when this module is imported. Plugins reach these
+through ``recplug_eval``'s public API (``from recplug_eval import train_faiss_index``...).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
 from recplug.errors import ConfigError, InvalidInputError
 
 
