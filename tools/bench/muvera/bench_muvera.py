@@ -45,9 +45,6 @@ HNSW_POINTS = [(20, 5, 16), (20, 5, 32)]  # an HNSW32 index over these FDEs, rer
 #: passes N in SQ8_RERANK
 SQ8_POINTS = [(20, 5, 16), (20, 5, 32)]
 SQ8_RERANK = [150, 200, 300]
-#: the same HNSW32,SQ8 + int8 first pass over FDEs count-sketched to a final projection dimension:
-#: (R, k_sim, d_proj, final_projection_dimension), reranking N in SQ8_RERANK
-FINAL_PROJECTION_POINTS = [(20, 5, 32, 8192)]
 CURVE = [10, 20, 50, 100, 200, 300, 500, 1000]
 
 
@@ -326,7 +323,7 @@ def main() -> None:
             systems.append(row)
 
     def built(r: int, k: int, p: int, **search) -> tuple[MuveraChamferIndex, float]:
-        """A MUVERA index at (R, k_sim, d_proj) with these settings over all documents, and its build seconds."""
+        """A MUVERA index at (R, k_sim, d_proj) with these search settings over all documents, and its build s."""
         index = MuveraChamferIndex(
             dimension=384, num_repetitions=r, num_simhash_projections=k, projection_dimension=p, **search
         )
@@ -376,21 +373,6 @@ def main() -> None:
                 screened = int8.with_search(candidates=n)
                 systems.append(measure(f"MUVERA HNSW32,SQ8 + int8 pass, rerank N={n}", screened, build_q)[0])
             del int8
-    for r, k, p, final in FINAL_PROJECTION_POINTS:
-        projected, build_f = built(
-            r,
-            k,
-            p,
-            final_projection_dimension=final,
-            faiss_factory="HNSW32,SQ8",
-            ef_search=128,
-            rerank_dtype="int8",
-        )
-        for n in SQ8_RERANK:
-            screened = projected.with_search(candidates=n)
-            name = f"MUVERA final projection {final}, HNSW32,SQ8 + int8 pass, rerank N={n}"
-            systems.append(measure(name, screened, build_f)[0])
-        del projected
     results["systems"] = systems
     results["fde_candidate_curves"] = curves
     write_outputs(results, args.out)
@@ -583,8 +565,6 @@ differ from the float32 rerank. "int8 pass" rows (`rerank_dtype="int8"`) do the 
 sums, `torch._int_mm`) over an int8 copy with one scale per coordinate (`recplug_muvera.chamfer.Int8Screen`). Both
 first passes use their native GEMMs only on CPUs with AVX512-BF16 / AMX (bfloat16) or VNNI / AMX (int8); elsewhere
 each block is decoded to float32 first (see the Machine line; runs before the CPU was recorded used native GEMMs). SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
-"final projection" rows: the same, over FDEs count-sketched to that many dimensions
-(`final_projection_dimension`, the reference's unscaled count sketch), so FAISS searches shorter vectors.
 
 ### FDE-only candidates needed (Recall@10 of exact Chamfer's top-10 within the FDE top-N)
 {needed}
