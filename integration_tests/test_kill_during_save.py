@@ -575,7 +575,8 @@ def movielens_body(tmp_path: Path) -> None:
 
 @isolated_body
 def report_body(tmp_path: Path) -> None:
-    """write_report: results.json, results.md, runs/<system>.trec and plot.png, each the old or the new file."""
+    """write_report: results.json, results.md, runs/<system>.trec, per_query/<system>.tsv and plot.png, each the
+    old or the new file."""
     import matplotlib.image
     from recplug_eval.report import write_report
     from recplug_eval.runner import EvalConfig, EvalReport, SystemResult
@@ -583,7 +584,8 @@ def report_body(tmp_path: Path) -> None:
 
     def report(score: float) -> EvalReport:
         run = pl.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["d1", "d2"], "score": [score, 0.1], "rank": [1, 2]})
-        system = SystemResult("bm25", {"ndcg@10": score}, {"search_s": 0.01}, 1, 2, 1024, {}, run=run)
+        per_query = pl.DataFrame({"query_id": ["q1"], "nDCG@10": [score]})
+        system = SystemResult("bm25", {"nDCG@10": score}, {"search_s": 0.01}, 1, 2, 1024, {}, run=run, per_query=per_query)
         dataset = {"name": "tiny", "split": "test", "documents": 2, "judged_queries": 1, "judgments": 1}
         return EvalReport(EvalConfig(dataset="tiny", k=10), dataset, [system])
 
@@ -592,7 +594,8 @@ def report_body(tmp_path: Path) -> None:
     def load() -> Any:
         matplotlib.image.imread(out / "plot.png")  # a whole PNG
         return {"results.json": read_json(out / "results.json"), "results.md": (out / "results.md").read_text(),
-                "run": read_trec_run(out / "runs" / "bm25.trec"), "plot.png": (out / "plot.png").read_bytes()}
+                "run": read_trec_run(out / "runs" / "bm25.trec"), "plot.png": (out / "plot.png").read_bytes(),
+                "per_query": (out / "per_query" / "bm25.tsv").read_text()}
 
     check_kills("report", lambda: write_report(both["old"], out), lambda: write_report(both["new"], out), load,
                 separately=True, isolated=True)
@@ -614,7 +617,3 @@ def test_movielens_parquet_cache(tmp_path: Path) -> None:
 def test_report_files(tmp_path: Path) -> None:
     in_fresh_interpreter("report_body", str(tmp_path))
 
-
-def test_print_step_counts() -> None:
-    """Not a check: the step counts of the saves above (shown with ``pytest -s``)."""
-    print("\n" + json.dumps(STEP_COUNTS, indent=1))

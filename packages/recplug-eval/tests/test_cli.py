@@ -43,8 +43,25 @@ def test_eval_command_writes_report(scifact_slice: Path, tmp_path: Path, capsys:
     (system,) = saved["systems"]
     assert set(system["metrics"]) == {"nDCG@10", "RR@10", "AP"}
     assert system["config"]["k1"] == 1.2 and saved["config"]["k"] == 50
-    assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "plot.png", "runs"}
+    assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "plot.png", "runs", "per_query"}
     assert (out / "runs" / "bm25.trec").read_text().count("\n") == 30 * 50
+    per_query = (out / "per_query" / "bm25.tsv").read_text().splitlines()
+    assert per_query[0].split("\t") == ["query_id", "nDCG@10", "RR@10", "AP"] and len(per_query) == 1 + 30
+    mean = sum(float(line.split("\t")[1]) for line in per_query[1:]) / 30
+    assert mean == pytest.approx(system["metrics"]["nDCG@10"])
+
+
+def test_eval_scores_an_existing_trec_run(scifact_slice: Path, tmp_path: Path) -> None:
+    """Issue 31: `recplug eval --run FILE` scores a run written earlier (or by another tool), as it is."""
+    common = ["eval", "--dataset", "beir", "--dataset-config", f"path={scifact_slice}", "--measures", "nDCG@10,R@10"]
+    assert main([*common, "--bm25", "-k", "20", "--out", str(tmp_path / "a")]) == 0
+    run = tmp_path / "a" / "runs" / "bm25.trec"
+    assert main([*common, "--run", str(run), "-k", "10", "--out", str(tmp_path / "b")]) == 0
+    first = json.loads((tmp_path / "a" / "results.json").read_text())["systems"][0]["metrics"]
+    (scored,) = json.loads((tmp_path / "b" / "results.json").read_text())["systems"]
+    assert scored["name"] == "bm25" and scored["config"]["kind"] == "run"
+    assert scored["metrics"] == pytest.approx(first)  # the run's top 10 of 20 give the same @10 measures
+    assert main([*common, "--run", str(tmp_path / "missing.trec"), "--out", str(tmp_path / "c")]) == 1
 
 
 def test_eval_command_from_toml(scifact_slice: Path, tmp_path: Path) -> None:

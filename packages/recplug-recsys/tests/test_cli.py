@@ -72,3 +72,14 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
         with pytest.raises(SystemExit) as exited:
             main(["recsys-eval", str(tmp_path), "--ks", ks])
         assert exited.value.code == 2 and "argument --ks" in capsys.readouterr().err
+
+
+def test_set_reads_values_as_eval_config_items_do() -> None:
+    """Issue 31: one value parser for `recplug train --set` and `recplug eval --*-config` (they disagreed on
+    `True`)."""
+    from recplug_eval.options import parse_config_items
+    from recplug_recsys.config import apply_overrides
+
+    for text in ("True", "false", "3", "0.5", "[1, 2]", "abc", "null"):
+        assert apply_overrides({}, [f"x={text}"])["x"] == parse_config_items([f"x={text}"])["x"]
+    assert apply_overrides({}, ["model.log_q=True"])["model"]["log_q"] is True

@@ -35,6 +35,8 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerank-config", action="append", metavar="KEY=VALUE|FILE", help="rerank encoder options")
     parser.add_argument("--rerank-depth", type=positive_int, default=100, help="candidates re-scored per query")
     parser.add_argument("--name", help="label of the encoder system (default: encoder+index)")
+    parser.add_argument("--run", action="append", default=[], metavar="FILE",
+                        help="score an existing TREC run file (repeatable; named after the file)")
     parser.add_argument("--config", help="JSON/TOML file: an [eval] table (EvalConfig fields) and [[systems]]")
     parser.add_argument("--out", default="out/eval", help="output folder (default: out/eval)")
     parser.add_argument("--cache-dir", default=None, help="encodings cache folder (default: ~/.cache/recplug)")
@@ -90,8 +92,9 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
                 rerank_depth=args.rerank_depth,
             )
         )
+    systems += [SystemConfig.trec_run(path) for path in args.run]
     if not systems:
-        raise ConfigError("nothing to evaluate: pass --bm25, --encoder NAME or --config FILE with [[systems]]")
+        raise ConfigError("nothing to evaluate: pass --bm25, --encoder NAME, --run FILE or --config FILE with [[systems]]")
     return config, systems
 
 
@@ -105,7 +108,7 @@ def _run_eval(args: argparse.Namespace, pm: Any) -> int:
     report = run_evaluation(config, systems, pm=pm)
     paths = write_report(report, args.out)
     print(results_table(report))
-    print(f"\nwrote {paths['json'].parent}/ (results.json, results.md, plot.png, runs/)")
+    print(f"\nwrote {paths['json'].parent}/ (results.json, results.md, plot.png, runs/, per_query/)")
     return 0
 
 

@@ -9,7 +9,7 @@ Python API::
         EvalConfig(dataset="scifact", split="test"),
         [SystemConfig.bm25(), SystemConfig(name="minilm", encoder="minilm")],
     )
-    write_report(report, "out/eval")   # results.json, results.md, runs/*.trec, plot.png
+    write_report(report, "out/eval")   # results.json, results.md, runs/*.trec, per_query/*.tsv, plot.png
 
 Systems name their parts by component name; the runner builds them through the plugin manager, so any
 installed plugin's encoder and index can be evaluated. An encoder without a named index gets the index
@@ -30,7 +30,7 @@ from recplug.errors import ConfigError, InvalidInputError
 from recplug_eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
 from recplug_eval.options import check_positive_int
 
-SystemKind = Literal["encoder", "bm25"]
+SystemKind = Literal["encoder", "bm25", "run"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class SystemConfig:
 
     Attributes:
         name: label in reports and run files.
-        kind: ``"encoder"`` (encoder component + index component) or ``"bm25"`` (the bm25s baseline).
+        kind: ``"encoder"`` (encoder component + index component), ``"bm25"`` (the bm25s baseline) or
+            ``"run"`` (an existing TREC run file, ``run_file``, scored as it is: top ``k`` per query).
         encoder, encoder_config: encoder component name and its factory keywords.
         index, index_config: index component name (``None``: chosen for the encoder) and keywords;
             ``dimension`` defaults to the encoder's.
@@ -57,14 +58,17 @@ class SystemConfig:
     rerank_encoder: str | None = None
     rerank_encoder_config: Mapping[str, Any] = field(default_factory=dict)
     rerank_depth: int = 100
+    run_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ConfigError(f"system name must be a non-empty string, got {self.name!r}")
-        if self.kind not in ("encoder", "bm25"):
-            raise ConfigError(f"system {self.name!r}: kind must be 'encoder' or 'bm25', got {self.kind!r}")
+        if self.kind not in ("encoder", "bm25", "run"):
+            raise ConfigError(f"system {self.name!r}: kind must be 'encoder', 'bm25' or 'run', got {self.kind!r}")
         if self.kind == "encoder" and not self.encoder:
             raise ConfigError(f"system {self.name!r}: kind 'encoder' needs an encoder component name")
+        if (self.kind == "run") != isinstance(self.run_file, str):
+            raise ConfigError(f"system {self.name!r}: a run_file (a path) goes with kind 'run', and only with it")
         check_positive_int(f"system {self.name!r}: rerank_depth", self.rerank_depth)
         for key in ("encoder_config", "index_config", "bm25_config", "rerank_encoder_config"):
             if not isinstance(getattr(self, key), Mapping):
@@ -73,6 +77,11 @@ class SystemConfig:
     @classmethod
     def bm25(cls, name: str = "bm25", **config: Any) -> SystemConfig:
         return cls(name=name, kind="bm25", bm25_config=config)
+
+    @classmethod
+    def trec_run(cls, path: str | Path, name: str | None = None) -> SystemConfig:
+        """An existing TREC run file, scored as it is (named after the file by default)."""
+        return cls(name=name or Path(path).stem, kind="run", run_file=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SystemConfig:
@@ -230,6 +239,8 @@ def evaluate_system(
 
     corpus = dataset.corpus()
     queries, qrels = _split_frames(dataset, config)
+    if system.kind == "run":
+        return score_run_file(system, config, qrels, queries, corpus.height)
     doc_ids, texts = corpus["doc_id"].to_list(), document_texts(corpus)
     query_ids, query_texts = queries["query_id"].to_list(), queries["text"].to_list()
 
@@ -256,6 +267,29 @@ def evaluate_system(
         num_documents=len(doc_ids),
         memory_bytes=retriever.memory_bytes(),
         config=described,
+        run=run,
+        per_query=metrics.per_query,
+    )
+
+
+def score_run_file(system: SystemConfig, config: EvalConfig, qrels: Any, queries: Any, documents: int) -> SystemResult:
+    """Score the TREC run file of a ``kind="run"`` system: its top ``config.k`` per judged query."""
+    import polars as pl
+
+    from recplug_eval.runs import rank_run, read_trec_run
+
+    run = read_trec_run(str(system.run_file))
+    run = rank_run(run.filter(pl.col("query_id").is_in(queries["query_id"].implode())))
+    run = run.filter(pl.col("rank") <= config.k)
+    metrics = evaluate_run(qrels, run, config.measures)
+    return SystemResult(
+        name=system.name,
+        metrics=metrics.aggregate,
+        timings={},
+        num_queries=queries.height,
+        num_documents=documents,
+        memory_bytes=None,
+        config={"kind": "run", "run_file": system.run_file},
         run=run,
         per_query=metrics.per_query,
     )

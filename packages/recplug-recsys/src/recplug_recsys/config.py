@@ -304,15 +304,11 @@ def from_dict(cls: Any, data: dict[str, Any], where: str = "config") -> Any:
     return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set dotted ``key=value`` pairs in a nested dict (copying it)."""
+    """Set dotted ``key=value`` pairs in a nested dict (copying it); values are read as ``recplug eval``'s
+    ``--*-config key=value`` items are (:func:`recplug_eval.options.parse_value`)."""
+    from recplug_eval.options import parse_value
+
     data = json.loads(json.dumps(data))
     for item in overrides:
         if "=" not in item:
@@ -324,7 +320,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a table")
-        node[parts[-1]] = _parse_value(text)
+        node[parts[-1]] = parse_value(text)
     return data
 
 
