@@ -108,8 +108,9 @@ class EmbeddingCache:
                 log.warning("cache file %s cannot be read (%s); recomputing", path, exc)
         self.misses += 1
         value = compute()
+        arrays: dict[str, Any] = _pack(value)  # array names only (never savez's allow_pickle keyword)
         with atomic_writer(path) as handle:
-            np.savez(handle, **_pack(value))
+            np.savez(handle, **arrays)
         atomic_write_json(
             self.root / f"{key}.json", {"encoder": dict(encoder_config), "role": role, "count": len(texts)}
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from recplug.errors import ConfigError, InvalidInputError
 
@@ -112,7 +112,8 @@ def evaluate_run(
         {"query_id": judged, **{name: [values[name].get(q, 0.0) for q in judged] for name in names}},
         schema={"query_id": pl.String, **{name: pl.Float64 for name in names}},
     )
-    aggregate = {name: float(per_query[name].mean()) for name in names}
+    # Float64 columns over the judged queries (never empty): every mean is a float
+    aggregate = {name: float(cast(float, per_query[name].mean())) for name in names}
     return MetricsResult(
         aggregate=aggregate,
         per_query=per_query,

@@ -21,7 +21,7 @@ dims), or any :class:`recplug.protocols.RetrievalIndex` holding the items (ids =
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from recplug.errors import InvalidInputError
 from recplug.validation import check_k
@@ -200,7 +200,10 @@ def full_ranking_metrics(
     test_users, test_items = _pairs(test, "test", num_users, num_items)
     if len(test_users) == 0:
         raise InvalidInputError("test: no held-out interactions")
-    frames = [exclude] if hasattr(exclude, "columns") else list(exclude)
+    if hasattr(exclude, "columns"):  # one frame
+        frames = [cast("pl.DataFrame", exclude)]
+    else:
+        frames = list(cast("Sequence[pl.DataFrame]", exclude))
     seen_u, seen_i = [], []
     for n, frame in enumerate(frames):
         u, i = _pairs(frame, f"exclude[{n}]", num_users, num_items)

@@ -8,6 +8,7 @@ matplotlib's Agg backend (no display needed).
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def write_report(report: Any, output_dir: str | Path, title: str = "Retrieval ev
             paths[f"run:{s.name}"] = write_trec_run(s.run, out / "runs" / f"{safe_name(s.name)}.trec", tag=safe_name(s.name))
         if s.per_query is not None:  # one row per judged query, one column per measure (ir-measures names)
             target = out / "per_query" / f"{safe_name(s.name)}.tsv"
-            atomic_save_with(target, lambda tmp, frame=s.per_query: frame.write_csv(tmp, separator="\t"))
+            atomic_save_with(target, partial(s.per_query.write_csv, separator="\t"))
             paths[f"per_query:{s.name}"] = target
     atomic_write_json(out / "results.json", report.to_json())
     paths["json"] = out / "results.json"

@@ -305,8 +305,8 @@ class ExactRerank:
                 continue
             positions = np.array([self._position[c] for c in cand])
             if multivector:
-                candidates = self._docs.select(positions)
-                scores = chamfer_scores(queries[row], candidates.values, candidates.offsets)
+                selected = self._docs.select(positions)
+                scores = chamfer_scores(queries[row], selected.values, selected.offsets)
             else:
                 doc_rows = self._docs[positions]
                 scores = np.asarray(doc_rows @ queries[row].T).ravel().astype(np.float32)

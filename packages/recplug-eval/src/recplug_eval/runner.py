@@ -219,6 +219,7 @@ def build_retriever(system: SystemConfig, pm: Any, cache: Any) -> Any:
     if system.kind == "bm25":
         retriever: Any = Bm25Retriever(name=system.name, **dict(system.bm25_config))
     else:
+        assert system.encoder is not None  # kind "encoder": SystemConfig requires the encoder name
         retriever = build_encoder_index_retriever(
             pm, system.encoder, system.encoder_config, system.index, system.index_config, cache=cache, name=system.name
         )

@@ -259,6 +259,7 @@ class TrainConfig:
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        assert isinstance(tp, type)  # tp is a field's annotation: a dataclass type, never an instance
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):

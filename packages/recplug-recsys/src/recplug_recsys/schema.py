@@ -35,7 +35,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from recplug.errors import ConfigError, IncompatibleFileError, InvalidInputError
@@ -342,10 +342,12 @@ class FittedFeature:
             if config.boundaries is not None:
                 edges = [float(b) for b in config.boundaries]
             else:
-                quantiles = np.quantile(finite, np.linspace(0, 1, int(config.buckets) + 1)[1:-1])
+                buckets = config.buckets
+                assert buckets is not None  # FeatureConfig: a numeric feature has buckets or boundaries
+                quantiles = np.quantile(finite, np.linspace(0, 1, int(buckets) + 1)[1:-1])
                 edges = [float(e) for e in np.unique(quantiles)]
-                if len(edges) + 1 < int(config.buckets):
-                    report["buckets_requested"] = int(config.buckets)
+                if len(edges) + 1 < int(buckets):
+                    report["buckets_requested"] = int(buckets)
             report["distinct"] = int(np.unique(finite).size)
             report["buckets"] = len(edges) + 1
             fitted = cls(name, config, None, edges, None, dim, pooling, report)
@@ -377,7 +379,7 @@ class FittedFeature:
                 if not vocabulary:
                     raise InvalidInputError(
                         f"{_source(config.table, config.column or name, name)}: no value passes min_count = "
-                        f"{config.min_count} (the most frequent is seen {int(counts['n'].max() or 0)} times)"
+                        f"{config.min_count} (the most frequent is seen {int(cast('int | None', counts['n'].max()) or 0)} times)"
                     )
             fitted = cls(name, config, vocabulary, None, tokenizer, dim, pooling, report)
         return fitted
@@ -458,7 +460,8 @@ class FittedSchema:
         out = []
         for name in features:
             f = self.features[name]
-            out.append(TableSpec(f"t_{name}", f.num_embeddings, embedding_dim or f.embedding_dim, (name,), f.pooling))
+            pooling = cast(Literal["sum", "mean"], f.pooling)  # checked by FeatureConfig (and TableSpec)
+            out.append(TableSpec(f"t_{name}", f.num_embeddings, embedding_dim or f.embedding_dim, (name,), pooling))
         return out
 
     def to_json(self) -> str:

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from recplug.errors import ConfigError
 from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from recplug_recsys.model import TwoTowerModel
 
 CPU_SHARDING_TYPES = ("data_parallel", "table_wise", "column_wise")
 CUDA_ONLY_SHARDING_TYPES = ("row_wise",)
@@ -70,7 +73,8 @@ def sharding_plan(model: nn.Module, sharding_type: str, world_size: int, device:
             f"sharding type {sharding_type!r} is not supported on {device.type}; choose one of {', '.join(allowed)}"
         )
     value = ShardingType(sharding_type).value
-    tables = [t.name for t in (*model.user_tables, *model.item_tables)]
+    tower = cast("TwoTowerModel", model)  # the model is a TwoTowerModel
+    tables = [t.name for t in (*tower.user_tables, *tower.item_tables)]
     constraints = {name: ParameterConstraints(sharding_types=[value]) for name in tables}
     topology = Topology(world_size=world_size, compute_device=device.type)
     planner = EmbeddingShardingPlanner(topology=topology, constraints=constraints)
@@ -122,7 +126,8 @@ def shard_model(
         raise ConfigError("sharding needs torch.distributed: call init_distributed() or run under torchrun")
     device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     full_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    table_params = [*model.user_ebc.parameters(), *model.item_ebc.parameters()]
+    tower = cast("TwoTowerModel", model)  # the model is a TwoTowerModel (see above)
+    table_params = [*tower.user_ebc.parameters(), *tower.item_ebc.parameters()]
     if table_optimizer == "adam" and not torch.cuda.is_available():
         raise ConfigError("table_optimizer 'adam' is not supported by fbgemm on CPU; use 'adagrad' or 'sgd'")
     apply_optimizer_in_backward(TABLE_OPTIMIZERS[table_optimizer], table_params, {"lr": table_lr})
@@ -144,6 +149,6 @@ def shard_model(
     return dmp, CombinedOptimizer(optimizers)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> TwoTowerModel:
     """The :class:`TwoTowerModel` inside a ``DistributedModelParallel`` (or ``model`` itself)."""
-    return getattr(model, "module", model)
+    return cast("TwoTowerModel", getattr(model, "module", model))

@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -200,7 +200,7 @@ class Trainer:
             return
         if c.table_optimizer not in TABLE_OPTIMIZERS:
             raise ConfigError(f"table_optimizer must be one of {sorted(TABLE_OPTIMIZERS)}, got {c.table_optimizer!r}")
-        model = self.model
+        model = cast(TwoTowerModel, self.model)  # not sharded: the TwoTowerModel itself
         tables = [*model.user_ebc.parameters(), *model.item_ebc.parameters()]
         table_ids = {id(p) for p in tables}
         dense = [p for p in model.parameters() if id(p) not in table_ids]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from recplug_dynamic_sparse.live_tables import embedding_modules, is_distributed
 
@@ -26,7 +26,7 @@ def _feature_layout(ebc: torch.nn.Module) -> dict[str, tuple[str, bool]]:
     """``{feature: (table name, mean pooling)}`` of a sharded or unsharded EmbeddingBagCollection."""
     import torchrec
 
-    configs = ebc._embedding_bag_configs
+    configs = cast("list[Any]", ebc._embedding_bag_configs)  # torchrec's EmbeddingBagConfigs (untyped)
     layout = {}
     for config in configs:
         for feature in config.feature_names:

@@ -11,11 +11,13 @@ backward) is reached the same way, so masks can be applied to it too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from recplug.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
     import torch
 
 
@@ -76,7 +78,8 @@ def _state_tensors(optimizer: Any, param: Any) -> list[Any]:
 
 def _unsharded_tables(ebc: torch.nn.Module, optimizers: list[Any]) -> list[LiveTable]:
     tables = []
-    for name, bag in ebc.embedding_bags.items():  # type: ignore[union-attr]
+    bags = cast("Mapping[str, torch.nn.EmbeddingBag]", ebc.embedding_bags)  # a ModuleDict of the tables
+    for name, bag in bags.items():
         weight = bag.weight
         opts = list(getattr(weight, "_in_backward_optimizers", [])) + list(optimizers)
         states = [s for opt in opts for s in _state_tensors(opt, weight) if s.shape[0] == weight.shape[0]]
@@ -226,7 +229,7 @@ def table_specs(module: torch.nn.Module) -> list[Any]:
 
     specs = []
     for ebc in embedding_modules(module):
-        for config in ebc._embedding_bag_configs:
-            pooling = "mean" if config.pooling == torchrec.PoolingType.MEAN else "sum"
+        for config in cast("list[Any]", ebc._embedding_bag_configs):  # torchrec's EmbeddingBagConfigs (untyped)
+            pooling: Literal["sum", "mean"] = "mean" if config.pooling == torchrec.PoolingType.MEAN else "sum"
             specs.append(TableSpec(config.name, config.num_embeddings, config.embedding_dim, tuple(config.feature_names), pooling))
     return specs

@@ -8,9 +8,9 @@ state zeroed outside the mask after every step, and export of the masked tables 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from recplug.builtins.dense_tables import DenseTables, check_tables
 from recplug.memory import check_fits
@@ -92,7 +92,8 @@ class MaskedTables:
         self.check_tables(tables)
         module = DenseTables(device=self.device, init_std=self.init_std).build(tables)
         self.set_masks(self.initial_masks(tables))
-        for name, bag in module.embedding_bags.items():  # type: ignore[union-attr]
+        bags = cast("Mapping[str, torch.nn.EmbeddingBag]", module.embedding_bags)  # a ModuleDict of the tables
+        for name, bag in bags.items():
             # plain optimizers then see no gradient outside the mask (their state stays put there)
             bag.weight.register_post_accumulate_grad_hook(lambda param, name=name: self.mask_gradient(name, param))
         if self.device != "meta":

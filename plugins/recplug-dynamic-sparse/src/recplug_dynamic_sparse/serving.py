@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
 from recplug.fileio import atomic_save_with
 from recplug.protocols import ExportInfo, TableSpec
 
-from recplug_dynamic_sparse.sparse_rows import ROW_KINDS
+from recplug_dynamic_sparse.sparse_rows import ROW_KINDS, RowsModule
 
 FORMAT = "recplug-dynamic-sparse/1"
 
@@ -57,7 +57,7 @@ class CompactEmbeddingBags(torch.nn.Module):
                     f"serving tables: feature {feature!r} has ids {int(ids.min())}..{int(ids.max())}, table "
                     f"{table.name!r} has rows 0..{table.num_embeddings - 1}"
                 )
-            rows = self.sources[table.name].rows(ids)
+            rows = cast(RowsModule, self.sources[table.name]).rows(ids)
             if jagged.weights_or_none() is not None:
                 rows = rows * jagged.weights().float()[:, None]
             bag_of = torch.repeat_interleave(torch.arange(lengths.numel()), lengths)
@@ -86,13 +86,13 @@ def save_export(path: Path, compressor: str, tables: Sequence[TableSpec], source
                 "embedding_dim": t.embedding_dim,
                 "feature_names": list(t.feature_names),
                 "pooling": t.pooling,
-                "payload": sources[t.name].payload(),
+                "payload": cast(RowsModule, sources[t.name]).payload(),
             }
             for t in tables
         },
     }
     atomic_save_with(path, lambda tmp: torch.save(record, tmp))
-    per_table = {name: int(source.nbytes()) for name, source in sources.items()}
+    per_table = {name: int(cast(RowsModule, source).nbytes()) for name, source in sources.items()}
     dense = sum(t.num_embeddings * t.embedding_dim * 4 for t in tables)
     details = {
         "tables": {name: {"kind": sources[name].kind, "serving_bytes": b} for name, b in per_table.items()},

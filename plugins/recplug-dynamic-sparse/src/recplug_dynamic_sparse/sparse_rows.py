@@ -34,6 +34,7 @@ class DenseRows(torch.nn.Module):
     """A plain float32 table (N x D)."""
 
     kind = "dense"
+    weight: torch.Tensor
 
     def __init__(self, weight: torch.Tensor) -> None:
         super().__init__()
@@ -66,6 +67,10 @@ class SparseRows(torch.nn.Module):
     """
 
     kind = "sparse"
+    row_ptr: torch.Tensor
+    values: torch.Tensor
+    index: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(
         self, row_ptr: torch.Tensor, values: torch.Tensor, dim: int, columns: torch.Tensor | None = None,
@@ -81,7 +86,9 @@ class SparseRows(torch.nn.Module):
         self.value_bits = 8 if scale is not None else 32
         self.register_buffer("row_ptr", row_ptr.to(torch.int32).contiguous())
         self.register_buffer("values", values.contiguous() if scale is not None else values.float().contiguous())
-        self.register_buffer("index", (columns if columns is not None else bits).contiguous())
+        index = columns if columns is not None else bits
+        assert index is not None  # exactly one of columns / bits, checked above
+        self.register_buffer("index", index.contiguous())
         self.register_buffer("scale", scale.to(torch.float16).contiguous() if scale is not None else torch.empty(0, dtype=torch.float16))
 
     @classmethod
@@ -175,6 +182,9 @@ class QuantizedRows(torch.nn.Module):
     """
 
     kind = "quantized"
+    codes: torch.Tensor
+    scale: torch.Tensor
+    offset: torch.Tensor
 
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int, dim: int) -> None:
         super().__init__()
@@ -237,6 +247,7 @@ class HashedRows(torch.nn.Module):
     """The hashing trick: ``W[h(id)]`` with ``W`` (m x D)."""
 
     kind = "hashed"
+    weight: torch.Tensor
 
     def __init__(self, weight: torch.Tensor, a: int, b: int) -> None:
         super().__init__()
@@ -261,6 +272,8 @@ class QuotientRemainderRows(torch.nn.Module):
     """The quotient-remainder trick with additive combination: ``Q[id // m] + R[id mod m]``."""
 
     kind = "quotient_remainder"
+    quotient: torch.Tensor
+    remainder: torch.Tensor
 
     def __init__(self, quotient: torch.Tensor, remainder: torch.Tensor) -> None:
         super().__init__()
@@ -283,6 +296,9 @@ class QuotientRemainderRows(torch.nn.Module):
         return cls(payload["quotient"], payload["remainder"])
 
 
-ROW_KINDS: dict[str, type[torch.nn.Module]] = {
+#: Any of the compact row modules above (what serving reads a table from).
+RowsModule = DenseRows | SparseRows | QuantizedRows | HashedRows | QuotientRemainderRows
+
+ROW_KINDS: dict[str, type[RowsModule]] = {
     cls.kind: cls for cls in (DenseRows, SparseRows, QuantizedRows, HashedRows, QuotientRemainderRows)
 }

@@ -9,7 +9,7 @@ an InfoNCE ranking loss over in-batch and hard negatives.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from recplug.errors import InvalidInputError
@@ -34,7 +34,7 @@ def ensemble_scores(teachers: Mapping[str, np.ndarray], scale: float = 30.0) -> 
     shapes = {name: np.shape(s) for name, s in teachers.items()}
     if len(set(shapes.values())) != 1:
         raise InvalidInputError(f"teacher score shapes differ: {shapes}")
-    total = sum(minmax_per_query(s, name) for name, s in teachers.items())
+    total = cast(np.ndarray, sum(minmax_per_query(s, name) for name, s in teachers.items()))  # >= 1 array: an array
     return (scale * total / len(teachers)).astype(np.float32)
 
 

@@ -54,6 +54,12 @@ class SparseHead(nn.Module):
             included.
     """
 
+    term_ids: torch.Tensor
+    skip_scale: torch.Tensor
+    lexical: torch.Tensor
+    columns: torch.Tensor
+    input_embeddings: torch.Tensor
+
     def __init__(self, word_embeddings: torch.Tensor, term_ids: np.ndarray, init_bias: float = -2.5,
                  bf16: bool = False, chunk_tokens: int = 4096, skip_scale: float = 0.0, transform: bool = False,
                  lexical: LexicalChannel | None = None) -> None:

@@ -105,6 +105,7 @@ class InferenceFreeSparseEncoder:
     def fit_idf(self, texts: Sequence[str]) -> np.ndarray:
         """Fit Lucene BM25 IDF (V,) on the ``N`` corpus texts (whole texts, not truncated)."""
         self.set_idf(corpus_idf(term_sets(self.vocab, texts, "documents"), self.vocab.size))
+        assert self.idf is not None  # set just above
         return self.idf
 
     # ------------------------------------------------------------------ encoding

@@ -76,7 +76,8 @@ class Vocabulary:
 def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
     """Load the tokenizer from ``model_dir`` (default: the bundled MiniLM) without touching the network."""
     offline()
-    from transformers import BertTokenizerFast
+    # transformers 5 keeps BertTokenizerFast as a runtime alias of BertTokenizer that its type hints omit
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]
 
     directory = Path(model_dir) if model_dir else minilm_dir()
     tokenizer = BertTokenizerFast.from_pretrained(str(directory))

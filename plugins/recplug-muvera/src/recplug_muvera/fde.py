@@ -22,6 +22,7 @@ Shapes: ``N`` sets, ``T`` vectors in all, ``D`` input dimension, ``R`` repetitio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from recplug.errors import ConfigError, InvalidInputError
@@ -216,7 +217,7 @@ class FixedDimensionalEncoder:
             out /= np.maximum(counts, 1)[..., None].astype(np.float32)  # empty blocks stay 0
             if cfg.fill_empty_partitions and cfg.num_simhash_projections > 0:
                 empty = counts == 0
-                for rep in np.flatnonzero(empty.any(axis=(0, 2))):
+                for rep in np.flatnonzero(empty.any(axis=(0, 2))).tolist():
                     self._fill_empty(out, rep, empty[:, rep], projected[:, rep], codes[:, rep], set_of_row)
         return out.reshape(n, -1)
 
@@ -236,7 +237,7 @@ class FixedDimensionalEncoder:
         set are compared against the ``P`` partition patterns.
         """
         p = self.config.num_partitions
-        needs = empty.any(axis=1)[set_of_row]
+        needs = cast(np.ndarray, empty.any(axis=1))[set_of_row]  # an array: empty is 2-D
         rows = np.flatnonzero(needs)  # points of the sets with an empty partition, in order
         big = np.int64(projected.shape[0] + 1)
         first = np.full(empty.size, big, np.int64)

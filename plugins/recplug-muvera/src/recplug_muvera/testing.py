@@ -75,6 +75,7 @@ def literal_reference_fde(points: np.ndarray, config: FDEConfig, m: FDEMatrices)
                 out[start : start + block] /= np.float32(sizes[part])
     if config.final_projection_dimension is not None:
         final = np.zeros(config.final_projection_dimension, np.float32)
+        assert m.count_sketch_index is not None and m.count_sketch_sign is not None  # a final projection has them
         np.add.at(final, m.count_sketch_index, m.count_sketch_sign * out)
         return final
     return out

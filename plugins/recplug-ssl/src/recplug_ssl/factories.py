@@ -13,7 +13,7 @@ required for ``sampler="click_log"``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from recplug.checks import check_int
 from recplug.errors import ConfigError, InvalidInputError
@@ -40,7 +40,8 @@ def spread_out_factory(
     """Build a :class:`recplug_ssl.regularizers.SpreadOutRegularizer` (``model`` is accepted and unused)."""
     from recplug_ssl.regularizers import SpreadOutRegularizer
 
-    return SpreadOutRegularizer(SpreadOutConfig(form, temperature, key, _schedule(weight, warmup, warmup_steps)))
+    spread_form = cast(Literal["softmax", "gor"], form)  # checked by SpreadOutConfig
+    return SpreadOutRegularizer(SpreadOutConfig(spread_form, temperature, key, _schedule(weight, warmup, warmup_steps)))
 
 
 def item_feature_frame(kjt: Any):  # -> pl.DataFrame
@@ -119,7 +120,7 @@ def ssl_factory(
 
     config = SSLConfig(
         masking=masking,  # type: ignore[arg-type]
-        features=features,  # type: ignore[arg-type]  (checked and made a tuple by SSLConfig)
+        features=features,  # type: ignore[arg-type]  # checked and made a tuple by SSLConfig
         num_masked=num_masked,
         defaults=defaults,  # type: ignore[arg-type]
         value_dropout=value_dropout,

@@ -109,6 +109,12 @@ def mask_features(
     return _concat(keys, parts, kjt.weights_or_none() is not None)
 
 
+def _cat_weights(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor:
+    """The weights of two parts of a weighted KJT, one after the other."""
+    assert a is not None and b is not None  # every part of a weighted KJT carries its weights
+    return torch.cat([a, b])
+
+
 def _concat(keys: Sequence[str], parts: list, weighted: bool) -> KeyedJaggedTensor:
     values = torch.cat([p[0] for p in parts])
     lengths = torch.cat([p[1] for p in parts])
@@ -153,7 +159,7 @@ def concat_batches(first: KeyedJaggedTensor, second: KeyedJaggedTensor) -> Keyed
         raise ConfigError("cannot stack a weighted KJT with an unweighted one")
     parts = []
     for (va, la, wa), (vb, lb, wb) in zip(_per_key(first), _per_key(second), strict=True):
-        parts.append((torch.cat([va, vb]), torch.cat([la, lb]), torch.cat([wa, wb]) if weighted else None))
+        parts.append((torch.cat([va, vb]), torch.cat([la, lb]), _cat_weights(wa, wb) if weighted else None))
     return _concat(first.keys(), parts, weighted)
 
 
@@ -208,5 +214,5 @@ def stacked_views(
             else:
                 views.append(part)
         (va, na, wa), (vb, nb, wb) = views
-        parts.append((torch.cat([va, vb]), torch.cat([na, nb]), torch.cat([wa, wb]) if weighted else None))
+        parts.append((torch.cat([va, vb]), torch.cat([na, nb]), _cat_weights(wa, wb) if weighted else None))
     return _concat(keys, parts, weighted)

@@ -57,7 +57,7 @@ class MutualInformation:
         return Path(path)
 
     @classmethod
-    def load(cls, path: Path) -> MutualInformation:
+    def load(cls, path: str | Path) -> MutualInformation:
         """Read a file written by :meth:`save` (no pickles)."""
         try:
             with np.load(Path(path), allow_pickle=False) as data:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from recplug import RegularizerSpec, hookimpl
 from recplug.records import lazy_factory
 
 FACTORY = "recplug_ssl.factories:ssl_factory"
 
 
+class _Needs(TypedDict):
+    needs_model: bool
+    needs_item_features: bool
+
+
 @hookimpl
 def recplug_regularizers() -> list[RegularizerSpec]:
-    ssl = {"needs_model": True, "needs_item_features": True}  # the item tower and every item's features
+    ssl: _Needs = {"needs_model": True, "needs_item_features": True}  # the item tower and every item's features
     return [
         RegularizerSpec(
             "ssl",

@@ -19,7 +19,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from recplug.errors import ConfigError, InvalidInputError
 from recplug.records import DatasetSpec
@@ -69,6 +69,14 @@ def _json_lines(path: Path, notes: dict[str, int]) -> Iterator[tuple[int, dict[s
         if not isinstance(obj, dict):
             raise InvalidInputError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
         yield number, obj
+
+
+@overload
+def _field(obj: dict[str, Any], key: str, path: Path, number: int, *, required: Literal[True] = ...) -> str: ...
+
+
+@overload
+def _field(obj: dict[str, Any], key: str, path: Path, number: int, *, required: bool) -> str | None: ...
 
 
 def _field(obj: dict[str, Any], key: str, path: Path, number: int, *, required: bool = True) -> str | None:

@@ -52,8 +52,9 @@ def generate_shop(spec: ShopSpec) -> dict[str, dict[str, np.ndarray | list]]:
     items = np.searchsorted(global_cdf, draws).clip(0, spec.num_items - 1)
     for c in range(spec.clusters):
         rows = np.flatnonzero(own & (u_cluster[users] == c))
-        if rows.size and cdfs[c] is not None:
-            items[rows] = members[c][np.searchsorted(cdfs[c], draws[rows]).clip(0, members[c].size - 1)]
+        cdf = cdfs[c]
+        if rows.size and cdf is not None:
+            items[rows] = members[c][np.searchsorted(cdf, draws[rows]).clip(0, members[c].size - 1)]
     pairs = np.unique(users.astype(np.int64) * spec.num_items + items)  # one row per (user, item)
     pairs = pairs[rng.permutation(pairs.size)]
     users, items = pairs // spec.num_items, pairs % spec.num_items
@@ -102,7 +103,7 @@ def write_shop(folder: str | Path, spec: ShopSpec = ShopSpec(), fmt: str = "csv"
     with atomic_folder(folder) as staging:  # the three files are swapped in together
         for name, frame in frames.items():
             write = frame.write_csv if fmt == "csv" else frame.write_parquet
-            atomic_save_with(staging / f"{name}.{fmt}", lambda tmp, write=write: write(tmp))
+            atomic_save_with(staging / f"{name}.{fmt}", write)
     return folder
 
 

@@ -197,13 +197,14 @@ class InteractionFiles:
         def optional(path: str | Path | None) -> Path | None:
             return Path(path) if path is not None else None
 
+        interactions_path = Path(interactions)
         self.paths: dict[str, Path | None] = {
-            "interactions": Path(interactions), "users": optional(users), "items": optional(items),
+            "interactions": interactions_path, "users": optional(users), "items": optional(items),
             "valid": optional(valid_interactions), "test": optional(test_interactions)}
         self.columns: dict[str, str | None] = {"user": user_column, "item": item_column, "timestamp": timestamp_column,
                         "rating": rating_column, "weight": weight_column, "split": split_column}
         self.separator, self.min_rating, self.unmatched = separator, min_rating, unmatched_feature_rows
-        self.name = name or self.paths["interactions"].parent.name or "files"
+        self.name = name or interactions_path.parent.name or "files"
         self.report: dict[str, Any] = {}
         self._frames: dict[str, pl.DataFrame] | None = None
 
@@ -240,19 +241,23 @@ class InteractionFiles:
         c = self.columns
         frame = read_table(path, self.separator, self._id_columns())
         source = str(path)
-        out = {"raw_user_id": None, "raw_item_id": None}
+        out: dict[str, pl.Series | None] = {"raw_user_id": None, "raw_item_id": None}
         for key, option in (("user", "data.user_column"), ("item", "data.item_column")):
-            require_column(frame, c[key], source, option)
-            out[f"raw_{key}_id"] = _id_strings(frame, c[key], source)
+            column = c[key]
+            assert column is not None  # user_column and item_column are required strings
+            require_column(frame, column, source, option)
+            out[f"raw_{key}_id"] = _id_strings(frame, column, source)
         for key, option in (("timestamp", "data.timestamp_column"), ("rating", "data.rating_column"),
                             ("weight", "data.weight_column")):
-            if c[key] is not None:
-                require_column(frame, c[key], source, option)
-                values = _numbers(frame, c[key], source, non_negative=key == "weight", dates=key == "timestamp")
+            column = c[key]
+            if column is not None:
+                require_column(frame, column, source, option)
+                values = _numbers(frame, column, source, non_negative=key == "weight", dates=key == "timestamp")
                 out[key] = values.cast(pl.Int64) if key == "timestamp" else values.cast(pl.Float64)
-        if c["split"] is not None and self.paths["valid"] is None:
-            require_column(frame, c["split"], source, "data.split_column")
-            out["split"] = frame[c["split"]].cast(pl.Utf8)
+        split = c["split"]
+        if split is not None and self.paths["valid"] is None:
+            require_column(frame, split, source, "data.split_column")
+            out["split"] = frame[split].cast(pl.Utf8)
         result = pl.DataFrame(out)
         duplicated = ~result.select(pl.struct(pl.all()).is_first_distinct()).to_series()
         if duplicated.any():
@@ -281,6 +286,7 @@ class InteractionFiles:
             table = read_table(path, self.separator, self._id_columns())
             source = str(path)
             column = self.columns[kind]
+            assert column is not None  # user_column and item_column are required strings
             require_column(table, column, source, f"data.{kind}_column")
             if raw in table.columns and raw != column:
                 raise InvalidInputError(f"{source}: column {raw!r} is reserved for the ids; rename it")
@@ -315,10 +321,13 @@ class InteractionFiles:
 
         if self._frames is not None:
             return self._frames
-        parts = {"train": self._read_interactions(self.paths["interactions"])}
-        if self.paths["valid"] is not None:
-            parts["valid"] = self._read_interactions(self.paths["valid"])
-            parts["test"] = self._read_interactions(self.paths["test"])
+        interactions, valid, test = self.paths["interactions"], self.paths["valid"], self.paths["test"]
+        assert interactions is not None  # always given
+        parts = {"train": self._read_interactions(interactions)}
+        if valid is not None:
+            assert test is not None  # valid and test interactions come together (checked in __init__)
+            parts["valid"] = self._read_interactions(valid)
+            parts["test"] = self._read_interactions(test)
             labels = {"train": "train", "valid": "valid", "test": "test"}
             inter = pl.concat([p.with_columns(pl.lit(labels[k]).alias("split")) for k, p in parts.items()],
                               how="vertical_relaxed")

@@ -325,7 +325,7 @@ class MovieLensDataset(InteractionFiles):
             log.warning("%s", line)
         with atomic_folder(self.folder) as staging:  # the parquet files and meta.json are swapped in together
             for kind, frame in zip(("interactions", "users", "items"), frames, strict=True):
-                atomic_save_with(staging / f"{kind}.parquet", lambda tmp, f=frame: f.write_parquet(tmp))
+                atomic_save_with(staging / f"{kind}.parquet", frame.write_parquet)
             atomic_write_json(
                 staging / meta_path.name,
                 {"format": FORMAT_VERSION, "wheel": self.source.wheel, "wheel_sha256": self.source.sha256,

@@ -136,7 +136,9 @@ class FaissIndex:
     # ------------------------------------------------------------------ building
     def set_search_parameters(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
         """Change ``nprobe`` (IVF) or ``ef_search`` (HNSW) for later searches."""
-        updates = {key: value for key, value in (("nprobe", nprobe), ("ef_search", ef_search)) if value is not None}
+        updates: dict[str, Any] = {
+            key: value for key, value in (("nprobe", nprobe), ("ef_search", ef_search)) if value is not None
+        }
         self.config = replace(self.config, **updates)
         for shard in self._shards:
             fb.set_search_parameters(shard, self.config, on_gpu=self._on_gpu)
