@@ -579,6 +579,9 @@ class __CLASS__:
         ]
         return torchrec.EmbeddingBagCollection(tables=configs, device="cpu")
 
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Nothing to do: this compressor keeps no optimizer state of its own."""
+
     def after_optimizer_step(self, module: Any, step: int) -> dict[str, float]:
         """Scale every row longer than ``max_norm`` back to it; returns how many rows were scaled."""
         import torch

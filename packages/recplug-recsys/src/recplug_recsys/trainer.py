@@ -206,9 +206,7 @@ class Trainer:
         dense = [p for p in model.parameters() if id(p) not in table_ids]
         table_optimizer = TABLE_OPTIMIZERS[c.table_optimizer](tables, lr=c.table_lr)
         self.optimizers = [table_optimizer, torch.optim.Adam(dense, lr=c.lr, weight_decay=c.weight_decay)]
-        attach = getattr(self.compressor, "attach_optimizer", None)
-        if attach is not None:  # optional protocol method: the compressor also manages the tables' optimizer state
-            attach(table_optimizer)
+        self.compressor.attach_optimizer(table_optimizer)
 
     @property
     def inner(self) -> TwoTowerModel:

@@ -121,10 +121,6 @@ class EmbeddingCompressor(Protocol):
         capabilities: flags: ``"after_step"`` (needs :meth:`after_optimizer_step`), ``"export"``,
             ``"fused"`` (works with torchrec's fused optimizers, where tables have no ``.grad``),
             ``"sharded"`` (works under ``DistributedModelParallel``).
-
-    Optional: ``attach_optimizer(optimizer)``. When a compressor has it, the trainer passes it the plain
-    (unsharded) optimizer of the tables once it exists, so the compressor can also manage that optimizer's
-    state (e.g. zero it where weights are masked); fused optimizers live inside the tables and are not passed.
     """
 
     name: str
@@ -133,6 +129,12 @@ class EmbeddingCompressor(Protocol):
     def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
         """A module mapping a KeyedJaggedTensor to a KeyedTensor of pooled embeddings (B x sum D),
         with the interface of ``torchrec.EmbeddingBagCollection``."""
+        ...
+
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Receive the plain (unsharded) optimizer of the tables once the trainer has made it, so the compressor
+        can also manage its state (e.g. zero it where weights are masked); a compressor with no such state does
+        nothing. Fused optimizers live inside the tables and are never passed."""
         ...
 
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
@@ -285,6 +287,8 @@ class InteractionDataset(Protocol):
 
     ``interactions()``: ``user_id`` (int), ``item_id`` (int), ``rating`` (float), ``timestamp`` (int).
     ``users()``: ``user_id`` plus user features; ``items()``: ``item_id`` plus item features.
+    ``split(kind, seed, ...)``: the train / valid / test interactions (``recplug_eval.datasets.splits``
+    implements the usual kinds for any dataset: ``recbole``, ``loo``, ``temporal``, ``column``, ``files``).
     """
 
     name: str
@@ -294,3 +298,5 @@ class InteractionDataset(Protocol):
     def users(self) -> pl.DataFrame: ...
 
     def items(self) -> pl.DataFrame: ...
+
+    def split(self, kind: str, seed: int, **options: Any) -> Any: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recplug.builtins.dense_tables import DenseTables
 from recplug.checks import check_choice
@@ -57,6 +57,9 @@ class QuantizedTables:
         if self.mode == "low-precision" and self.device != "meta":
             self.after_optimizer_step(module, -1)
         return module
+
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Nothing to do: this compressor keeps no optimizer state of its own."""
 
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
         """Low-precision mode: project every row onto its ``bits``-bit grid (stochastic rounding)."""

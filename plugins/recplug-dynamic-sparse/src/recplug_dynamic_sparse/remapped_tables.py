@@ -140,6 +140,9 @@ class RemappedTables:
         tables = check_tables(tables, self.name)
         return RemappedEmbeddingBags([p for t in tables for p in self.parts_of(t)], self.device, self.init_std)
 
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Nothing to do: this compressor keeps no optimizer state of its own."""
+
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
         """Nothing to do between steps."""
         return {}

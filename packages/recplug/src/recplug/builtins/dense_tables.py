@@ -157,6 +157,9 @@ class DenseTables:
                     weight.normal_(0.0, self.init_std)
         return module
 
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Nothing to do: this compressor keeps no optimizer state of its own."""
+
     def after_optimizer_step(self, module: torch.nn.Module, step: int) -> dict[str, float]:
         """Dense tables do nothing between steps."""
         return {}

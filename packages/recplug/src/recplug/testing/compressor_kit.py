@@ -71,6 +71,9 @@ class CompressorConformance(ConformanceKit):
         return module
 
     def test_declares_protocol_attributes(self, compressor: Any) -> None:
+        from recplug.protocols import EmbeddingCompressor
+
+        assert isinstance(compressor, EmbeddingCompressor), "build / attach_optimizer / after_optimizer_step / export ..."
         assert isinstance(compressor.name, str) and compressor.name
         assert isinstance(compressor.capabilities, frozenset)
         assert all(isinstance(c, str) for c in compressor.capabilities)
