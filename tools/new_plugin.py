@@ -2,7 +2,7 @@
 """Write a new recplug plugin package that installs, lists and passes its conformance kit out of the box.
 
     python tools/new_plugin.py recplug-my-index --kind index            # writes plugins/recplug-my-index/
-    python tools/new_plugin.py my-reg --kind regularizer --dest /tmp/x  # writes /tmp/x/my-reg/
+    python tools/new_plugin.py my-reg --kind regularizer --dest ../scratch  # writes ../scratch/my-reg/
 
 Kinds and the component each one starts from (small, real, and checked by the matching kit of
 :mod:`recplug.testing`):

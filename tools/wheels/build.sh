@@ -2,7 +2,7 @@
 # Build every recplug distribution (the core, the two pipeline packages, every plugin) into one wheelhouse:
 # an sdist and a wheel each, with the LICENSE and the distribution's own README as its long description.
 #   tools/wheels/build.sh                 # -> wheelhouse/ (git-ignored), emptied first
-#   OUTDIR=/tmp/wh tools/wheels/build.sh  # elsewhere
+#   OUTDIR=../wheels tools/wheels/build.sh  # elsewhere
 #   BUILD_ARGS=--no-isolation tools/wheels/build.sh   # offline: use the venv's setuptools (>= 77) instead of
 #                                                     # fetching it into a fresh build environment
 # Install from it with: pip install --find-links wheelhouse recplug-ssl   (torchrec: see tools/env/setup.sh)

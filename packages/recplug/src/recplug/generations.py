@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recplug.errors import CorruptFileError
 from recplug.fileio import read_json
-from recplug.manifest import MANIFEST_NAME, IndexManifest
+from recplug.manifest import MANIFEST_NAME, IndexManifest, top_entry
 
 #: ``role -> (suffix, write(path))``; ``write`` must write the file (or folder of files) at ``path``, each
 #: file atomically. A folder role has the suffix ``"/"``.
@@ -28,14 +28,6 @@ Writers = Mapping[str, tuple[str, Callable[[Path], None]]]
 
 #: ``<role>-<8 hex digits><suffix>``: a generation's name (and the role it belongs to).
 _GENERATION = re.compile(r"^(?P<role>[A-Za-z0-9_]+)-[0-9a-f]{8}(\.[A-Za-z0-9]+)?$")
-
-
-def _top_entry(name: str) -> str | None:
-    """The first path component of a manifest file name (``None`` for unsafe names)."""
-    parts = Path(name).parts
-    if not parts or Path(name).is_absolute() or ".." in parts:
-        return None
-    return parts[0]
 
 
 def _previous_entries(directory: Path) -> set[str]:
@@ -49,7 +41,7 @@ def _previous_entries(directory: Path) -> set[str]:
     files = raw.get("files") if isinstance(raw, dict) else None
     if not isinstance(files, dict):
         return set()
-    return {entry for entry in map(_top_entry, files) if entry and entry != MANIFEST_NAME}
+    return {entry for entry in map(top_entry, files) if entry and entry != MANIFEST_NAME}
 
 
 def _remove(path: Path) -> None:
@@ -118,6 +110,6 @@ def file_of(manifest: IndexManifest, directory: Path, role: str, legacy: str) ->
     that earlier saves used)."""
     layout = manifest.params.get("layout") if isinstance(manifest.params, dict) else None
     name = layout.get(role, legacy) if isinstance(layout, dict) else legacy
-    if not isinstance(name, str) or _top_entry(name) is None:
+    if not isinstance(name, str) or top_entry(name) is None:
         raise CorruptFileError(f"{directory / MANIFEST_NAME}: layout entry for {role!r} is not a safe file name")
     return Path(directory) / name

@@ -58,6 +58,15 @@ def manifest_digest(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def top_entry(name: str) -> str | None:
+    """The first path component of a file name listed in a manifest, or ``None`` when the name is not a safe
+    relative path inside the index directory (empty, absolute, or climbing out with ``..``)."""
+    path = Path(name)
+    if not path.parts or path.is_absolute() or ".." in path.parts:
+        return None
+    return path.parts[0]
+
+
 def check_loaded(path: Path, expected: Mapping[str, Any], found: Mapping[str, Any]) -> None:
     """Compare what an index read from ``path`` holds (``found``: e.g. type, metric, dimension, count) with
     what its manifest says (``expected``).
@@ -163,6 +172,5 @@ class IndexManifest:
         if not isinstance(self.params, dict) or not isinstance(self.files, dict):
             raise CorruptFileError(f"{where}: params and files must be objects")
         for name, digest in self.files.items():
-            parts = Path(name).parts
-            if not isinstance(digest, str) or not parts or Path(name).is_absolute() or ".." in parts:
+            if not isinstance(digest, str) or top_entry(name) is None:
                 raise CorruptFileError(f"{where}: file entry {name!r} is not a safe relative name with a checksum")
