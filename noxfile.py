@@ -4,7 +4,7 @@
     nox -s "tests(recplug-ssl)"  one package's tests in a venv holding only it and its declared dependencies
     nox -s integration           cross-package tests (all packages installed)
     nox -s lint typecheck        ruff and mypy
-    nox -s bench                 the benchmarks under tools/bench (slow)
+    nox -s bench                 every benchmark's quick mode (tools/bench/*/bench.toml; -- NAME... for some)
     nox -s gpu                   GPU-marked tests (opt-in; needs CUDA, faiss-gpu and fbgemm-gpu)
 
 Every venv gets torch 2.13.0 (the CPU wheel via pip) and, where a package needs torchrec, fbgemm-gpu-cpu plus
@@ -92,10 +92,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark script under tools/bench/*/run.py (slow; writes results.json and results.md)."""
-    _install(session, list(PACKAGES))
-    for script in sorted(ROOT.glob("tools/bench/*/run.py")):
-        session.run("python", str(script), *session.posargs)
+    """Every benchmark's quick mode: a tiny real configuration of each, end to end, as its folder's bench.toml
+    declares (tools/bench/run_quick.py); outputs go to a temporary folder, never over the committed results.
+    ``nox -s bench -- faiss_ann ssl`` runs some, ``-- --slow`` also those marked slow (muvera). The full runs are
+    the commands in each benchmark's results.md."""
+    session.install("-r", "tools/env/requirements-cpu.txt", *CONSTRAINTS)  # the benchmarks' peers too (setup.sh)
+    session.install("--no-deps", "torchrec==1.8.0")
+    session.install(*[arg for p in PACKAGES.values() for arg in ("-e", str(p))], *CONSTRAINTS)
+    session.run("python", "tools/bench/run_quick.py", *session.posargs)
 
 
 @nox.session

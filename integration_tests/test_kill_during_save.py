@@ -301,7 +301,7 @@ def test_trainer_run_files(trainer: Any, shop: Path, pm: Any) -> None:
 
     def finish(value: float) -> Callable[[], None]:
         def run() -> None:
-            trainer.best = {**best, "test": {**best["test"], "recall@10": value}}
+            trainer.best = {**best, "test": {**best["test"], "R@10": value}}
             trainer.finish()
 
         return run

@@ -41,7 +41,7 @@ def test_readme_walk_from_two_csv_files(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "runs" / "shop" / "metrics.json").read_text())
     evaluated = run("recsys-eval", "runs/shop")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert f"{metrics['test']['recall@10']:.4f}" in evaluated.stdout
+    assert f"{metrics['test']['R@10']:.4f}" in evaluated.stdout
     bad = run("train", "--config", "shop.toml", "--set", 'data.item_column="skus"')
     assert bad.returncode == 1 and "no column 'skus' (data.item_column). Did you mean 'sku'?" in bad.stderr
     assert "Traceback" not in bad.stderr

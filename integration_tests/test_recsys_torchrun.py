@@ -5,7 +5,7 @@ that MovieLens does not have (brand, ``|``-delimited tags, description text, pri
 nulls; :mod:`recplug_eval.datasets.generated`), 2 epochs x 8 steps of 128. The
 2-process run is ``sharding=table_wise``: each rank takes half of every global batch and the in-batch
 softmax gathers all ranks' items, so its loss and metrics follow the 1-process (unsharded) run.
-Tolerance: epoch-mean loss within 1% relative; test Recall@10 / NDCG@10 / MRR@10 within 0.02 absolute
+Tolerance: epoch-mean loss within 1% relative; test R@10 / nDCG@10 / RR@10 within 0.02 absolute
 (float summation order and fbgemm's fused Adagrad vs ``torch.optim.Adagrad`` are the only differences).
 """
 
@@ -55,7 +55,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     hb = json.loads((tmp_path / "two" / "history.json").read_text())
     for ra, rb in zip(ha, hb, strict=True):
         assert rb["loss/main"] == pytest.approx(ra["loss/main"], rel=0.01)
-    for key in ("recall@10", "ndcg@10", "mrr@10"):
+    for key in ("R@10", "nDCG@10", "RR@10"):
         assert b["test"][key] == pytest.approx(a["test"][key], abs=0.02), key
-    assert "Recall@10" in two.stdout  # rank 0 printed the table
+    assert "R@10" in two.stdout  # rank 0 printed the table
     assert "t_description" in json.dumps(a["config"]) or "description" in a["config"]["features"]

@@ -52,7 +52,8 @@ class Kind:
     module: str  # the module of the component
     suffix: str  # of the class name
     kit: str  # the conformance kit
-    capabilities: str  # the record's capabilities, as Python source
+    record_fields: str  # the record's typed fields (capabilities=..., output=...), as Python source, or ""
+    record_imports: tuple[str, ...]  # what those fields need from ``recplug`` besides the record type
     dependencies: tuple[str, ...]
     extra: str  # optional-dependencies lines before `test`
     summary: str  # one line: what the starting component does
@@ -61,29 +62,32 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "regularizer": Kind(
         "regularizer", "RegularizerSpec", "recplug_regularizers", "regularizer", "Penalty",
-        "RegularizerConformance", "set()", ("recplug", "torch>=2.4"), "",
+        "RegularizerConformance", "", (), ("recplug", "torch>=2.4"), "",
         "mean squared L2 norm of one model output (B x D)",
     ),
     "index": Kind(
         "retrieval_index", "RetrievalIndexSpec", "recplug_retrieval_indexes", "index", "Index",
-        "IndexConformance", '{"exact", "save", "removal"}', ("recplug", "numpy>=1.26"), "",
+        "IndexConformance", "capabilities=IndexCapabilities(exact=True, supports_removal=True, supports_save=True),",
+        ("IndexCapabilities",), ("recplug", "numpy>=1.26"), "",
         "brute-force inner-product top-k in NumPy, saved with a checked manifest",
     ),
     "encoder": Kind(
         "retrieval_encoder", "RetrievalEncoderSpec", "recplug_retrieval_encoders", "encoder", "Encoder",
-        "EncoderConformance", '{"bag-of-words"}, output="dense"', ("recplug", "numpy>=1.26"), "",
+        "EncoderConformance", 'output="dense",', (), ("recplug", "numpy>=1.26"), "",
         "hashed bag-of-words dense vectors (signed feature hashing, L2-normalised)",
     ),
     "compressor": Kind(
         "embedding_compressor", "EmbeddingCompressorSpec", "recplug_embedding_compressors", "tables", "Tables",
-        "CompressorConformance", '{"after_step", "export"}', ("recplug", "torch>=2.4"), TORCHREC_EXTRA,
+        "CompressorConformance", "capabilities=CompressorCapabilities(after_step=True, export=True),",
+        ("CompressorCapabilities",), ("recplug", "torch>=2.4"), TORCHREC_EXTRA,
         "float32 torchrec embedding tables whose rows are kept within an L2 norm (max-norm)",
     ),
 }
 
 # ------------------------------------------------------------------------------------------------------------
 # Templates. Placeholders: __NAME__ (distribution), __PKG__ (import package), __COMPONENT__ (component name),
-# __CLASS__, __FAMILY__, __SPEC__, __HOOK__, __MODULE__, __KIT__, __CAPS__, __SUMMARY__, __DESCRIPTION__ ...
+# __CLASS__, __FAMILY__, __SPEC__, __HOOK__, __MODULE__, __KIT__, __RECORD_FIELDS__, __RECORD_IMPORTS__,
+# __SUMMARY__, __DESCRIPTION__ ...
 # ------------------------------------------------------------------------------------------------------------
 
 PYPROJECT = """\
@@ -159,7 +163,7 @@ that takes ``**kwargs`` must declare them in a ``recplug_options`` attribute so 
 
 from __future__ import annotations
 
-from recplug import DemoStep, __SPEC__, hookimpl, lazy_factory
+from recplug import __RECORD_IMPORTS__
 
 
 @hookimpl
@@ -168,8 +172,7 @@ def __HOOK__() -> list[__SPEC__]:
         __SPEC__(
             "__COMPONENT__",
             factory=lazy_factory("__PKG__.__MODULE__:__CLASS__"),
-            description="__SUMMARY__",
-            capabilities=__CAPS__,
+            description="__SUMMARY__",__RECORD_FIELDS__
         )
     ]
 
@@ -343,6 +346,10 @@ class __CLASS__:
 
     def __len__(self) -> int:
         return int(self._vectors.shape[0])
+
+    def memory_bytes(self) -> int:
+        """Bytes kept for search: the stored ``N x D`` float32 vectors (reports show it beside quality)."""
+        return int(self._vectors.nbytes)
 
     def add(self, vectors: Any, ids: Sequence[Any] | np.ndarray) -> None:
         """Add ``N x D`` vectors with ``N`` new, unique ids; a refused add changes nothing."""
@@ -518,7 +525,7 @@ from recplug.checks import check_real
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError
 from recplug.fileio import atomic_save_with
 from recplug.memory import check_fits
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 
 
 def _torchrec() -> Any:
@@ -556,7 +563,7 @@ class __CLASS__:
     """
 
     name = "__COMPONENT__"
-    capabilities = frozenset({"after_step", "export"})
+    capabilities = CompressorCapabilities(after_step=True, export=True)
 
     def __init__(self, max_norm: float = 1.0) -> None:
         self.max_norm = check_real(max_norm, f"{self.name}: max_norm", low=0, low_open=True)
@@ -810,7 +817,8 @@ def plugin_files(name: str, kind_name: str, component: str, description: str) ->
         "__HOOK__": kind.hook,
         "__MODULE__": kind.module,
         "__KIT__": kind.kit,
-        "__CAPS__": kind.capabilities,
+        "__RECORD_FIELDS__": f"\n            {kind.record_fields}" if kind.record_fields else "",
+        "__RECORD_IMPORTS__": ", ".join([*sorted({"DemoStep", kind.spec, *kind.record_imports}), "hookimpl", "lazy_factory"]),
         "__SUMMARY__": kind.summary,
         "__DESCRIPTION__": description,
         "__DESCRIPTION_TOML__": json.dumps(description, ensure_ascii=False),

@@ -140,7 +140,6 @@ def test_duplicate_query_id(tiny: Path) -> None:
     ("row", "message"),
     [
         ("q9\td1\t1", "unknown query id 'q9'"),
-        ("q1\td9\t1", "unknown document id 'd9'"),
         ("q1\td1\tyes", "score 'yes' is not an integer"),
         ("q1\td1", "expected 3 tab-separated columns"),
         ("q1\td1\t1", "duplicate judgment"),
@@ -158,6 +157,28 @@ def test_qrels_header_required(tiny: Path) -> None:
     _write(tiny / "qrels" / "test.tsv", lines[1:])
     with pytest.raises(InvalidInputError, match=r"test\.tsv:1: expected the header"):
         BeirDataset(tiny).qrels("test")
+
+
+def test_qrels_header_may_have_other_names(tiny: Path) -> None:
+    """BEIR reads the first line as the header whatever it says; so does this loader."""
+    lines = _lines(tiny / "qrels" / "test.tsv")
+    _write(tiny / "qrels" / "test.tsv", ["qid\tdocid\trelevance", *lines[1:]])
+    assert BeirDataset(tiny).qrels("test")["relevance"].to_list() == [1, 2]
+
+
+def test_judgments_of_documents_not_in_the_corpus_are_kept_and_counted(tiny: Path) -> None:
+    """As in beir (ArguAna's qrels judge one document its corpus lacks): relevant, never retrievable."""
+    _write(tiny / "qrels" / "test.tsv", [*_lines(tiny / "qrels" / "test.tsv"), "q1\td9\t1", "q2\td8\t0"])
+    data = BeirDataset(tiny)
+    assert data.qrels("test")["doc_id"].to_list() == ["d1", "d3", "d9", "d8"]
+    assert data.load_notes == {"test.tsv: judgments of documents not in the corpus (kept)": 2}
+
+
+def test_byte_order_mark_is_dropped(tiny: Path) -> None:
+    for name in ("queries.jsonl", "qrels/test.tsv"):
+        (tiny / name).write_bytes(b"\xef\xbb\xbf" + (tiny / name).read_bytes())
+    data = BeirDataset(tiny)
+    assert data.queries()["query_id"].to_list() == ["q1", "q2"] and data.qrels("test").height == 2
 
 
 def test_unknown_split(tiny: Path) -> None:

@@ -219,8 +219,9 @@ def _error_line(capsys: pytest.CaptureFixture) -> str:
         (["--dataset-config", "pth={tiny}"], "unknown option 'pth' for dataset 'beir'. Did you mean 'path'?"),
         (["--dataset-config", "path=123"], "dataset 'beir': option 'path' must be a path (a string), got int 123"),
         (["--dataset-config", "path={tiny}", "--dataset-config", "name=[1]"], "option 'name' must be a string"),
-        (["--dataset", "files", "--dataset-config", "path=3"], "dataset 'files': option 'path' must be a path"),
-        (["--dataset", "ml-100k", "--dataset-config", "cache_dir=7"], "option 'cache_dir' must be a path"),
+        # an interaction dataset is refused by its record's kind, before it is built (or downloaded)
+        (["--dataset", "files", "--dataset-config", "path=3"], "dataset 'files' is an interactions dataset; evaluation"),
+        (["--dataset", "ml-100k", "--dataset-config", "cache_dir=7"], "dataset 'ml-100k' is an interactions dataset"),
         (["--dataset-config", "path={tiny}", "--out", "{file}"], "--out {file}: exists and is not a folder"),
         (["--dataset-config", "path={tiny}", "--config", "{tiny}"], "cannot read config file"),
     ],
@@ -264,11 +265,11 @@ def test_eval_counts_must_be_positive(flag: str, value: str, capsys: pytest.Capt
 def test_eval_config_checks_counts() -> None:
     from recplug_eval.runner import SystemConfig
 
-    with pytest.raises(ConfigError, match="eval: max_queries must be a whole number >= 1, got 0"):
+    with pytest.raises(ConfigError, match="eval: max_queries must be an integer >= 1, got 0"):
         EvalConfig(max_queries=0)
-    with pytest.raises(ConfigError, match="eval: k must be a whole number >= 1, got '10'"):
+    with pytest.raises(ConfigError, match="eval: k must be an integer >= 1, got '10'"):
         EvalConfig(k="10")
-    with pytest.raises(ConfigError, match="rerank_depth must be a whole number >= 1"):
+    with pytest.raises(ConfigError, match="rerank_depth must be an integer >= 1"):
         SystemConfig(name="s", encoder="minilm", rerank_depth=0)
     with pytest.raises(ConfigError, match="encoder_config must be a table"):
         SystemConfig(name="s", encoder="minilm", encoder_config="batch_size=8")

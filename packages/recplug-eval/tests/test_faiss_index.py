@@ -66,7 +66,7 @@ def test_approximate_recall_against_exact(clustered, factory: str, params: dict,
     index = FaissIndex(D, factory, "l2", **params)
     index.add(docs, ids)
     recall = neighbour_recall(index.search(queries, 10).ids, exact_ids(docs, ids, queries, "l2"))
-    assert recall >= minimum, f"{factory}: recall@10 {recall:.3f} < {minimum}"
+    assert recall >= minimum, f"{factory}: R@10 {recall:.3f} < {minimum}"
 
 
 def test_more_probes_find_more_neighbours(clustered) -> None:

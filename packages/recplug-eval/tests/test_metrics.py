@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from recplug.errors import ConfigError, InvalidInputError
 from recplug_eval.datasets.beir import BeirDataset
-from recplug_eval.metrics import canonical_measure, evaluate_run
+from recplug_eval.metrics import evaluate_run, measure_name
 
 
 def _qrels(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
@@ -42,9 +42,13 @@ def test_unanswered_judged_queries_count_as_zero() -> None:
 
 
 def test_measure_names() -> None:
-    assert canonical_measure("mrr@10") == "RR@10"
-    assert canonical_measure("MAP") == "AP"
-    assert canonical_measure("ndcg@10") == "nDCG@10"
+    assert measure_name("MRR@10") == "RR@10" and measure_name("MAP") == "AP"  # ir-measures' own aliases
+    assert measure_name("NDCG", 10) == "nDCG@10" and measure_name("tail/Success", 20) == "tail/Success@20"
+    for old, new in (("mrr@10", "RR@10"), ("ndcg@10", "nDCG@10"), ("hit@5", "Success@5"), ("head/recall@20", "head/R@20")):
+        with pytest.raises(ConfigError, match=f"^'{old}' is an old measure name; use '{new}'$"):
+            measure_name(old)
+    with pytest.raises(ConfigError, match="'precision@4' is an old measure name; use 'P@4'"):
+        evaluate_run(_qrels([("q", "a", 1)]), _run([("q", "a", 1.0)]), ["precision@4"])
     with pytest.raises(ConfigError, match="unknown retrieval measure"):
         evaluate_run(_qrels([("q", "a", 1)]), _run([("q", "a", 1.0)]), ["nonsense@3"])
 

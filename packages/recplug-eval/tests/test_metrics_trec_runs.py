@@ -59,7 +59,8 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     ("line", "message"),
     [
         ("q1 Q0 d1 1 0.5", "expected 6 columns, got 5"),
-        ("q1 Q0 d1 one 0.5 t", "rank .one. / score .0.5. are not numbers"),
+        ("q1 Q0 d1 1 high t", "score 'high' is not a number"),
+        ("q1 Q0 d1 1 0.5 t extra", "expected 6 columns, got 7"),
         ("q1 Q0 d1 1 nan t", "score 'nan' is not finite"),
         ("q1 Q0 d0 2 0.4 t", "document 'd0' repeated for query 'q1' \\(first at line 1\\)"),
     ],
@@ -69,6 +70,26 @@ def test_bad_run_lines(tmp_path: Path, line: str, message: str) -> None:
     path.write_text(f"q1 Q0 d0 1 0.9 t\n{line}\n")
     with pytest.raises(InvalidInputError, match=rf"bad\.trec:2: {message}"):
         read_trec_run(path)
+
+
+def test_bad_byte_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.trec"
+    path.write_bytes(b"q1 Q0 d0 1 0.9 t\nq1 Q0 d\xff 2 0.5 t\n")
+    with pytest.raises(InvalidInputError, match=r"bad\.trec:2: not UTF-8 text \(byte 0xff"):
+        read_trec_run(path)
+
+
+def test_missing_run_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"nothing\.trec: file is missing"):
+        read_trec_run(tmp_path / "nothing.trec")
+
+
+def test_order_comes_from_the_scores_as_in_trec_eval(tmp_path: Path) -> None:
+    """The rank column is not read (trec_eval and ir-measures ignore it too); blank lines are skipped."""
+    path = tmp_path / "x.trec"
+    path.write_text("q2 Q0 a 1 0.1 t\n\nq1 Q0 b 7 0.2 t\nq2 Q0 c 2 0.9 t\nq1 Q0 d one 0.2 t\n")
+    run = read_trec_run(path)
+    assert run.rows() == [("q2", "c", 0.9, 1), ("q2", "a", 0.1, 2), ("q1", "b", 0.2, 1), ("q1", "d", 0.2, 2)]
 
 
 def test_bad_tag(tmp_path: Path) -> None:

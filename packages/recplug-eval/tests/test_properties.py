@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from recplug.errors import ConfigError, RecplugError
-from recplug.pretrained import load_sentence_transformer
 from recplug.testing.strategies import ci_settings, garbage, outcome
+from recplug_eval.pretrained import load_sentence_transformer
 from recplug_eval.sentence_encoder import SentenceEncoderConfig, SentenceTransformerEncoder
 
 #: Odd text inputs: None, one string, numbers, lists mixing strings with None / ints, unpaired surrogates.

@@ -21,12 +21,28 @@ def test_hand_computed_ranking() -> None:
     truth = [np.array([1, 0]), np.array([5])]
     out = rm.metrics_from_ranking(ranked, truth, ks=[2, 4])
     ideal = 1 + 1 / math.log2(3)
-    assert out["recall@2"] == pytest.approx((0.5 + 0.0) / 2)
-    assert out["recall@4"] == pytest.approx((1.0 + 0.0) / 2)
-    assert out["ndcg@2"] == pytest.approx((1 / math.log2(3)) / ideal / 2)
-    assert out["ndcg@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal / 2)
-    assert out["mrr@4"] == pytest.approx(0.5 / 2) and out["hit@2"] == 0.5
-    assert out["precision@4"] == pytest.approx((2 / 4) / 2) and out["num_users"] == 2
+    assert out["R@2"] == pytest.approx((0.5 + 0.0) / 2)
+    assert out["R@4"] == pytest.approx((1.0 + 0.0) / 2)
+    assert out["nDCG@2"] == pytest.approx((1 / math.log2(3)) / ideal / 2)
+    assert out["nDCG@4"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal / 2)
+    assert out["RR@4"] == pytest.approx(0.5 / 2) and out["Success@2"] == 0.5
+    assert out["P@4"] == pytest.approx((2 / 4) / 2) and out["num_users"] == 2
+
+
+def test_names_and_values_are_ir_measures() -> None:
+    """Every key is an ir-measures name, and ir-measures computes the same value for it (binary relevance)."""
+    import ir_measures
+
+    rng = np.random.default_rng(1)
+    ranked = np.stack([rng.permutation(40)[:10] for _ in range(25)])
+    truth = [rng.choice(40, size=int(rng.integers(1, 6)), replace=False) for _ in range(25)]
+    out = rm.metrics_from_ranking(ranked, truth, ks=[3, 10])
+    qrels = [ir_measures.Qrel(str(u), str(i), 1) for u, t in enumerate(truth) for i in t]
+    run = [ir_measures.ScoredDoc(str(u), str(i), float(-r)) for u, row in enumerate(ranked) for r, i in enumerate(row)]
+    names = [k for k in out if k != "num_users"]
+    assert len(names) == 10 and {str(ir_measures.parse_measure(k)) for k in names} == set(names)
+    expected = ir_measures.calc_aggregate([ir_measures.parse_measure(k) for k in names], qrels, run)
+    assert {str(m): v for m, v in expected.items()} == pytest.approx({k: out[k] for k in names})
 
 
 def test_seen_items_are_excluded_and_slices() -> None:
@@ -40,11 +56,11 @@ def test_seen_items_are_excluded_and_slices() -> None:
     out = rm.full_ranking_metrics(users, items, test, exclude=train.filter(pl.col("user_id") == 0),
                                   ks=[1, 2], head_mask=head)
     # user 0 ranks [2] (0, 1 excluded) -> hit at 1; user 1 ranks [2, 1, 0] -> item 1 at rank 2
-    assert out["recall@1"] == pytest.approx(0.5)
-    assert out["mrr@2"] == pytest.approx((1 + 0.5) / 2)
+    assert out["R@1"] == pytest.approx(0.5)
+    assert out["RR@2"] == pytest.approx((1 + 0.5) / 2)
     assert out["tail/num_users"] == 2 and out["head/num_users"] == 0
-    assert out["tail/recall@1"] == pytest.approx(0.5)
-    assert out["head/recall@1"] == 0.0
+    assert out["tail/R@1"] == pytest.approx(0.5)
+    assert out["head/R@1"] == 0.0
 
 
 def test_torch_and_exact_index_agree() -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from recplug import RetrievalEncoderSpec, RetrievalIndexSpec, hookimpl, load_plugin_manager
 from recplug.errors import ConfigError
-from recplug.multivector import MultiVectorBatch, chamfer_scores
+from recplug.multivector import MultiVectorBatch
 from recplug.protocols import IndexCapabilities, SearchResult
+from recplug_eval import chamfer_scores
 from recplug_eval.report import write_report
 from recplug_eval.runner import EvalConfig, SystemConfig, run_evaluation
 from recplug_eval.runs import read_trec_run
@@ -61,8 +62,22 @@ class SparseDotIndex:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return SearchResult(ids=self._ids[order], scores=np.take_along_axis(scores, order, axis=1))
 
+    def remove(self, ids):
+        raise ConfigError("sparse-dot cannot remove (capabilities.supports_removal is False)")
+
     def __len__(self):
         return len(self._ids)
+
+    def memory_bytes(self):
+        docs = self._docs
+        return 0 if docs is None else int(docs.data.nbytes + docs.indices.nbytes + docs.indptr.nbytes)
+
+    def save(self, path, *, encoder_config=None):
+        raise ConfigError("sparse-dot cannot save (capabilities.supports_save is False)")
+
+    @classmethod
+    def load(cls, path, *, encoder_config=None):
+        raise ConfigError("sparse-dot cannot load (capabilities.supports_save is False)")
 
 
 class FittedBagOfWords(HashedBagOfWords):
@@ -95,7 +110,7 @@ class SparsePlugin:
 
     @hookimpl
     def recplug_retrieval_indexes(self):
-        return [RetrievalIndexSpec("sparse-dot", factory=SparseDotIndex, capabilities={"exact"})]
+        return [RetrievalIndexSpec("sparse-dot", factory=SparseDotIndex, capabilities=SparseDotIndex.capabilities)]
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,11 @@ def test_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         args += ["--set", setting]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "| all " in printed and "Recall@10" in printed
+    assert "| all " in printed and "R@10" in printed
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert main(["recsys-eval", str(tmp_path / "run"), "--ks", "10,20"]) == 0
     again = capsys.readouterr().out
-    assert f"{metrics['test']['recall@10']:.4f}" in again  # best.pt reproduces the run's test metrics
+    assert f"{metrics['test']['R@10']:.4f}" in again  # best.pt reproduces the run's test metrics
     assert main(["train", "--set", "compressor.name=nope", "--output-dir", str(tmp_path / "x")]) == 1
     assert "unknown embedding compressor 'nope'" in capsys.readouterr().err
     assert main(["recsys-eval", str(tmp_path / "missing")]) == 1
@@ -55,7 +55,7 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     file = tmp_path / "file"
     file.write_text("x")
     assert main(["train", "--set", "lr=-1", "--output-dir", str(tmp_path / "run")]) == 1
-    assert _error_line(capsys) == "recplug: error: lr must be > 0, got -1.0"
+    assert _error_line(capsys) == "recplug: error: lr must be a number > 0, got -1.0"
     assert main(["train", "--output-dir", str(file / "run")]) == 1
     assert f"output_dir {file} (in {file / 'run'}): exists and is not a folder" in _error_line(capsys)
     assert main(["train", "--config", str(tmp_path)]) == 1

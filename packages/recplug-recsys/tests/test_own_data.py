@@ -60,13 +60,13 @@ def test_train_and_evaluate_from_the_command_line(shop_folder: Path, tmp_path: P
             for a in ("--set", s)]
     assert main(["train", *sets, "--output-dir", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test"]["recall@20"] > 0.1  # the generated preferences are learnable (random ~0.1 at 200 items)
+    assert metrics["test"]["R@20"] > 0.1  # the generated preferences are learnable (random ~0.1 at 200 items)
     saved = FittedSchema.from_json((run / "schema.json").read_text())
     assert list(saved.features) == ["customer_id", "country", "age", "sku_id", "brand", "tags", "description", "price"]
     capsys.readouterr()
     assert main(["recsys-eval", str(run)]) == 0
-    assert "Recall@10" in capsys.readouterr().out
-    assert evaluate_run(run)["recall@20"] == pytest.approx(metrics["test"]["recall@20"])
+    assert "R@10" in capsys.readouterr().out
+    assert evaluate_run(run)["R@20"] == pytest.approx(metrics["test"]["R@20"])
 
 
 def test_evaluation_applies_the_saved_schema_to_changed_files(shop_folder: Path, tmp_path: Path, shop_config) -> None:
@@ -80,7 +80,7 @@ def test_evaluation_applies_the_saved_schema_to_changed_files(shop_folder: Path,
                                .otherwise(pl.col("brand")).alias("brand"))
     items.write_csv(folder / "items.csv")
     result = evaluate_run(config.output_dir)  # applies the saved schema: the unseen brand takes row 0
-    assert result["recall@10"] >= 0
+    assert result["R@10"] >= 0
     schema = FittedSchema.from_json(before)
     space = FeatureSpace(schema, open_dataset(config, load_plugin_manager()).users(), pl.read_csv(folder / "items.csv")
                          .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("item_id"),
@@ -237,7 +237,7 @@ def test_a_dataset_plugin_as_the_readme_writes_it(shop_folder: Path, tmp_path: P
     class Plugin:
         @hookimpl
         def recplug_datasets(self):
-            return [DatasetSpec("clicks", Clicks, "clicks of my site", frozenset({"interactions"}))]
+            return [DatasetSpec("clicks", Clicks, "clicks of my site", kind="interactions")]
 
     pm = load_plugin_manager()
     pm.register_plugin(Plugin(), "my-datasets", "my-datasets", "0")
@@ -246,7 +246,7 @@ def test_a_dataset_plugin_as_the_readme_writes_it(shop_folder: Path, tmp_path: P
                                 f'output_dir="{tmp_path / "run"}"'])
     trainer = Trainer(config, pm=pm)
     assert trainer.data.features.item_features == ("page", "section")
-    assert trainer.fit()["test"]["recall@10"] >= 0
+    assert trainer.fit()["test"]["R@10"] >= 0
 
 
 def test_a_folder_without_features_trains_on_the_ids(tmp_path: Path, shop_folder: Path) -> None:
@@ -341,13 +341,23 @@ def test_awkward_rows_are_counted_and_evaluated(tmp_path: Path, pm) -> None:
     assert result["test"]["num_users"] == trainer.data.test["user_id"].n_unique()  # every test user is scored
 
 
-@pytest.mark.parametrize("bad", ["mrr@10", "recal@20", "middle/recall@20", "recall"])
+@pytest.mark.parametrize("bad", ["RR@10", "recal@20", "middle/R@20", "R", "AP@20"])
 def test_select_metric_is_checked_before_training(bad: str) -> None:
     from recplug_recsys.config import load_config
 
     with pytest.raises(ConfigError, match="select_metric must be"):
         load_config(None, ["eval_ks=[20]", f'select_metric="{bad}"'])
-    assert load_config(None, ["eval_ks=[20]", 'select_metric="tail/ndcg@20"']).select_metric == "tail/ndcg@20"
+    assert load_config(None, ["eval_ks=[20]", 'select_metric="tail/nDCG@20"']).select_metric == "tail/nDCG@20"
+    assert load_config(None, ["eval_ks=[20]", 'select_metric="MRR@20"']).select_metric == "RR@20"  # ir-measures alias
+
+
+@pytest.mark.parametrize(("old", "new"), [("mrr@10", "RR@10"), ("tail/ndcg@20", "tail/nDCG@20"), ("hit@10", "Success@10"),
+                                          ("recall@20", "R@20"), ("precision@10", "P@10")])
+def test_old_metric_names_say_the_new_one(old: str, new: str) -> None:
+    from recplug_recsys.config import load_config
+
+    with pytest.raises(ConfigError, match=f"^select_metric '{old}' is an old measure name; use '{new}'$"):
+        load_config(None, ["eval_ks=[10, 20]", f'select_metric="{old}"'])
 
 
 def test_log_q_weight_scales_the_correction(shop_config) -> None:

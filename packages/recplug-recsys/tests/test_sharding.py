@@ -29,7 +29,7 @@ def test_cpu_sharding_matches_unsharded(sharding: str, process_group, unsharded:
     result = trainer.fit()
     assert result["world_size"] == 1
     # fused Adagrad (fbgemm) vs torch.optim.Adagrad: equal up to float rounding over 4 steps
-    for key in ("recall@10", "ndcg@10", "mrr@10", "recall@20"):
+    for key in ("R@10", "nDCG@10", "RR@10", "R@20"):
         assert result["test"][key] == pytest.approx(unsharded["test"][key], abs=0.01), key
     assert trainer.history[0]["loss/main"] == pytest.approx(unsharded_loss(unsharded), rel=1e-3)
 
@@ -54,4 +54,4 @@ def test_row_wise_needs_cuda_and_adam_on_cpu(process_group, small_config_module)
 @pytest.mark.gpu
 def test_row_wise_on_cuda(process_group, unsharded: dict, small_config_module) -> None:
     result = Trainer(small_config_module("sharding=row_wise")).fit()
-    assert result["test"]["recall@10"] == pytest.approx(unsharded["test"]["recall@10"], abs=0.02)
+    assert result["test"]["R@10"] == pytest.approx(unsharded["test"]["R@10"], abs=0.02)

@@ -12,6 +12,7 @@ from recplug import hookimpl
 from recplug.builtins.dense_tables import DenseTables
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, UnknownComponentError
 from recplug.manager import load_plugin_manager
+from recplug.protocols import CompressorCapabilities
 from recplug.records import EmbeddingCompressorSpec, RegularizerSpec
 from recplug.schedules import ConstantWeight
 from recplug_recsys.config import load_config
@@ -78,7 +79,8 @@ class FakePlugin:
 
     @hookimpl
     def recplug_embedding_compressors(self):
-        return [EmbeddingCompressorSpec("counting", CountingTables, "test", frozenset({"fused", "sharded"})),
+        caps = CompressorCapabilities(after_step=True, export=True, fused=True, sharded=True)
+        return [EmbeddingCompressorSpec("counting", CountingTables, "test", caps),
                 EmbeddingCompressorSpec("attaching", AttachingTables, "test")]
 
 
@@ -97,15 +99,15 @@ def test_resume_is_exact(small_config, tmp_path: Path, pm) -> None:
     result = resumed.fit()
     assert resumed.step == 8 and len(resumed.history) == 2
     assert result["test"] == pytest.approx(full["test"], abs=1e-6)
-    assert result["test"]["recall@10"] > 0  # it did rank something
+    assert result["test"]["R@10"] > 0  # it did rank something
     history = json.loads((tmp_path / "b" / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
-    assert history[1]["valid/ndcg@10"] == pytest.approx(full["valid"]["ndcg@10"] if full["best_epoch"] == 2
-                                                       else history[1]["valid/ndcg@10"])
+    assert history[1]["valid/nDCG@10"] == pytest.approx(full["valid"]["nDCG@10"] if full["best_epoch"] == 2
+                                                       else history[1]["valid/nDCG@10"])
     csv_lines = (tmp_path / "b" / "history.csv").read_text().splitlines()
     assert csv_lines[0].startswith("epoch,step,") and len(csv_lines) == 3
     metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert {"recall@20", "ndcg@10", "mrr@10", "head/recall@10", "tail/ndcg@20"} <= set(metrics["test"])
+    assert {"R@20", "nDCG@10", "RR@10", "head/R@10", "tail/nDCG@20"} <= set(metrics["test"])
     # a changed setting cannot resume the same folder
     with pytest.raises(IncompatibleFileError, match="lr"):
         Trainer(small_config("epochs=3", "lr=0.5", f'output_dir="{tmp_path / "b"}"'), pm).fit()
@@ -117,6 +119,19 @@ def test_checkpoint_is_weights_only(small_config, tmp_path: Path, pm) -> None:
     torch.save({"format": 1, "payload": ItemTowerAgreement}, bad)  # a class: needs unpickling of code
     with pytest.raises(CorruptFileError, match=r"evil\.pt"):
         trainer.load_checkpoint(bad)
+
+
+def test_a_best_model_saved_with_an_old_metric_name_still_loads(small_config, pm) -> None:
+    """``best.pt`` of a run trained before the ir-measures names holds ``select_metric = "mrr@10"``."""
+    from recplug_recsys.trainer import evaluate_run
+
+    config = small_config("epochs=1")
+    result = Trainer(config, pm).fit()
+    path = Path(config.output_dir) / "best.pt"
+    state = torch.load(path, weights_only=True)
+    state["config"] = json.dumps({**json.loads(state["config"]), "select_metric": "mrr@10"})
+    torch.save(state, path)
+    assert evaluate_run(config.output_dir, pm=pm) == pytest.approx(result["test"])
 
 
 def test_regularizers_and_compressor_hooks(small_config, pm) -> None:
@@ -211,22 +226,24 @@ def test_evaluation_through_a_faiss_index(small_config, pm) -> None:
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("lr=-1", r"lr must be > 0, got -1"),
-        ("lr=0", r"lr must be > 0, got 0"),
-        ("table_lr=0", r"table_lr must be > 0"),
-        ("weight_decay=-0.1", r"weight_decay must be >= 0, got -0.1"),
-        ("epochs=0", r"epochs must be >= 1, got 0"),
-        ("batch_size=1", r"batch_size must be >= 2, got 1"),
-        ("seed=-1", r"seed must be >= 0"),
-        ("max_steps_per_epoch=0", r"max_steps_per_epoch must be >= 1"),
-        ("eval_users=0", r"eval_users must be >= 1"),
-        ("model.temperature=0", r"model\.temperature must be > 0, got 0"),
-        ("model.temperature=NaN", r"model\.temperature must be > 0, got nan"),
-        ("model.embedding_dim=0", r"model\.embedding_dim must be >= 1, got 0"),
-        ("model.output_dim=-4", r"model\.output_dim must be >= 1"),
-        ("model.hidden=[16, 0]", r"model\.hidden widths must be >= 1, got 0"),
-        ("data.max_users=0", r"data\.max_users must be >= 1"),
-        ("data.split_seed=-2", r"data\.split_seed must be >= 0"),
+        ("epochs=1.5", r"config\.epochs: expected int, got 1\.5"),
+        ("lr=true", r"config\.lr: expected float, got True"),
+        ("lr=-1", r"lr must be a number > 0, got -1"),
+        ("lr=0", r"lr must be a number > 0, got 0"),
+        ("table_lr=0", r"table_lr must be a number > 0"),
+        ("weight_decay=-0.1", r"weight_decay must be a number >= 0, got -0.1"),
+        ("epochs=0", r"epochs must be an integer >= 1, got 0"),
+        ("batch_size=1", r"batch_size must be an integer >= 2, got 1"),
+        ("seed=-1", r"seed must be an integer >= 0"),
+        ("max_steps_per_epoch=0", r"max_steps_per_epoch must be an integer >= 1"),
+        ("eval_users=0", r"eval_users must be an integer >= 1"),
+        ("model.temperature=0", r"model\.temperature must be a number > 0, got 0"),
+        ("model.temperature=NaN", r"model\.temperature must be a number > 0, got nan"),
+        ("model.embedding_dim=0", r"model\.embedding_dim must be an integer >= 1, got 0"),
+        ("model.output_dim=-4", r"model\.output_dim must be an integer >= 1"),
+        ("model.hidden=[16, 0]", r"model\.hidden widths must be an integer >= 1, got 0"),
+        ("data.max_users=0", r"data\.max_users must be an integer >= 1"),
+        ("data.split_seed=-2", r"data\.split_seed must be an integer >= 0"),
     ],
 )
 def test_numeric_settings_are_checked_when_read(setting: str, message: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from recplug.testing.fake_plugins import install_fake_distribution
 
 GOOD = """
-from recplug import hookimpl, RegularizerSpec, RetrievalIndexSpec
+from recplug import hookimpl, IndexCapabilities, RegularizerSpec, RetrievalIndexSpec
 
 @hookimpl
 def recplug_regularizers():
@@ -18,7 +18,7 @@ def recplug_regularizers():
 
 @hookimpl
 def recplug_retrieval_indexes():
-    return [RetrievalIndexSpec("fake-index", factory=dict, capabilities={"save"})]
+    return [RetrievalIndexSpec("fake-index", factory=dict, capabilities=IndexCapabilities(supports_save=True))]
 """
 BROKEN = 'raise ImportError("fake_broken needs a library that is not installed")\n'
 CLASH = """

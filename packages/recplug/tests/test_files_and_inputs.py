@@ -1,4 +1,4 @@
-"""Atomic writes, manifests, input validation, multi-vector batches, tables."""
+"""Atomic writes, manifests, input validation, multi-vector batches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInput
 from recplug.fileio import atomic_save_with, atomic_write_json, atomic_writer, read_json
 from recplug.manifest import IndexManifest
 from recplug.multivector import MultiVectorBatch
-from recplug.tables import markdown_table
 from recplug.validation import as_float32_matrix, check_ids
 
 
@@ -80,24 +79,6 @@ def test_multivector_batch():
         MultiVectorBatch.from_sets([np.ones((2, 3)), np.full((1, 3), np.nan)])
     with pytest.raises(InvalidInputError, match="no multi-vector sets"):
         MultiVectorBatch.from_sets([])
-
-
-def test_markdown_table_aligns_numbers():
-    table = markdown_table(["name", "score"], [["bm25", 0.6861], ["dense", 0.64]])
-    lines = table.splitlines()
-    assert lines[1] == "| ----- | -----: |"
-    assert lines[2] == "| bm25  | 0.6861 |"
-
-
-def test_chamfer_scores_match_the_definition():
-    from recplug.multivector import chamfer_scores
-
-    rng = np.random.default_rng(0)
-    sets = [rng.standard_normal((n, 4)).astype(np.float32) for n in (3, 1, 5)]
-    query = rng.standard_normal((2, 4)).astype(np.float32)
-    batch = MultiVectorBatch.from_sets(sets)
-    expected = [sum((q @ s.T).max() for q in query) for s in sets]
-    np.testing.assert_allclose(chamfer_scores(query, batch.values, batch.offsets), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])

@@ -1,4 +1,4 @@
-"""Reduced-precision GEMMs on this CPU against float32, same process (why ``recplug.cpu_features`` exists).
+"""Reduced-precision GEMMs on this CPU against float32, same process (why ``recplug_eval.cpu_features`` exists).
 
 Measures, median of a few repeats each:
   (a) one GEMM of the MUVERA first pass's shape (300 candidates x ~240 tokens = 72,000 x 384 times 384 x 24):
@@ -8,19 +8,20 @@ Measures, median of a few repeats each:
       ``bf16`` option), one thread.
 
 Command (repo root): ``nice -n 10 .venv/bin/python tools/bench/cpu_kernels/bench.py``; writes results.json and
-results.md here.
+results.md here (or in ``--out``). ``--quick --out DIR``: the same cases at tiny sizes (a 2,000-row GEMM, one
+64-token forward), a smoke run for ``nox -s bench``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import timeit
 from pathlib import Path
 
 import torch
-from recplug.cpu_features import cpu_model, native_bf16, native_int8
-from recplug.tables import markdown_table
+from recplug_eval import cpu_model, markdown_table, native_bf16, native_int8
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,10 +32,10 @@ def median_s(fn, repeats: int) -> float:
     return statistics.median(timeit.repeat(fn, number=1, repeat=repeats))
 
 
-def gemms(threads: int = 2) -> list[dict]:
+def gemms(threads: int = 2, rows: int = 72_000) -> list[dict]:
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
-    a8 = torch.randint(-127, 128, (72_000, 384), dtype=torch.int8, generator=g)
+    a8 = torch.randint(-127, 128, (rows, 384), dtype=torch.int8, generator=g)
     q8 = torch.randint(-127, 128, (384, 24), dtype=torch.int8, generator=g)
     a32, q32 = a8.float(), q8.float()
     abf, qbf = a32.bfloat16(), q32.bfloat16()
@@ -53,12 +54,12 @@ def gemms(threads: int = 2) -> list[dict]:
     return rows
 
 
-def minilm_forward() -> list[dict]:
+def minilm_forward(batch: int = 4, tokens: int = 512) -> list[dict]:
     from recplug_flops_idf.backbone import load_backbone
 
     torch.set_num_threads(1)
     model = load_backbone()
-    ids = torch.randint(1000, 20000, (4, 512), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(1000, 20000, (batch, tokens), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
     rows = []
     for bf16 in (False, True):
@@ -72,16 +73,23 @@ def minilm_forward() -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="folder of results.json / results.md")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run, not a measurement)")
+    args = parser.parse_args(argv)
+    rows, batch, tokens = (2_000, 1, 64) if args.quick else (72_000, 4, 512)
+    gemm_key, minilm_key = f"gemm_{rows}x384_by_384x24_2_threads", f"minilm_forward_{batch}x{tokens}_1_thread"
     results = {
         "cpu": cpu_model(),
         "native_bf16": native_bf16(),
         "native_int8": native_int8(),
         "torch": torch.__version__,
-        "gemm_72000x384_by_384x24_2_threads": gemms(),
-        "minilm_forward_4x512_1_thread": minilm_forward(),
+        gemm_key: gemms(rows=rows),
+        minilm_key: minilm_forward(batch, tokens),
     }
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     def table(rows: list[dict]) -> str:
         return markdown_table(["case", "ms", "vs float32"], [[r["case"], f"{r['ms']:.1f}", f"{r['vs_float32']:.2f}x"] for r in rows])
@@ -91,18 +99,18 @@ def main() -> None:
 Command (repo root): `nice -n 10 .venv/bin/python tools/bench/cpu_kernels/bench.py` (about a minute).
 
 CPU: {results["cpu"]}; native bfloat16 GEMMs: {results["native_bf16"]}, native int8 GEMMs: {results["native_int8"]}
-(`recplug.cpu_features`); torch {results["torch"]}. Median of repeats, same process, shared machine.
+(`recplug_eval.cpu_features`); torch {results["torch"]}. Median of repeats, same process, shared machine.
 
-## (a) One GEMM of the MUVERA first pass's shape (72,000 x 384 by 384 x 24), 2 threads
-{table(results["gemm_72000x384_by_384x24_2_threads"])}
+## (a) One GEMM of the MUVERA first pass's shape ({rows:,} x 384 by 384 x 24), 2 threads
+{table(results[gemm_key])}
 
-## (b) all-MiniLM-L6-v2 forward, 4 x 512 tokens, 1 thread
-{table(results["minilm_forward_4x512_1_thread"])}
+## (b) all-MiniLM-L6-v2 forward, {batch} x {tokens} tokens, 1 thread
+{table(results[minilm_key])}
 
 Where the CPU lacks the native instructions, recplug's MUVERA screens decode int8 / bfloat16 blocks to float32
 (row 4 of (a)) and the flops-idf encoder defaults to float32.
 """
-    (HERE / "results.md").write_text(md)
+    (args.out / "results.md").write_text(md)
     print(md)
 
 

@@ -2,7 +2,7 @@
 
 For each (compressor, density, seed) this trains the recplug-recsys two-tower model with that compressor
 (``recplug_recsys.trainer.Trainer``), exports both towers' tables to their compact serving form, swaps the
-served tables into the model and scores the test split: Recall@20 / NDCG@20 overall and on the item-
+served tables into the model and scores the test split: R@20 / nDCG@20 overall and on the item-
 popularity tail, against the real serving bytes of the tables. Training step time is measured in the
 same run for every compressor (seconds per optimizer step, training epochs only).
 
@@ -65,7 +65,7 @@ def run_one(method: str, density: float | None, seed: int, args: argparse.Namesp
         model=ModelConfig(embedding_dim=args.dim, hidden=(128,), output_dim=64, log_q=args.log_q),
         compressor=ComponentConfig(COMPONENT.get(method, method), options),
         epochs=args.epochs, batch_size=args.batch_size, seed=seed, output_dir=str(run_dir),
-        eval_ks=(20,), select_metric="ndcg@20", max_steps_per_epoch=steps_per_epoch, resume=False, progress=False,
+        eval_ks=(20,), select_metric="nDCG@20", max_steps_per_epoch=steps_per_epoch, resume=False, progress=False,
         table_lr=args.table_lr,
     )
     trainer = Trainer(config)
@@ -106,29 +106,29 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                  "memory_ratio": statistics.mean(r["memory_ratio"] for r in group),
                                  "seconds_per_step": statistics.mean(r["seconds_per_step"] for r in group)}
         entry["step_time_vs_dense"] = entry["seconds_per_step"] / dense_step if dense_step else float("nan")
-        for key in ("recall@20", "ndcg@20", "tail/recall@20", "tail/ndcg@20"):
+        for key in ("R@20", "nDCG@20", "tail/R@20", "tail/nDCG@20"):
             values = [r["served"].get(key, float("nan")) for r in group]
             entry[key] = statistics.mean(values)
             entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         out.append(entry)
     dense = next((e for e in out if e["method"] == "dense"), None)
     for entry in out:
-        entry["recall_vs_dense"] = entry["recall@20"] / dense["recall@20"] if dense else float("nan")
+        entry["recall_vs_dense"] = entry["R@20"] / dense["R@20"] if dense else float("nan")
     return sorted(out, key=lambda e: (e["method"] != "dense", e["method"], -(e["density"] or 0)))
 
 
 def write_markdown(summary: list[dict[str, Any]], meta: dict[str, Any], path: Path) -> None:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
-    header = ["method", "density", "seeds", "serving MB", "memory vs dense", "Recall@20", "NDCG@20", "tail Recall@20",
-              "tail NDCG@20", "Recall vs dense"]
+    header = ["method", "density", "seeds", "serving MB", "memory vs dense", "R@20", "nDCG@20", "tail R@20",
+              "tail nDCG@20", "Recall vs dense"]
     rows = []
     for e in summary:
         def fmt(key: str, e: dict[str, Any] = e) -> str:
             return f"{e[key]:.4f} ± {e[key + '_std']:.4f}" if e["seeds"] > 1 else f"{e[key]:.4f}"
 
         rows.append([e["method"], "-" if e["density"] is None else f"{e['density']:.0%}", str(e["seeds"]), f"{e['serving_bytes'] / 1e6:.3f}",
-                     f"{e['memory_ratio']:.3f}", fmt("recall@20"), fmt("ndcg@20"), fmt("tail/recall@20"), fmt("tail/ndcg@20"),
+                     f"{e['memory_ratio']:.3f}", fmt("R@20"), fmt("nDCG@20"), fmt("tail/R@20"), fmt("tail/nDCG@20"),
                      f"{e['recall_vs_dense']:.3f}"])
     text = [
         "# Dynamic sparse embeddings vs compression baselines (two-tower, MovieLens)",
@@ -167,7 +167,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.ticker import FuncFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key in zip(axes, ("recall@20", "tail/recall@20"), strict=True):
+    for ax, key in zip(axes, ("R@20", "tail/R@20"), strict=True):
         methods = dict.fromkeys(e["method"] for e in summary)
         for method in methods:
             pts = sorted((e["serving_bytes"] / 1e6, e[key], e[key + "_std"]) for e in summary if e["method"] == method)

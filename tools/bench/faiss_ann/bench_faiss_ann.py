@@ -1,4 +1,4 @@
-"""FAISS ANN benchmark: exact flat search vs HNSW and IVF (recall@10 against exact, QPS, speed-up).
+"""FAISS ANN benchmark: exact flat search vs HNSW and IVF (R@10 against exact, QPS, speed-up).
 
 All indexes are recplug's ``FaissIndex`` components, built on the same clustered synthetic vectors
 (a seeded Gaussian mixture) and measured side by side in one run. Writes ``results.json``,
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from recplug.tables import markdown_table
+from recplug_eval import markdown_table
 from recplug_eval.indexes.ann_quality import gaussian_mixture, neighbour_recall
 from recplug_eval.indexes.faiss_backend import faiss_threads
 from recplug_eval.indexes.faiss_index import FaissIndex
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> dict:
                 )
             )
             print(
-                f"  {setting.sweep_param}={value}: recall@10 {recall:.4f}, {args.queries / search_s:,.0f} QPS",
+                f"  {setting.sweep_param}={value}: R@10 {recall:.4f}, {args.queries / search_s:,.0f} QPS",
                 file=sys.stderr,
             )
         del index
@@ -195,7 +195,7 @@ def write_plot(rows: list[dict], title: str, path: Path) -> None:
                     textcoords="offset points",
                 )
     ax.set_yscale("log")
-    ax.set_xlabel("recall@10 vs exact search")
+    ax.set_xlabel("R@10 vs exact search")
     ax.set_ylabel("queries per second (log)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -208,7 +208,7 @@ def write_plot(rows: list[dict], title: str, path: Path) -> None:
 def write_markdown(result: dict, args: argparse.Namespace, command: str, path: Path) -> None:
     rows = result["rows"]
     table = markdown_table(
-        ["index", "factory", "search", "build s", "recall@10", "QPS", "speed-up vs flat"],
+        ["index", "factory", "search", "build s", "R@10", "QPS", "speed-up vs flat"],
         [
             [
                 r["index"],
@@ -230,7 +230,7 @@ each cluster spread with std {args.spread} along its own random {args.rank}-d su
 isotropic noise of std {args.noise}, seed {args.seed}: clustered data of low intrinsic dimension, like real
 embeddings), {args.queries:,} queries from the same mixture, L2 metric,
 k = 10. Every index is recplug's `FaissIndex` (`recplug_eval.indexes.faiss_index`), built on the CPU with
-{args.threads} FAISS threads. Recall@10 is measured against the exact (`Flat`) results of the same run; QPS is
+{args.threads} FAISS threads. R@10 is measured against the exact (`Flat`) results of the same run; QPS is
 {args.queries:,} queries searched as one batch (median of {args.repeats} runs; the flat search ran once, as it
 also gives the ground truth). Build time = training (IVF: {args.train_size:,}-vector sample) + adding all vectors;
 each index is built once and its search parameter swept.
@@ -254,14 +254,14 @@ Total wall time {result["total_s"] / 60:.1f} min ({result["total_cpu_s"] / 60:.1
   list already holds most true neighbours: this data favours IVF. A single HNSW graph over well-separated clusters
   is hard for greedy search (few links between clusters), and the graph parameters (M={args.hnsw_m},
   efConstruction={args.ef_construction}) are kept small so that the build fits the time budget. Graph size matters:
-  on 100k vectors of this kind (raw FAISS, development check), M=12/efConstruction=24 gave recall@10 0.795 at
+  on 100k vectors of this kind (raw FAISS, development check), M=12/efConstruction=24 gave R@10 0.795 at
   efSearch 64 against 0.942 for M=16/efConstruction=32 (builds of 31 s and 39 s).
 - IVF-PQ without re-ranking plateaus where the {args.pq_m}-byte codes stop separating close neighbours.
 - FAISS runs single-threaded here: on this shared 2-core machine (load above 10) two OpenMP threads made the
   script slower (a 50k-vector trial: 105 s wall with 2 threads, 38 s with 1), as threads waited for
   descheduled partners.
 - Graph indexes receive all vectors in one `add` call: adding 100k vectors to HNSW16 in 10 batches gave
-  recall@10 0.781 instead of 0.855 in a check during development, so `FaissIndex` batches only non-graph indexes.
+  R@10 0.781 instead of 0.855 in a check during development, so `FaissIndex` batches only non-graph indexes.
 """
     path.write_text(text, encoding="utf-8")
 

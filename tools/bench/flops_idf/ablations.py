@@ -7,25 +7,25 @@
 * the head's lexical channel alone (BM25 over WordPiece terms) and the untrained head plus the channel at
   the students' weight: what the channel brings without training.
 
-Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/ablations.py``
+Run: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.ablations``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import load_scifact, set_threads, test_split
-from evaluate import HERE, K, flops_per_query, metrics, run_of, threshold_for
-from holdout import lexical_channel_docs, lexical_docs, untrained_docs
-from train_students import INIT_BIAS, LEXICAL_WEIGHT, SKIP_SCALE, corpus_idf_cached
+from .caches import corpus_idf_cached
+from .common import add_run_arguments, configure, load_scifact, results_dir, set_threads, test_split
+from .holdout import lexical_channel_docs, lexical_docs, untrained_docs
+from .scoring import K, flops_per_query, metrics, run_of, threshold_for
+from .train_students import INIT_BIAS, LEXICAL_WEIGHT, SKIP_SCALE
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     set_threads(2)
     from recplug_flops_idf.index import InvertedIndex
     from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
@@ -47,7 +47,7 @@ def main() -> None:
 
     evaluate("WordPiece lexical, whole documents (binary docs, IDF queries)", lexical_docs(data.doc_texts))
 
-    target = json.loads((HERE / "results.json").read_text())["setup"]["matched_doc_nnz_target"]
+    target = json.loads((results_dir() / "results.json").read_text())["setup"]["matched_doc_nnz_target"]
     for skip, bias in ((0.0, -2.5), (SKIP_SCALE, INIT_BIAS)):
         untrained = untrained_docs(skip, bias, data.doc_texts)
         evaluate(f"untrained tied MLM head (skip {skip:g}, bias {bias:g}), IDF queries", untrained)
@@ -60,7 +60,7 @@ def main() -> None:
         label = f"untrained tied MLM head (skip {SKIP_SCALE:g}, bias {INIT_BIAS:g}) + lexical channel {LEXICAL_WEIGHT:g}"
         evaluate(f"{label}, IDF queries", untrained)
         evaluate(f"{label}, pruned to the students' matched sparsity", untrained, threshold_for(untrained, target))
-    (HERE / "results_ablations.json").write_text(json.dumps(systems, indent=1))
+    (results_dir() / "results_ablations.json").write_text(json.dumps(systems, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,49 +1,36 @@
-"""Stage 4: SciFact test NDCG@10 / Recall@100, FLOPS per query and query latency; writes results.*.
+"""Stage 4: SciFact test nDCG@10 / R@100, FLOPS per query and query latency; writes results.*.
 
 Systems: BM25 (bm25s), MiniLM dense, the student trained with plain FLOPS, the student trained with
 IDF-aware FLOPS, each student at its own sparsity and both pruned to the same average document length.
 Latency (same run, same machine): bm25s vs this plugin's inverted index vs a scipy sparse product.
 
-Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/evaluate.py``
+Run: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.evaluate``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
-import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from recplug.cpu_features import native_bf16
+from recplug_eval import native_bf16
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, cache_root, load_scifact, set_threads, test_split
-from teachers import bm25_retriever, bm25_tokens
-from train_students import corpus_idf_cached, head_terms
-
-HERE = Path(__file__).parent
-K = 100
-REPEATS = 3
-
-
-def metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """nDCG@10 and R@100 over every judged query, with recplug-eval's ir-measures wrapper."""
-    import polars as pl
-    from recplug_eval.metrics import evaluate_run
-
-    run_frame = pl.DataFrame([(q, d, s) for q, docs in run.items() for d, s in docs.items()],
-                             schema=["query_id", "doc_id", "score"], orient="row")
-    qrel_frame = pl.DataFrame([(q, d, r) for q, docs in qrels.items() for d, r in docs.items()],
-                              schema=["query_id", "doc_id", "relevance"], orient="row")
-    return evaluate_run(qrel_frame, run_frame, ["nDCG@10", "R@100"]).aggregate
-
-
-def run_of(qids, doc_ids, positions, scores) -> dict[str, dict[str, float]]:
-    return {q: {doc_ids[p]: float(s) for p, s in zip(pos, sc, strict=True) if p >= 0 and np.isfinite(s)}
-            for q, pos, sc in zip(qids, positions, scores, strict=True)}
+from .caches import corpus_idf_cached, head_terms
+from .common import (
+    CORPUS_STATES,
+    add_run_arguments,
+    cache_root,
+    configure,
+    load_scifact,
+    results_dir,
+    set_threads,
+    test_split,
+)
+from .scoring import REPEATS, K, flops_per_query, median_time, metrics, run_of, threshold_for
+from .teachers import bm25_retriever, bm25_tokens
 
 
 def student_docs(name: str, hidden_path: Path):
@@ -64,31 +51,8 @@ def student_docs(name: str, hidden_path: Path):
     return docs
 
 
-def threshold_for(docs, target_nnz: float) -> float:
-    """Smallest weight kept so that the average document keeps about ``target_nnz`` terms."""
-    keep = round(target_nnz * docs.shape[0])
-    if keep >= docs.nnz:
-        return 0.0
-    return float(np.partition(docs.data, docs.nnz - keep)[docs.nnz - keep])
-
-
-def flops_per_query(index, queries) -> float:
-    """Mean number of postings a query touches (the multiply-adds of an inverted-index search)."""
-    lengths = np.diff(index._folded().indptr)
-    return float(np.mean([lengths[queries.indices[queries.indptr[i]:queries.indptr[i + 1]]].sum()
-                          for i in range(queries.shape[0])]))
-
-
-def median_time(fn, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     set_threads(2)
 
     from recplug_flops_idf.index import InvertedIndex
@@ -208,8 +172,8 @@ def main() -> None:
         path = out / f"history_{name}.json"
         if path.exists():
             results["setup"][f"train_{name}"] = json.loads(path.read_text())
-    (HERE / "results.json").write_text(json.dumps(results, indent=1))
-    print("wrote", HERE / "results.json")
+    (results_dir() / "results.json").write_text(json.dumps(results, indent=1))
+    print("wrote", results_dir() / "results.json")
 
 
 if __name__ == "__main__":

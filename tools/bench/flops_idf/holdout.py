@@ -5,51 +5,39 @@ Scores the references (BM25, MiniLM dense, WordPiece lexical) and the untrained 
 runs found in the cache (``train_students.py --holdout 100`` writes them) next to the runs already recorded in
 ``results_holdout.json``, which it rewrites.
 
-Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/holdout.py``
+Run: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.holdout``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
-from recplug.cpu_features import native_bf16
+from recplug_eval import native_bf16
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, cache_root, load_scifact, set_threads
+from .caches import corpus_idf_cached, head_terms, load_examples
+from .common import (
+    CORPUS_STATES,
+    add_run_arguments,
+    cache_root,
+    configure,
+    holdout_size,
+    load_scifact,
+    results_dir,
+    set_threads,
+)
+from .scoring import metrics, run_of, sparse_metrics
+from .teachers import bm25_retriever, bm25_tokens
 
-HERE = Path(__file__).parent
-HOLDOUT = 100
 # (skip_scale, init_bias) of the untrained head; (2.0, -3.5) is SparseDocEncoder's default
 UNTRAINED = [(0.0, -2.5), (1.0, -2.5), (2.0, -3.5), (4.0, -6.0)]
 LEXICAL_WEIGHTS = [0.5, 1.0, 2.0, 3.0, 4.0]  # lexical channel weights tried on the untrained (2.0, -3.5) head
 
 
 def holdout_queries() -> list[str]:
-    """The train queries that ``train_students.py --holdout 100`` keeps out (the last of train_examples.npz)."""
-    from train_students import load_examples
-
-    return load_examples()[1][-HOLDOUT:]
-
-
-def sparse_metrics(docs, data, idf, query_ids: list[str]) -> dict[str, float]:
-    """nDCG@10 / R@100 of train queries ``query_ids`` over the whole corpus, IDF folded into ``docs`` (N x V)."""
-    from evaluate import metrics, run_of
-    from recplug_flops_idf.index import InvertedIndex
-    from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder
-    from recplug_flops_idf.vocab import load_vocabulary
-
-    vocab = load_vocabulary()
-    index = InvertedIndex(vocab.size, idf=idf, vocab_sha256=vocab.checksum)
-    index.add(docs, np.arange(docs.shape[0]))
-    qrow = {q: i for i, q in enumerate(data.query_ids)}
-    queries = InferenceFreeQueryEncoder(vocab, idf, weighting="binary").encode([data.query_texts[qrow[q]] for q in query_ids])
-    result = index.search(queries, 100)
-    qrels = {q: data.qrels["train"][q] for q in query_ids}
-    return {**metrics(run_of(query_ids, data.doc_ids, result.ids, result.scores), qrels),
-            "doc_nnz": index.nnz / len(index)}
+    """The train queries that ``train_students --holdout 100`` keeps out (the last of train_examples.npz)."""
+    return load_examples()[1][-holdout_size():]
 
 
 def lexical_docs(doc_texts: list[str]):
@@ -98,7 +86,6 @@ def untrained_docs(skip_scale: float, init_bias: float, doc_texts: list[str]):
         import torch
         from recplug_flops_idf.backbone import HiddenStates, load_backbone
         from recplug_flops_idf.doc_encoder import SparseHead, encode_hidden_states
-        from train_students import head_terms
 
         torch.manual_seed(0)
         head = SparseHead(load_backbone().embeddings.word_embeddings.weight, head_terms(doc_texts),
@@ -108,12 +95,10 @@ def untrained_docs(skip_scale: float, init_bias: float, doc_texts: list[str]):
     return sp.load_npz(path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     set_threads(2)
-    from evaluate import metrics, run_of
     from recplug.builtins.exact_index import top_k
-    from teachers import bm25_retriever, bm25_tokens
-    from train_students import corpus_idf_cached
 
     data, out = load_scifact(), cache_root()
     held = holdout_queries()
@@ -145,7 +130,7 @@ def main() -> None:
     runs = []
     for path in sorted(out.glob("history_*_holdout*.json")):
         rec = json.loads(path.read_text())
-        if rec.get("holdout_queries") != HOLDOUT:
+        if rec.get("holdout_queries") != holdout_size():
             continue
         cfg = rec["config"]
         runs.append({"file": path.name, "regularizer": rec["regularizer"], "steps": cfg["steps"],
@@ -155,14 +140,14 @@ def main() -> None:
                      "kl_weight": cfg.get("kl_weight", 1.0),
                      "contrastive_weight": cfg.get("contrastive_weight", 1.0),
                      "train_seconds": rec["train_seconds"], "doc_nnz_last_batch": rec["history"][-1]["doc_nnz"],
-                     "nDCG@10": rec["holdout_ndcg@10"]})
-    previous = HERE / "results_holdout.json"
+                     "nDCG@10": rec["holdout_nDCG@10"]})
+    previous = results_dir() / "results_holdout.json"
     if previous.exists():  # keep runs recorded earlier whose history files are not in this machine's cache
         found = {r["file"] for r in runs}
         runs = [r for r in json.loads(previous.read_text()).get("trained_runs", []) if r["file"] not in found] + runs
-    result = {"holdout_queries": HOLDOUT, "systems": systems, "trained_runs": runs}
-    (HERE / "results_holdout.json").write_text(json.dumps(result, indent=1))
-    print("wrote", HERE / "results_holdout.json")
+    result = {"holdout_queries": holdout_size(), "systems": systems, "trained_runs": runs}
+    previous.write_text(json.dumps(result, indent=1))
+    print("wrote", previous)
 
 
 if __name__ == "__main__":

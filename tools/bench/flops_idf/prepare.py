@@ -3,22 +3,21 @@
 Whole documents: every 512-token window of every document (bfloat16 autocast, as the students train and
 encode). Writes ``<cache>/flops_idf/corpus_hidden_W512.npz`` (packed hidden states, offsets, dense
 embeddings of the first window) and ``queries_dense.npy``.
-Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/prepare.py``.
+Run: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.prepare``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
 
 import numpy as np
-from recplug.cpu_features import native_bf16
+from recplug_eval import native_bf16
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, WINDOW, Timer, cache_root, load_scifact, set_threads
+from .common import CORPUS_STATES, WINDOW, Timer, add_run_arguments, cache_root, configure, load_scifact, set_threads
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     set_threads(2)
     from recplug_flops_idf.backbone import encode_hidden, load_backbone
     from recplug_flops_idf.vocab import load_vocabulary

@@ -1,34 +1,36 @@
 """Stage 5: results.json -> results.md (tables) and ndcg_vs_flops.png.
 
-Run: ``.venv/bin/python tools/bench/flops_idf/report.py``
+Run: ``.venv/bin/python -m tools.bench.flops_idf.report``
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
-from pathlib import Path
 
-HERE = Path(__file__).parent
-COMMAND = """nice -n 10 .venv/bin/python tools/bench/flops_idf/prepare.py
-nice -n 10 .venv/bin/python tools/bench/flops_idf/teachers.py
+from .common import add_run_arguments, configure, results_dir
+
+COMMAND = """nice -n 10 .venv/bin/python -m tools.bench.flops_idf.prepare
+nice -n 10 .venv/bin/python -m tools.bench.flops_idf.teachers
 # the two students in parallel, one core each (the training times above are from this)
-.venv/bin/python tools/bench/flops_idf/train_students.py flops --threads 1 &
-.venv/bin/python tools/bench/flops_idf/train_students.py flops-idf --threads 1 &
+.venv/bin/python -m tools.bench.flops_idf.train_students flops --threads 1 &
+.venv/bin/python -m tools.bench.flops_idf.train_students flops-idf --threads 1 &
 wait
-nice -n 10 .venv/bin/python tools/bench/flops_idf/evaluate.py
-nice -n 10 .venv/bin/python tools/bench/flops_idf/seismic_bench.py
-nice -n 10 .venv/bin/python tools/bench/flops_idf/ablations.py
+nice -n 10 .venv/bin/python -m tools.bench.flops_idf.evaluate
+nice -n 10 .venv/bin/python -m tools.bench.flops_idf.seismic_bench
+nice -n 10 .venv/bin/python -m tools.bench.flops_idf.ablations
 # held-out training runs (train queries only), then the held-out table that lists them
-nice -n 5 .venv/bin/python tools/bench/flops_idf/train_students.py flops-idf --holdout 100 --threads 1 --transform --transform-lr 1e-3 --steps 150 --warmup 60 --tag _transform
-nice -n 10 .venv/bin/python tools/bench/flops_idf/holdout.py
-.venv/bin/python tools/bench/flops_idf/report.py"""
+nice -n 5 .venv/bin/python -m tools.bench.flops_idf.train_students flops-idf --holdout 100 --threads 1 --transform --transform-lr 1e-3 --steps 150 --warmup 60 --tag _transform
+nice -n 10 .venv/bin/python -m tools.bench.flops_idf.holdout
+.venv/bin/python -m tools.bench.flops_idf.report"""
 
 
-def main() -> None:
-    from recplug.tables import markdown_table
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
+    from recplug_eval import markdown_table
 
-    res = json.loads((HERE / "results.json").read_text())
+    res = json.loads((results_dir() / "results.json").read_text())
     rows = []
     for name, m in res["systems"].items():
         rows.append([name, f"{m['nDCG@10']:.3f}", f"{m['R@100']:.3f}",
@@ -56,7 +58,8 @@ def main() -> None:
                 f"InfoNCE {last['contrastive']:.3f}"
             )
     md = [
-        "# flops_idf: inference-free learned sparse retrieval on SciFact (test, 300 queries, 5,183 docs)",
+        "# flops_idf: inference-free learned sparse retrieval on SciFact "
+        f"(test, {res['setup']['queries']} queries, {res['setup']['documents']:,} docs)",
         "",
         "Measured on this project's shared 2-core CPU machine (other jobs running; see the README of "
         "`plugins/recplug-flops-idf` for the method and its limits). Train split only for training.",
@@ -96,14 +99,14 @@ def main() -> None:
         "```",
         "",
     ]
-    (HERE / "results.md").write_text("\n".join(md))
+    (results_dir() / "results.md").write_text("\n".join(md))
     plot(res)
 
 
 def seismic_section() -> list[str]:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
-    path = HERE / "results_seismic.json"
+    path = results_dir() / "results_seismic.json"
     if not path.exists():
         return []
     s = json.loads(path.read_text())
@@ -122,9 +125,9 @@ def seismic_section() -> list[str]:
 
 
 def ablation_section() -> list[str]:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
-    path = HERE / "results_ablations.json"
+    path = results_dir() / "results_ablations.json"
     if not path.exists():
         return []
     rows = [[k, f"{m['nDCG@10']:.3f}", f"{m['R@100']:.3f}", f"{m['doc_nnz']:.0f}", f"{m['flops_per_query']:.3g}"]
@@ -138,9 +141,9 @@ def ablation_section() -> list[str]:
 
 
 def holdout_section() -> list[str]:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
-    path = HERE / "results_holdout.json"
+    path = results_dir() / "results_holdout.json"
     if not path.exists():
         return []
     h = json.loads(path.read_text())
@@ -176,7 +179,7 @@ def plot(res: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    extra = HERE / "results_ablations.json"
+    extra = results_dir() / "results_ablations.json"
     systems = dict(res["systems"])
     if extra.exists():
         systems.update(json.loads(extra.read_text()))
@@ -215,7 +218,7 @@ def plot(res: dict) -> None:
     zoom.set_title("zoom on the best cluster (dotted: BM25)")
     fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.tight_layout(rect=(0, 0.22, 1, 1))
-    fig.savefig(HERE / "ndcg_vs_flops.png", dpi=130)
+    fig.savefig(results_dir() / "ndcg_vs_flops.png", dpi=130)
 
 
 if __name__ == "__main__":

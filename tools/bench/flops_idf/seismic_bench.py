@@ -1,27 +1,26 @@
 """Stage 4b: Seismic (pyseismic-lsr, approximate) on the IDF-aware student's vectors, with bm25s and this
 plugin's exact index timed again in the same run. Needs ``evaluate.py`` to have run (cached vectors).
 
-Run: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/seismic_bench.py``
+Run: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.seismic_bench``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import cache_root, load_scifact, set_threads, test_split
-from evaluate import HERE, K, median_time, metrics, run_of
-from teachers import bm25_retriever, bm25_tokens
-from train_students import corpus_idf_cached
+from .caches import corpus_idf_cached
+from .common import add_run_arguments, cache_root, configure, load_scifact, results_dir, set_threads, test_split
+from .scoring import K, median_time, metrics, run_of
+from .teachers import bm25_retriever, bm25_tokens
 
 LABEL = "student + IDF-aware FLOPS [matched sparsity]"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     set_threads(2)
     import scipy.sparse as sp
     import seismic
@@ -30,7 +29,7 @@ def main() -> None:
     from recplug_flops_idf.vocab import load_vocabulary
 
     data, out = load_scifact(), cache_root()
-    results = json.loads((HERE / "results.json").read_text())
+    results = json.loads((results_dir() / "results.json").read_text())
     cut = results["systems"][LABEL]["prune_below"]
     qrels, test_q, test_text = test_split(data)
     vocab, idf = load_vocabulary(), corpus_idf_cached(data.doc_texts)
@@ -78,7 +77,7 @@ def main() -> None:
         print(f"{label}: {timings[label]:.3f} ms/query", flush=True)
     record = {"quality": quality, "top10_overlap_with_exact": overlap, "latency_ms_per_query": timings,
               "seismic_version": "pyseismic-lsr 0.5.4", "prune_below": cut}
-    (HERE / "results_seismic.json").write_text(json.dumps(record, indent=1))
+    (results_dir() / "results_seismic.json").write_text(json.dumps(record, indent=1))
     print(record)
 
 

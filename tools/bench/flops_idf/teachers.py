@@ -7,13 +7,11 @@ embeddings) and BM25 (bm25s scores), min-max normalised per query, averaged, sca
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, cache_root, load_scifact
+from .common import CORPUS_STATES, add_run_arguments, cache_root, configure, load_scifact
 
 NEGATIVES_BM25, NEGATIVES_DENSE, POOL = 4, 3, 30
 
@@ -34,7 +32,8 @@ def bm25_tokens(texts: list[str], stemmer):
     return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    configure(add_run_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv))
     from recplug_flops_idf.distill import ensemble_scores
     from recplug_flops_idf.vocab import load_vocabulary
 

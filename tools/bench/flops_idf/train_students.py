@@ -1,6 +1,6 @@
 """Stage 3: train the sparse head with plain FLOPS and with IDF-aware FLOPS (same data, seed and lambda).
 
-Usage: ``nice -n 10 .venv/bin/python tools/bench/flops_idf/train_students.py flops flops-idf``
+Usage: ``nice -n 10 .venv/bin/python -m tools.bench.flops_idf.train_students flops flops-idf``
 Writes ``<cache>/flops_idf/head_<name>.pt`` and ``history_<name>.json``. ``--holdout N`` keeps the last
 ``N`` train queries out of training and reports their nDCG@10 (full-corpus retrieval), for choosing
 settings without looking at the test split; its heads are written as ``head_<name>_holdout.pt``.
@@ -10,66 +10,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
-import numpy as np
-from recplug.cpu_features import native_bf16
+from recplug_eval import native_bf16
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import CORPUS_STATES, cache_root, load_scifact, set_threads
+from .caches import corpus_idf_cached, head_terms, load_examples
+from .common import CORPUS_STATES, add_run_arguments, cache_root, configure, load_scifact, set_threads
+from .scoring import sparse_metrics
 
 STEPS, WARMUP, LAMBDA, BATCH, LR, BIAS_LR = 250, 100, 0.003, 8, 1e-5, 1e-3  # the committed students' setting
 SKIP_SCALE, INIT_BIAS = 2.0, -3.5  # chosen on 100 held-out train queries (untrained head), see the README
 LEXICAL_WEIGHT = 1.0  # weight of the head's lexical channel (recplug_flops_idf.lexical), chosen on the held-out train queries
 
 
-def corpus_idf_cached(doc_texts: list[str]) -> np.ndarray:
-    from recplug_flops_idf.idf import corpus_idf
-    from recplug_flops_idf.vocab import load_vocabulary
-
-    path = cache_root() / "idf.npy"
-    if not path.exists():
-        vocab = load_vocabulary()
-        np.save(path, corpus_idf(vocab.token_ids(doc_texts), vocab.size))
-    return np.load(path)
-
-
-def head_terms(doc_texts: list[str]) -> np.ndarray:
-    """Output vocabulary of the head: every term that occurs in the corpus (special tokens excluded)."""
-    from recplug_flops_idf.idf import document_frequencies
-    from recplug_flops_idf.vocab import load_vocabulary
-
-    path = cache_root() / "head_terms.npy"
-    if not path.exists():
-        vocab = load_vocabulary()
-        df = document_frequencies(vocab.token_ids(doc_texts), vocab.size)
-        np.save(path, np.setdiff1d(np.flatnonzero(df > 0), vocab.special_ids))
-    return np.load(path)
-
-
-def load_examples():
-    from recplug_flops_idf.train import TrainingExample
-
-    with np.load(cache_root() / "train_examples.npz", allow_pickle=False) as z:
-        splits = np.cumsum(z["term_lengths"])[:-1]
-        terms = np.split(z["terms"], splits)
-        examples = [TrainingExample(t, r, s) for t, r, s in zip(terms, z["rows"], z["teacher"], strict=True)]
-        return examples, [str(q) for q in z["query_ids"]]
-
-
 def holdout_ndcg(head, states, data, idf, query_ids: list[str]) -> float:
     """nDCG@10 of ``query_ids`` (train queries kept out of training) over the whole corpus."""
-    from holdout import sparse_metrics
     from recplug_flops_idf.doc_encoder import encode_hidden_states
 
     return sparse_metrics(encode_hidden_states(head, states, progress=True), data, idf, query_ids)["nDCG@10"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = add_run_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("names", nargs="*", default=["flops", "flops-idf"])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--warmup", type=int, default=WARMUP, help="T of the quadratic lambda warm-up")
@@ -88,7 +51,8 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=0, help="train queries kept out (and scored) for tuning")
     parser.add_argument("--tag", default="", help="suffix of the written head and history files")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    configure(args)
     set_threads(args.threads)
     import recplug
     import torch
@@ -123,9 +87,9 @@ def main() -> None:
                   "history": history}
         if held:
             record["holdout_queries"] = len(held)
-            record["holdout_ndcg@10"] = holdout_ndcg(head, states, data, idf, held)
+            record["holdout_nDCG@10"] = holdout_ndcg(head, states, data, idf, held)
         (out / f"history_{name}{suffix}.json").write_text(json.dumps(record, indent=1))
-        print(name, f"{seconds:.0f}s", history[-1], record.get("holdout_ndcg@10"), flush=True)
+        print(name, f"{seconds:.0f}s", history[-1], record.get("holdout_nDCG@10"), flush=True)
 
 
 if __name__ == "__main__":

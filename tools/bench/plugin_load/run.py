@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from recplug.fileio import atomic_write_json, atomic_write_text
-from recplug.tables import markdown_table
+from recplug_eval import markdown_table
 
 HEAVY = ("torch", "faiss", "torchrec", "transformers", "sentence_transformers", "polars")
 PROBES = {

@@ -1,6 +1,6 @@
 """Reference rows for the two-tower: implicit's ALS and BPR (CPU) under the same split and full-ranking protocol.
 
-Each model is tuned on the validation split only (grid below, selected by validation Recall@20), then its best
+Each model is tuned on the validation split only (grid below, selected by validation R@20), then its best
 setting is refit with several seeds and scored on test (training and validation items excluded, as for the
 two-tower). The two-tower rows come from ``bench_recsys.py seeds`` (the same split, tuned settings named there).
 Results merge into ``results.json`` (section ``baselines``) and ``results.md``.
@@ -25,7 +25,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "bpr": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01],
             "iterations": [100, 300]},
 }
-SELECT = "recall@20"
+SELECT = "R@20"
 
 
 def _model(kind: str, params: dict[str, Any], seed: int) -> Any:
@@ -58,6 +58,7 @@ def _fit_and_score(kind: str, params: dict[str, Any], seed: int, data: Any, whic
 
 
 def main() -> None:
+    from bench_recsys import _load, _save, add_results_dir_argument, cpu_model, use_results_dir
     from recplug.manager import load_plugin_manager
     from recplug_recsys.config import load_config
     from recplug_recsys.data import load_run_data
@@ -66,20 +67,24 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--models", default="als,bpr")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: the first setting of each grid, a few iterations (not a measurement)")
+    add_results_dir_argument(parser)
     args = parser.parse_args()
-
-    from bench_recsys import _load, _save, cpu_model
+    use_results_dir(args.results_dir)
 
     ks = (10, 20, 50)
     data = load_run_data(load_config(None, [f"data.dataset={args.dataset}"]), load_plugin_manager())
     section = _load().get("baselines", {})
     for kind in args.models.split(","):
         grid = GRIDS[kind]
+        if args.quick:
+            grid = {k: v[:1] for k, v in grid.items()} | {"iterations": [2]}
         trials = []
         for values in itertools.product(*grid.values()):
             params = dict(zip(grid, values, strict=True))
             valid = _fit_and_score(kind, params, 0, data, "valid", ks)
-            trials.append({"params": params, "valid": {k: valid[k] for k in (SELECT, "ndcg@20")}})
+            trials.append({"params": params, "valid": {k: valid[k] for k in (SELECT, "nDCG@20")}})
             print(kind, params, {k: round(v, 4) for k, v in trials[-1]["valid"].items()}, flush=True)
         best = max(trials, key=lambda t: t["valid"][SELECT])
         runs = [_fit_and_score(kind, best["params"], seed, data, "test", ks) for seed in range(args.seeds)]

@@ -2,7 +2,7 @@
 
 Sections (each a sub-command; run them one at a time, with ``nice -n 10``):
 
-* ``quality``: ``recplug train`` on MovieLens (RecBole split), test Recall/NDCG/MRR@10 of the best
+* ``quality``: ``recplug train`` on MovieLens (RecBole split), test R@10 / nDCG@10 / RR@10 of the best
   validation epoch, next to RecBole's BPR measured on this machine by the lead (issue 4).
 * ``tables``: training throughput (examples/s) of the same model with torchrec's
   ``EmbeddingBagCollection`` (the core's ``dense`` compressor) and with plain ``torch.nn.EmbeddingBag``
@@ -30,11 +30,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recplug.protocols import CompressorCapabilities
+
 TMP = Path(tempfile.gettempdir())  # default scratch folder of the runs
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
-BPR_REFERENCE = {"recall@10": 0.2466, "ndcg@10": 0.2928, "mrr@10": 0.4895}
+#: folder of results.json / results.md that every recsys script merges into (``--results-dir``; nox -s bench
+#: points it at a temporary folder so that quick runs leave the committed results alone)
+RESULTS_DIR = HERE
+BPR_REFERENCE = {"R@10": 0.2466, "nDCG@10": 0.2928, "RR@10": 0.4895}
 
 QUALITY_SETTINGS = [
     "model.log_q=true", "batch_size=1024", "model.embedding_dim=64", "model.hidden=[128]", "model.output_dim=64",
@@ -44,13 +48,26 @@ QUALITY_SETTINGS = [
 
 def cpu_model() -> str:
     """The CPU model of this machine, recorded with every figure."""
-    from recplug.cpu_features import cpu_model as model
+    from recplug_eval import cpu_model as model
 
     return model()
 
 
+def add_results_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results-dir", type=Path, default=HERE,
+                        help="folder of the results.json / results.md to merge into (default: this folder)")
+
+
+def use_results_dir(folder: Path) -> None:
+    """Make :func:`_load` / :func:`_save` read and write ``folder``."""
+    global RESULTS_DIR
+    RESULTS_DIR = Path(folder)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+
+
 def _load() -> dict[str, Any]:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    path = RESULTS_DIR / "results.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _save(section: str, value: Any) -> None:
@@ -60,8 +77,8 @@ def _save(section: str, value: Any) -> None:
     data[section] = value
     data["machine"] = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "cpu": cpu_model(),
                        "note": "2 shared CPU cores, several other jobs running; absolute speeds are low, ratios matter"}
-    atomic_write_json(RESULTS, data)
-    atomic_write_text(HERE / "results.md", render(data))
+    atomic_write_json(RESULTS_DIR / "results.json", data)
+    atomic_write_text(RESULTS_DIR / "results.md", render(data))
 
 
 # --------------------------------------------------------------------------------------------- quality
@@ -95,7 +112,7 @@ class PlainBags:
     """The same tables as plain ``torch.nn.EmbeddingBag`` modules behind the EBC interface (KJT -> KeyedTensor)."""
 
     name = "plain-embedding-bag"
-    capabilities = frozenset()
+    capabilities = CompressorCapabilities()
 
     def build(self, tables: Any) -> Any:
         import torch
@@ -121,6 +138,9 @@ class PlainBags:
                 return KeyedTensor(keys=keys, length_per_key=dims, values=torch.cat(parts, dim=1))
 
         return Bags()
+
+    def attach_optimizer(self, optimizer: Any) -> None:
+        """Nothing to do: plain bags keep no optimizer state of their own."""
 
     def after_optimizer_step(self, module: Any, step: int) -> dict[str, float]:
         return {}
@@ -198,7 +218,7 @@ def run_processes(args: argparse.Namespace) -> None:
             raise SystemExit(f"{label} failed:\n{proc.stderr[-3000:]}")
         metrics = json.loads((out / "metrics.json").read_text())
         result[label] = {"examples_per_second": metrics["examples_per_second"], "world_size": metrics["world_size"],
-                         "test_recall@10": metrics["test"]["recall@10"]}
+                         "test_R@10": metrics["test"]["R@10"]}
     base = result["1 process, unsharded"]["examples_per_second"]
     result["ratio_2proc_over_1proc_unsharded"] = result["2 processes, table_wise DMP"]["examples_per_second"] / base
     result["ratio_2proc_over_1proc_table_wise"] = (
@@ -212,7 +232,7 @@ def run_processes(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------- report
 def render(data: dict[str, Any]) -> str:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
     lines = ["# recplug-recsys benchmarks", "",
              "Machine: 2 CPU cores shared with other jobs (load average 10-15 during these runs); every "
@@ -220,22 +240,22 @@ def render(data: dict[str, Any]) -> str:
     quality = data.get("quality", {})
     if quality:
         lines += ["## Quality: MovieLens, RecBole split (RS 8:1:1 by user, seed 2020), full ranking", ""]
-        rows = [["BPR (RecBole, measured by the lead, issue 4)", "ml-100k", BPR_REFERENCE["recall@10"],
-                 BPR_REFERENCE["ndcg@10"], BPR_REFERENCE["mrr@10"], "", ""]]
+        rows = [["BPR (RecBole, measured by the lead, issue 4)", "ml-100k", BPR_REFERENCE["R@10"],
+                 BPR_REFERENCE["nDCG@10"], BPR_REFERENCE["RR@10"], "", ""]]
         for name, q in quality.items():
             t = q["test"]
-            rows.append(["two-tower (recplug train)", name, t["recall@10"], t["ndcg@10"], t["mrr@10"],
-                         f"{t['head/recall@10']:.4f} / {t['tail/recall@10']:.4f}", f"{q['best_epoch']}/{q['epochs']}"])
-        lines += [markdown_table(["model", "data", "Recall@10", "NDCG@10", "MRR@10", "head / tail Recall@10",
+            rows.append(["two-tower (recplug train)", name, t["R@10"], t["nDCG@10"], t["RR@10"],
+                         f"{t['head/R@10']:.4f} / {t['tail/R@10']:.4f}", f"{q['best_epoch']}/{q['epochs']}"])
+        lines += [markdown_table(["model", "data", "R@10", "nDCG@10", "RR@10", "head / tail R@10",
                                   "best epoch"], rows), "",
                   "The same numbers from the command line (defaults: E=D=64, MLP [128], batch 1024, Adagrad tables "
-                  "lr 0.05, Adam MLPs lr 1e-3, temperature 0.05; best epoch by validation MRR@10 as in RecBole):",
+                  "lr 0.05, Adam MLPs lr 1e-3, temperature 0.05; best epoch by validation RR@10 as in RecBole):",
                   "`OMP_NUM_THREADS=1 recplug train --set model.log_q=true --set epochs=6 "
                   "--set data.dataset=ml-100k --output-dir runs/ml-100k` (ml-1m: `epochs=8`).", ""]
         for name, q in quality.items():
             t = q["test"]
-            lines += [f"{name}: Recall@20 {t['recall@20']:.4f}, NDCG@20 {t['ndcg@20']:.4f}, Recall@50 "
-                      f"{t['recall@50']:.4f}, NDCG@50 {t['ndcg@50']:.4f}; {q['examples_per_second']:.0f} "
+            lines += [f"{name}: R@20 {t['R@20']:.4f}, nDCG@20 {t['nDCG@20']:.4f}, R@50 "
+                      f"{t['R@50']:.4f}, nDCG@50 {t['nDCG@50']:.4f}; {q['examples_per_second']:.0f} "
                       f"examples/s; CPU: {q.get('cpu', 'not recorded (an earlier session)')}; command: "
                       f"`{q['command']}` (settings: {' '.join(q['overrides'])})", ""]
     tables = data.get("tables")
@@ -268,30 +288,30 @@ def _mean_std(row: dict[str, Any], key: str) -> str:
 
 def render_schema_sections(data: dict[str, Any]) -> list[str]:
     """Markdown of the sections written by bench_baselines.py, bench_tune.py and bench_scale.py."""
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
     lines: list[str] = []
     baselines, tuned = data.get("baselines", {}), data.get("two_tower_tuned", {})
     if baselines or tuned:
         lines += ["## Reference rows: implicit ALS / BPR and the two-tower, each tuned on validation only", "",
                   "Same RecBole split (8:1:1 per user, seed 2020) and full ranking (training and validation items "
-                  "excluded); each model's setting chosen by validation Recall@20 on its grid, then rerun with seeds "
+                  "excluded); each model's setting chosen by validation R@20 on its grid, then rerun with seeds "
                   "0, 1, 2: test mean ± standard deviation over the seeds.", ""]
         rows = []
         for dataset in ("ml-100k", "ml-1m"):
             for kind, label in (("als", "ALS (implicit 0.7.3)"), ("bpr", "BPR (implicit 0.7.3)")):
                 row = baselines.get(f"{kind}/{dataset}")
                 if row:
-                    rows.append([label, dataset, _mean_std(row, "recall@10"), _mean_std(row, "recall@20"),
-                                 _mean_std(row, "ndcg@20"), _mean_std(row, "tail/recall@20"),
+                    rows.append([label, dataset, _mean_std(row, "R@10"), _mean_std(row, "R@20"),
+                                 _mean_std(row, "nDCG@20"), _mean_std(row, "tail/R@20"),
                                  json.dumps(row["best_params"])])
             row = tuned.get(dataset)
             if row:
-                rows.append(["two-tower with features (recplug train)", dataset, _mean_std(row, "recall@10"),
-                             _mean_std(row, "recall@20"), _mean_std(row, "ndcg@20"), _mean_std(row, "tail/recall@20"),
+                rows.append(["two-tower with features (recplug train)", dataset, _mean_std(row, "R@10"),
+                             _mean_std(row, "R@20"), _mean_std(row, "nDCG@20"), _mean_std(row, "tail/R@20"),
                              json.dumps(row["best_setting"]) + f", {row['epochs']} epochs, best epochs "
                              f"{row['best_epochs']}"])
-        lines += [markdown_table(["model", "data", "Recall@10", "Recall@20", "NDCG@20", "tail Recall@20",
+        lines += [markdown_table(["model", "data", "R@10", "R@20", "nDCG@20", "tail R@20",
                                   "setting (tuned on validation)"], rows), ""]
         for name, row in [*baselines.items(), *tuned.items()]:
             lines += [f"- {name}: `{row['command']}` ({row.get('cpu', '')}; grid {json.dumps(row['grid'])})"]
@@ -325,14 +345,15 @@ def render_schema_sections(data: dict[str, Any]) -> list[str]:
                       ["training examples/s (1 thread; another benchmark ran on the other core)",
                        f"{large['examples_per_second']:.0f}"],
                       ["peak resident memory (GiB)", f"{large['peak_rss_gib']:.1f}"],
-                      [f"test Recall@20 / NDCG@20 ({large['eval_users']} sampled users, all items ranked)",
-                       f"{t['recall@20']:.4f} / {t['ndcg@20']:.4f}"]]), "",
+                      [f"test R@20 / nDCG@20 ({large['eval_users']} sampled users, all items ranked)",
+                       f"{t['R@20']:.4f} / {t['nDCG@20']:.4f}"]]), "",
                   f"CPU: {large['cpu']}. Command: `{large['command']}`.", ""]
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_results_dir_argument(parser)
     sub = parser.add_subparsers(dest="section", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--dataset", default="ml-100k")
@@ -349,6 +370,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--out", default=str(TMP / "recsys-bench-processes"))
     args = parser.parse_args()
+    use_results_dir(args.results_dir)
     {"quality": run_quality, "tables": run_tables, "processes": run_processes}[args.section](args)
 
 

@@ -55,7 +55,7 @@ def run_large(args: argparse.Namespace) -> None:
     stages["generate_s"] = time.perf_counter() - start
     rows = pl.scan_parquet(folder / "interactions.parquet").select(pl.len()).collect().item()
     settings = ["model.embedding_dim=32", "model.hidden=[64]", "model.output_dim=32", "batch_size=4096",
-                f"max_steps_per_epoch={args.steps}", "epochs=1", "progress=false", "eval_ks=[20]", "select_metric=recall@20",
+                f"max_steps_per_epoch={args.steps}", "epochs=1", "progress=false", "eval_ks=[20]", "select_metric=R@20",
                 f"eval_users={args.eval_users}", "resume=false", "model.log_q=true"]
     config = load_config(None, [*shop_overrides(folder), *settings, f'output_dir="{args.out}"'])
     generated_rss = peak_rss_gib()
@@ -77,7 +77,7 @@ def run_large(args: argparse.Namespace) -> None:
         "examples_per_second": history["examples_per_second"],
         "peak_rss_gib": peak_rss_gib(), "peak_rss_after_generation_gib": generated_rss,
         "peak_rss_after_loading_gib": load_rss, **stages,
-        "test": {k: v for k, v in result["test"].items() if not k.startswith(("hit", "precision"))},
+        "test": {k: v for k, v in result["test"].items() if not k.startswith(("Success", "P@"))},
         "eval_users": args.eval_users, "settings": settings,
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} nice -n 10 .venv/bin/python "
                    f"tools/bench/recsys/bench_scale.py large --users {args.users} --items {args.items} "
@@ -146,7 +146,10 @@ def run_features(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from bench_recsys import add_results_dir_argument, use_results_dir
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_results_dir_argument(parser)
     sub = parser.add_subparsers(dest="section", required=True)
     large = sub.add_parser("large")
     large.add_argument("--users", type=int, default=1_000_000)
@@ -161,6 +164,7 @@ def main() -> None:
     features.add_argument("--steps", type=int, default=12)
     features.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
+    use_results_dir(args.results_dir)
     {"large": run_large, "features": run_features}[args.section](args)
 
 

@@ -41,15 +41,19 @@ def _train(dataset: str, epochs: int, select: str, setting: dict, seed: int) -> 
 
 
 def main() -> None:
-    from bench_recsys import _load, _save, cpu_model
+    from bench_recsys import _load, _save, add_results_dir_argument, cpu_model, use_results_dir
+    from recplug_eval.metrics import measure_name
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_results_dir_argument(parser)
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--select", default="recall@20")
+    parser.add_argument("--select", default="R@20", help="validation measure (ir-measures name)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid", default=None, help="JSON grid (keys temperature, log_q, table_lr)")
     args = parser.parse_args()
+    use_results_dir(args.results_dir)
+    args.select = measure_name(args.select)  # "Recall@20" -> "R@20"; an old name ("recall@20") is an error
     grid = json.loads(args.grid) if args.grid else GRID
     settings = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     trials = []
@@ -59,7 +63,7 @@ def main() -> None:
         print(trials[-1], flush=True)
     best = max(trials, key=lambda t: t["valid"]) if trials else {"setting": settings[0]}
     runs = [_train(args.dataset, args.epochs, args.select, best["setting"], seed) for seed in range(args.seeds)]
-    keys = [k for k in runs[0]["test"] if k.split("@")[-1] in ("10", "20", "50") and not k.startswith(("hit", "prec"))]
+    keys = [k for k in runs[0]["test"] if k.split("@")[-1] in ("10", "20", "50") and not k.startswith(("Success", "P@"))]
     section = _load().get("two_tower_tuned", {})
     section[args.dataset] = {
         "grid": grid, "epochs": args.epochs, "select": f"valid {args.select}", "trials": trials,
@@ -67,7 +71,7 @@ def main() -> None:
         "best_epochs": [r["best_epoch"] for r in runs],
         "test_mean": {k: float(np.mean([r["test"][k] for r in runs])) for k in keys},
         "test_std": {k: float(np.std([r["test"][k] for r in runs])) for k in keys},
-        "test_per_seed": [{k: r["test"][k] for k in ("recall@10", "recall@20", "ndcg@20")} for r in runs],
+        "test_per_seed": [{k: r["test"][k] for k in ("R@10", "R@20", "nDCG@20")} for r in runs],
         "examples_per_second": float(np.mean([r["examples_per_second"] for r in runs])),
         "overrides": runs[0]["overrides"],
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} nice -n 10 .venv/bin/python "

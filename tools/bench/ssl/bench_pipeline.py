@@ -1,7 +1,7 @@
 """SSL ablation through the real pipeline (`recplug train`'s Trainer): MovieLens, RecBole split, log-Q.
 
 Variants: no regularizer, spread-out, SSL-RFM, SSL-CFM, SSL-CFM with SSL items sampled from the click log;
-several seeds; mean ± std of test Recall@50 / NDCG@50 overall and on the tail (items outside the top 20% by
+several seeds; mean ± std of test R@50 / nDCG@50 overall and on the tail (items outside the top 20% by
 training interactions). α, τ, SSL batch and value dropout come from the command line (defaults: the values
 chosen on the validation split by ``tune.py``, see ``tuning.md``); spread-out and SSL-RFM use the same α and τ.
 
@@ -22,17 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from recplug.fileio import atomic_write_json, atomic_write_text
-from recplug.tables import markdown_table
+from recplug_eval import markdown_table
 
 HERE = Path(__file__).resolve().parent
-METRICS = ("recall@50", "ndcg@50", "tail/recall@50", "tail/ndcg@50")
+METRICS = ("R@50", "nDCG@50", "tail/R@50", "tail/nDCG@50")
 # chosen on ML-100K's validation split (tools/bench/ssl/tuning.md)
 CHOSEN = {"weight": 0.1, "temperature": 0.05, "ssl_batch_size": 256, "value_dropout": 0.1}
 
@@ -157,15 +156,15 @@ def write_markdown(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]
     base = summary.get("none")
     rows = []
     for name, s in summary.items():
-        rel = ([f"{100 * (s[m][0] / base[m][0] - 1):+.1f}%" for m in ("recall@50", "tail/recall@50")]
+        rel = ([f"{100 * (s[m][0] / base[m][0] - 1):+.1f}%" for m in ("R@50", "tail/R@50")]
                if base else ["", ""])
-        none_tail = {r["seed"]: r["test"]["tail/recall@50"] for r in runs.get("none", [])}
-        paired = " ".join(f"{r['test']['tail/recall@50'] - none_tail[r['seed']]:+.3f}" for r in runs[name]
+        none_tail = {r["seed"]: r["test"]["tail/R@50"] for r in runs.get("none", [])}
+        paired = " ".join(f"{r['test']['tail/R@50'] - none_tail[r['seed']]:+.3f}" for r in runs[name]
                           if r["seed"] in none_tail)
         rows.append([name, *(f"{s[m][0]:.4f} ± {s[m][1]:.4f}" for m in METRICS), *rel, paired,
                      " ".join(map(str, s["best_epochs"])), f"{s['train_seconds']:.0f}"])
-    table = markdown_table(["variant", "Recall@50", "NDCG@50", "tail Recall@50", "tail NDCG@50", "Recall@50 vs none",
-                            "tail Recall@50 vs none", "tail Recall@50 − none, per seed", "best epoch per seed",
+    table = markdown_table(["variant", "R@50", "nDCG@50", "tail R@50", "tail nDCG@50", "R@50 vs none",
+                            "tail R@50 vs none", "tail R@50 − none, per seed", "best epoch per seed",
                             "train s / run"], rows)
     done = sum(len(r) for r in runs.values())
     text = [
@@ -179,7 +178,7 @@ def write_markdown(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]
          "interactions). " if args.train_fraction < 1 else "")
         + f"RecBole split 8:1:1, log-Q, the demo's two-tower (E=64, MLP 128, D=64, batch 1024, τ_main 0.05), "
         f"{args.epochs} epochs, seeds {args.seeds} ({done} of {len(runs) * len(args.seeds)} runs done). Best epoch "
-        "by validation MRR@10 (RecBole's rule), test metrics of that epoch (mean ± std over seeds), full ranking "
+        "by validation RR@10 (RecBole's rule), test metrics of that epoch (mean ± std over seeds), full ranking "
         "with training and validation items excluded; tail = items outside the top 20% by training interactions. "
         f"Regularizers: α = {args.weight:g}, τ = {args.temperature:g} for spread-out, SSL-RFM and SSL-CFM; SSL batch "
         f"{args.ssl_batch_size}, value dropout {args.value_dropout:g} (chosen on ML-100K's validation split: "
@@ -231,17 +230,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-fraction", type=float, default=1.0, help="share of the training interactions kept")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time (one thread each)")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder of results_pipeline_*.json / .md")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE))
     import parallel_runs
 
     data = {"dataset": args.dataset} | ({"train_fraction": args.train_fraction} if args.train_fraction < 1 else {})
     demo_settings = {"epochs": args.epochs, "data": data}
     demo.DEMO_SETTINGS.update(demo_settings)
-    path = HERE / f"{output_stem(args)}.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{output_stem(args)}.json"
     # what makes two runs comparable; train_fraction only when < 1, as older files lack it
     identity = {k: v for k, v in vars(args).items()
-                if k not in ("resume", "jobs") and not (k == "train_fraction" and v >= 1)}
+                if k not in ("resume", "jobs", "out") and not (k == "train_fraction" and v >= 1)}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants(args)}
     steps = None
     if args.resume and path.exists():

@@ -4,7 +4,7 @@ For each dataset, seed and variant (none / spread-out / SSL-RFM / SSL-CFM / SSL-
 sampling) this trains the same TwoTowerModel (torchrec EmbeddingBagCollection tables) on RecBole's split
 with ``L = L_main + α·L_reg`` (regularizers built by name through the plugin manager, as the trainer does),
 then scores the test split with recplug-eval's ``full_ranking_metrics`` (all items ranked, the user's train
-and valid items excluded): Recall@K / NDCG@K overall and on the tail slice (test items outside the top 20% of
+and valid items excluded): R@K / nDCG@K overall and on the tail slice (test items outside the top 20% of
 items by training popularity; users without such items left out). The training step time of SSL against
 none is measured alternately, step by step, in one loop of the same process.
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from recplug import load_plugin_manager
 from recplug.fileio import atomic_write_json, atomic_write_text
-from recplug.tables import markdown_table
+from recplug_eval import markdown_table
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
@@ -162,15 +162,15 @@ def interleaved_step_times(pm, space, split, s: Settings, variant: str, steps: i
 def evaluate(model, space, split, s: Settings) -> dict[str, float]:
     """Test metrics at ``s.k`` through recplug-eval (full ranking, train + valid items excluded), overall and
     on the tail slice (items outside the top ``1 - tail_share`` by training popularity)."""
+    from recplug_eval.metrics import measure_name
     from recplug_eval.recsys_metrics import full_ranking_metrics, popularity_head_mask
     from recplug_recsys.trainer import embed_all
 
     users, items = embed_all(model, space)
     head = popularity_head_mask(split.train, space.num_items, head_fraction=1 - s.tail_share)
     out = full_ranking_metrics(users, items, split.test, [split.train, split.valid], ks=(s.k,), head_mask=head)
-    k = s.k
-    return {f"recall@{k}": out[f"recall@{k}"], f"ndcg@{k}": out[f"ndcg@{k}"],
-            f"recall@{k}_tail": out[f"tail/recall@{k}"], f"ndcg@{k}_tail": out[f"tail/ndcg@{k}"]}
+    names = [measure_name(m, s.k) for m in ("R", "nDCG")]
+    return {name: out[name] for name in names} | {f"{name}_tail": out[f"tail/{name}"] for name in names}
 
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -193,10 +193,10 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_markdown(rows, timings, settings: Settings, command: str, wall_s: float, path: Path) -> None:
     metrics = [m for m in rows[0] if "@" in m and not m.endswith("vs none")]
-    headers = ["dataset", "variant", "seeds", *metrics, "recall@50_tail vs none", "recall@50 vs none"]
+    headers = ["dataset", "variant", "seeds", *metrics, "R@50_tail vs none", "R@50 vs none"]
     table = [[r["dataset"], r["variant"], r["seeds"], *[f"{r[m][0]:.4f} ± {r[m][1]:.4f}" for m in metrics],
-              f"{100 * r.get('recall@50_tail vs none', float('nan')):+.1f}%",
-              f"{100 * r.get('recall@50 vs none', float('nan')):+.1f}%"] for r in rows]
+              f"{100 * r.get('R@50_tail vs none', float('nan')):+.1f}%",
+              f"{100 * r.get('R@50 vs none', float('nan')):+.1f}%"] for r in rows]
     timing_table = [[t["dataset"], t["variant"], t["steps"], f"{t['none_wall_ms']:.0f}", f"{t['variant_wall_ms']:.0f}",
                      f"{t['wall_ratio']:.2f}x", f"{t['none_cpu_ms']:.0f}", f"{t['variant_cpu_ms']:.0f}",
                      f"{t['cpu_ratio']:.2f}x"] for t in timings]
@@ -207,7 +207,7 @@ def write_markdown(rows, timings, settings: Settings, command: str, wall_s: floa
         "",
         f"    {command}",
         "",
-        f"Test Recall/NDCG@{settings.k}, mean ± std over seeds; full ranking of all items with the user's train and "
+        f"Test R/nDCG@{settings.k}, mean ± std over seeds; full ranking of all items with the user's train and "
         "valid items excluded (RecBole split RS 8:1:1). `_tail`: only test items outside the top 20% of items by "
         "training popularity (users without such items left out). Every variant trains the same "
         "recplug-recsys TwoTowerModel for the same number of steps; regularizers are built by name through the "

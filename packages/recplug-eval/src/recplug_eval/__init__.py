@@ -5,6 +5,10 @@ The public API, for users and for plugins (plugins import only these names)::
     from recplug_eval import EvalConfig, SystemConfig, run_evaluation      # evaluate retrieval systems
     from recplug_eval import evaluate_on_slice                             # a demo step on a SciFact slice
     from recplug_eval import FaissIndex, describe_faiss_index, train_faiss_index  # FAISS, shared checks
+    from recplug_eval import load_sentence_transformer, minilm_dir         # the bundled all-MiniLM-L6-v2
+    from recplug_eval import native_bf16, native_int8                      # fast reduced-precision GEMMs here?
+    from recplug_eval import chamfer_scores                                # exact multi-vector (MaxSim) scores
+    from recplug_eval import measure_name                                  # "MRR@10" -> "RR@10": metric keys
 
 Names are imported on first use (``import recplug_eval`` imports neither torch nor faiss).
 """
@@ -22,6 +26,7 @@ _EXPORTS = {
     "run_evaluation": "recplug_eval.runner:run_evaluation",
     "evaluate_on_slice": "recplug_eval.demo:evaluate_on_slice",
     "write_report": "recplug_eval.report:write_report",
+    "measure_name": "recplug_eval.metrics:measure_name",
     "build_encoder_index_retriever": "recplug_eval.retrievers:build_encoder_index_retriever",
     "FaissIndex": "recplug_eval.indexes.faiss_index:FaissIndex",
     "MovieLensDataset": "recplug_eval.datasets.movielens:MovieLensDataset",
@@ -35,6 +40,16 @@ _EXPORTS = {
     "describe_faiss_index": "recplug_eval.indexes.faiss_support:describe",
     "check_faiss_search_parameters": "recplug_eval.indexes.faiss_support:check_search_parameters",
     "train_faiss_index": "recplug_eval.indexes.faiss_support:train_index",
+    "MINILM_NAME": "recplug_eval.pretrained:MINILM_NAME",
+    "minilm_dir": "recplug_eval.pretrained:minilm_dir",
+    "huggingface_offline": "recplug_eval.pretrained:offline",
+    "load_sentence_transformer": "recplug_eval.pretrained:load_sentence_transformer",
+    "cpu_flags": "recplug_eval.cpu_features:cpu_flags",
+    "cpu_model": "recplug_eval.cpu_features:cpu_model",
+    "native_bf16": "recplug_eval.cpu_features:native_bf16",
+    "native_int8": "recplug_eval.cpu_features:native_int8",
+    "chamfer_scores": "recplug_eval.chamfer:chamfer_scores",
+    "markdown_table": "recplug_eval.tables:markdown_table",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,7 +24,7 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset-config", action="append", metavar="KEY=VALUE|FILE", help="dataset options")
     parser.add_argument("--split", default=None, help="qrels split (default: test)")
     parser.add_argument("-k", "--k", type=positive_int, default=None, help="results per query (default: 100)")
-    parser.add_argument("--measures", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP")
+    parser.add_argument("--measures", default=None, help="comma-separated ir-measures names, e.g. nDCG@10,R@100,RR@10,AP")
     parser.add_argument("--bm25", action="store_true", help="evaluate the BM25 baseline (bm25s)")
     parser.add_argument("--bm25-config", action="append", metavar="KEY=VALUE|FILE", help="bm25s options (method, k1, b)")
     parser.add_argument("--encoder", help="encoder component, e.g. minilm")

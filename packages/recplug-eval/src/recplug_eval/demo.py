@@ -128,7 +128,9 @@ def run_demo(
         if step.run is None:
             continue
         try:
-            sections.append(f"## {step.title}\n\n{step.run(context).strip()}\n")
+            section = step.run(context)
+            markdown = section if isinstance(section, str) else section.markdown
+            sections.append(f"## {step.title}\n\n{markdown.strip()}\n")
         except Exception as exc:
             if step.name in only:
                 raise

@@ -1,7 +1,10 @@
 """Retrieval quality measures from qrels and run frames, computed with ir-measures.
 
-Measure names follow ir-measures (``nDCG@10``, ``R@100``, ``RR@10``, ``AP``); common aliases are
-accepted: ``NDCG@k``, ``Recall@k``, ``MRR@k`` (= ``RR@k``) and ``MAP`` (= ``AP``).
+Measure names are ir-measures' own (``nDCG@10``, ``R@100``, ``RR@10``, ``P@10``, ``Success@10``, ``AP``), here
+and in every recplug output (``recplug eval``, ``recplug train``, the benchmarks): :func:`measure_name` gives them.
+Any name ``ir_measures.parse_measure`` reads is accepted and written its canonical way (``NDCG@k``, ``Recall@k``,
+``MRR@k`` -> ``RR@k``, ``MAP`` -> ``AP``); the lowercase names recplug once wrote (``recall@10``, ``ndcg@10``,
+``mrr@10``, ``hit@10``, ``precision@10``) are a :class:`~recplug.errors.ConfigError` that names the new one.
 
 Means are taken over *every judged query* of the qrels: a query the run does not answer counts as 0
 (pytrec_eval alone would silently leave it out of the mean). Run queries without judgments are ignored
@@ -10,6 +13,7 @@ and counted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,36 +26,56 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_MEASURES: tuple[str, ...] = ("nDCG@10", "R@10", "R@100", "RR@10", "AP")
 
-_ALIASES = [
-    (re.compile(r"^ndcg(@\d+)?$", re.I), "nDCG"),
-    (re.compile(r"^(recall|r)(@\d+)?$", re.I), "R"),
-    (re.compile(r"^(mrr|rr)(@\d+)?$", re.I), "RR"),
-    (re.compile(r"^(map|ap)(@\d+)?$", re.I), "AP"),
-    (re.compile(r"^(p|precision)(@\d+)?$", re.I), "P"),
-]
+#: the lowercase names recplug's recommender metrics and benchmarks used before they took ir-measures' names
+OLD_NAMES = {"recall": "R", "ndcg": "nDCG", "mrr": "RR", "hit": "Success", "hr": "Success", "precision": "P", "map": "AP"}
+_OLD = re.compile(r"^(?P<name>[a-z]+)(?P<cutoff>@\d+)?$", re.I)
 
 
-def canonical_measure(name: str) -> str:
-    """``"MRR@10"`` -> ``"RR@10"``, ``"MAP"`` -> ``"AP"``, ``"ndcg@10"`` -> ``"nDCG@10"``; others unchanged."""
-    text = name.strip()
-    for pattern, canonical in _ALIASES:
-        if pattern.match(text):
-            cutoff = text[text.index("@") :] if "@" in text else ""
-            return canonical + cutoff
-    return text
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> Any:
+    import ir_measures
+
+    try:
+        return ir_measures.parse_measure(text)
+    except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"unknown retrieval measure {text!r} ({exc})") from exc
+
+
+def old_measure_name(name: str) -> str | None:
+    """The ir-measures name for one of the lowercase names recplug once wrote, else ``None``.
+
+    ``old_measure_name("tail/mrr@10")`` -> ``"tail/RR@10"``; ``old_measure_name("hit@20")`` -> ``"Success@20"``;
+    ``None`` for a name ir-measures reads itself (``"MRR@10"``, ``"Recall@10"``) and for unknown names.
+    """
+    prefix, slash, bare = name.strip().rpartition("/")
+    old = _OLD.match(bare.strip())
+    if old is None or old["name"].lower() not in OLD_NAMES:
+        return None
+    try:
+        _parse(old.group(0))
+    except ConfigError:
+        return f"{prefix}{slash}{OLD_NAMES[old['name'].lower()]}{old['cutoff'] or ''}"
+    return None
+
+
+def measure_name(name: str, cutoff: int | None = None) -> str:
+    """The one name recplug gives a measure: ir-measures' ``str(measure)``, after a ``head/``-style prefix if any.
+
+    ``measure_name("R", 10)`` -> ``"R@10"``; ``measure_name("MRR@10")`` -> ``"RR@10"``;
+    ``measure_name("tail/nDCG@20")`` -> ``"tail/nDCG@20"``; ``measure_name("mrr@10")`` raises
+    ``ConfigError: 'mrr@10' is an old measure name; use 'RR@10'``; an unknown name is a ConfigError too.
+    """
+    text = name.strip() if cutoff is None else f"{name.strip()}@{cutoff}"
+    new = old_measure_name(text)
+    if new is not None:
+        raise ConfigError(f"{text!r} is an old measure name; use {new!r}")
+    prefix, slash, bare = text.rpartition("/")
+    return f"{prefix}{slash}{_parse(bare.strip())}"
 
 
 def parse_measures(names: Sequence[str]) -> list[Any]:
-    """ir-measures measure objects for ``names`` (aliases allowed); an unknown name is a ConfigError."""
-    import ir_measures
-
-    measures = []
-    for name in names:
-        try:
-            measures.append(ir_measures.parse_measure(canonical_measure(name)))
-        except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"unknown retrieval measure {name!r} ({exc})") from exc
-    return measures
+    """ir-measures measure objects for ``names`` (see :func:`measure_name`); an unknown name is a ConfigError."""
+    return [_parse(measure_name(name)) for name in names]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from recplug.checks import check_int, check_optional_int
 from recplug.errors import ConfigError
 
 
@@ -107,8 +108,7 @@ def check_option(
 
 def check_positive_int(where: str, value: Any, *, optional: bool = False) -> Any:
     """``value`` if it is an int >= 1 (or ``None`` when ``optional``), else a :class:`ConfigError` naming ``where``."""
-    if value is None and optional:
-        return value
+    return check_optional_int(value, where, low=1) if optional else check_int(value, where, low=1)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{where} must be a whole number >= 1, got {value!r}")
     return value

@@ -3,10 +3,13 @@
 Definitions follow RecBole (``recbole/evaluator/metrics.py``), averaged over users with at least one
 held-out item; for user ``u`` with held-out items ``G`` and ranked list ``r_1..r_k`` (seen items removed):
 
-* ``recall@k`` = ``|top-k ∩ G| / |G|``
-* ``ndcg@k`` (binary relevance) = ``Σ_{i≤k, r_i∈G} 1/log2(i+1)  /  Σ_{i≤min(k,|G|)} 1/log2(i+1)``
-* ``mrr@k`` = ``1 / rank of the first hit`` (0 without a hit in the top k)
-* ``hit@k`` = ``1`` if any hit, ``precision@k`` = ``hits / k``
+* ``R@k`` (recall) = ``|top-k ∩ G| / |G|``
+* ``nDCG@k`` (binary relevance) = ``Σ_{i≤k, r_i∈G} 1/log2(i+1)  /  Σ_{i≤min(k,|G|)} 1/log2(i+1)``
+* ``RR@k`` (MRR) = ``1 / rank of the first hit`` (0 without a hit in the top k)
+* ``Success@k`` (hit ratio) = ``1`` if any hit, ``P@k`` (precision) = ``hits / k``
+
+Keys are ir-measures' names (:func:`recplug_eval.metrics.measure_name`), the same values ir-measures computes
+for binary relevance.
 
 Popularity slices: ``head`` = the top ``head_fraction`` (default 20%) of all items by number of training
 interactions (ties to the lower item id), ``tail`` = the rest. A slice's metrics use the same ranking over
@@ -26,12 +29,15 @@ from typing import TYPE_CHECKING, Any, cast
 from recplug.errors import InvalidInputError
 from recplug.validation import check_k
 
+from recplug_eval.metrics import measure_name
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import polars as pl
 
 DEFAULT_KS = (10, 20, 50)
-METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
+#: ir-measures measures computed at every cut-off: recall, nDCG, MRR, hit ratio, precision
+MEASURES = ("R", "nDCG", "RR", "Success", "P")
 
 
 def _pairs(frame: pl.DataFrame, name: str, num_users: int, num_items: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +156,7 @@ def metrics_from_ranking(
     keep = np.array([len(t) > 0 for t in truth], bool)
     out: dict[str, float] = {f"{prefix}num_users": float(keep.sum())}
     if not keep.any():
-        return out | {f"{prefix}{m}@{k}": 0.0 for m in METRICS for k in ks}
+        return out | {measure_name(prefix + m, k): 0.0 for m in MEASURES for k in ks}
     ranked = ranked[keep]
     truth = [t for t, flag in zip(truth, keep, strict=True) if flag]
     hits = np.stack([np.isin(row, t) & (row >= 0) for row, t in zip(ranked, truth, strict=True)]).astype(np.float64)
@@ -161,11 +167,14 @@ def metrics_from_ranking(
         h = hits[:, :k]
         n_hits = h.sum(1)
         ideal = np.cumsum(discounts[:k])[np.minimum(sizes, k).astype(np.int64) - 1]
-        out[f"{prefix}recall@{k}"] = float((n_hits / sizes).mean())
-        out[f"{prefix}ndcg@{k}"] = float(((h * discounts[:k]).sum(1) / ideal).mean())
-        out[f"{prefix}mrr@{k}"] = float(np.where(first < k, 1.0 / (first + 1), 0.0).mean())
-        out[f"{prefix}hit@{k}"] = float((n_hits > 0).mean())
-        out[f"{prefix}precision@{k}"] = float((n_hits / k).mean())
+        values = {
+            "R": (n_hits / sizes).mean(),
+            "nDCG": ((h * discounts[:k]).sum(1) / ideal).mean(),
+            "RR": np.where(first < k, 1.0 / (first + 1), 0.0).mean(),
+            "Success": (n_hits > 0).mean(),
+            "P": (n_hits / k).mean(),
+        }
+        out |= {measure_name(prefix + m, k): float(values[m]) for m in MEASURES}
     return out
 
 
@@ -191,7 +200,7 @@ def full_ranking_metrics(
         head_mask: ``I`` booleans from :func:`popularity_head_mask`; adds ``head/…`` and ``tail/…`` keys.
         index: optional retrieval index over the items (see :func:`rank_items`).
     Returns:
-        ``{"recall@10": …, "ndcg@10": …, "mrr@10": …, "hit@10": …, "precision@10": …, "num_users": …}``
+        ``{"R@10": …, "nDCG@10": …, "RR@10": …, "Success@10": …, "P@10": …, "num_users": …}``
         for each ``k``, plus slice keys.
     """
     import numpy as np

@@ -1,6 +1,6 @@
 """Reports of an evaluation: ``results.json``, ``results.md``, ``runs/<system>.trec`` and ``plot.png``.
 
-The plot shows quality (the first measure, e.g. NDCG@10) against query latency (ms per query,
+The plot shows quality (the first measure, e.g. nDCG@10) against query latency (ms per query,
 encoding + search + rerank) and against the memory the system keeps for search (MB). Drawn with
 matplotlib's Agg backend (no display needed).
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from recplug.fileio import atomic_save_with, atomic_write_json, atomic_write_text
-from recplug.tables import markdown_table
+
+from recplug_eval.tables import markdown_table
 
 
 def safe_name(name: str) -> str:

@@ -7,7 +7,7 @@
   live. Encoders that learn from the documents they encode (spec field ``fits_on_documents``, e.g.
   corpus IDF) are never served from the cache.
 * :class:`Bm25Retriever` — the lexical baseline (bm25s, title + text, English stopwords, Snowball
-  stemmer). Its defaults (Lucene BM25, ``k1=1.5``, ``b=0.75``) give NDCG@10 0.686 on SciFact test.
+  stemmer). Its defaults (Lucene BM25, ``k1=1.5``, ``b=0.75``) give nDCG@10 0.686 on SciFact test.
 * :class:`ExactRerank` — optional second stage: re-scores the first stage's candidates exactly with
   another encoder (dot product for dense and sparse, Chamfer/MaxSim for multi-vector).
 
@@ -24,8 +24,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from recplug.errors import ConfigError, InvalidInputError
-from recplug.multivector import chamfer_scores
-from recplug.protocols import SearchResult
+from recplug.protocols import RetrievalEncoder, RetrievalIndex, SearchResult, check_protocol
+
+from recplug_eval.chamfer import chamfer_scores
 
 #: dense index preferred when none is named (first one installed wins).
 DEFAULT_DENSE_INDEXES: tuple[str, ...] = ("faiss-flat", "exact")
@@ -51,17 +52,6 @@ class Retriever(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     def memory_bytes(self) -> int | None: ...
-
-
-def _nbytes(value: Any) -> int:
-    """Bytes held by an encoding (dense array, scipy sparse matrix or multi-vector batch)."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if hasattr(value, "values") and hasattr(value, "offsets"):
-        return int(value.values.nbytes + value.offsets.nbytes)
-    if hasattr(value, "data") and hasattr(value, "indices") and hasattr(value, "indptr"):
-        return int(value.data.nbytes + value.indices.nbytes + value.indptr.nbytes)
-    return 0
 
 
 def _document_encoder(encoder: Any, cache: Any) -> Any:
@@ -99,20 +89,22 @@ class EncoderIndexRetriever:
     Args:
         encoder: a :class:`recplug.protocols.RetrievalEncoder`.
         index: a :class:`recplug.protocols.RetrievalIndex` (empty) whose ``capabilities.input`` matches
-            ``encoder.output``.
+            ``encoder.output``; its ``memory_bytes()`` is the retriever's.
         cache: an :class:`recplug_eval.embedding_cache.EmbeddingCache` for document encodings, or ``None``.
         name: label in reports.
         add_batch: documents per ``index.add`` call.
     """
 
     def __init__(self, encoder: Any, index: Any, cache: Any = None, name: str | None = None, add_batch: int = 65536):
-        expected = getattr(getattr(index, "capabilities", None), "input", "dense")
+        check_protocol(encoder, RetrievalEncoder, "the encoder")
+        check_protocol(index, RetrievalIndex, "the index")
+        expected = index.capabilities.input
         if expected != encoder.output:
             raise ConfigError(
                 f"index {index.name!r} takes {expected!r} input but encoder {encoder.name!r} outputs "
                 f"{encoder.output!r}; pick an index whose capabilities.input is {encoder.output!r}"
             )
-        if getattr(index, "dimension", encoder.dimension) != encoder.dimension:
+        if index.dimension != encoder.dimension:
             raise ConfigError(
                 f"index {index.name!r} has dimension {index.dimension}, encoder {encoder.name!r} {encoder.dimension}"
             )
@@ -120,21 +112,20 @@ class EncoderIndexRetriever:
         self.name = name or f"{encoder.name}+{index.name}"
         self.add_batch = add_batch
         self.timings: dict[str, float] = {}
-        self._doc_bytes = 0
-        self.index_config: dict[str, Any] = {"dimension": getattr(index, "dimension", None)}
+        self.index_config: dict[str, Any] = {"dimension": index.dimension}
 
     def index_corpus(self, doc_ids: Sequence[str], texts: Sequence[str]) -> None:
-        hits = getattr(self.cache, "hits", 0)
+        hits = self.cache.hits if self.cache is not None else 0
         start = time.perf_counter()
         vectors = _document_encoder(self.encoder, self.cache).encode_documents(list(texts))
         self.timings["encode_documents_s"] = time.perf_counter() - start
         if self.cache is not None:
             self.timings["documents_from_cache"] = float(self.cache.hits > hits)
-        self._doc_bytes = _nbytes(vectors)
         ids = np.asarray(list(doc_ids), dtype=str)
         start = time.perf_counter()
+        multivector = self.encoder.output == "multivector"  # a MultiVectorBatch: rows are selected, not sliced
         for lo in range(0, len(ids), self.add_batch):
-            part = vectors[lo : lo + self.add_batch] if not hasattr(vectors, "select") else vectors.select(
+            part = vectors[lo : lo + self.add_batch] if not multivector else vectors.select(
                 np.arange(lo, min(lo + self.add_batch, len(ids)))
             )
             self.index.add(part, ids[lo : lo + self.add_batch])
@@ -158,10 +149,7 @@ class EncoderIndexRetriever:
         }
 
     def memory_bytes(self) -> int | None:
-        reported = getattr(self.index, "memory_bytes", None)
-        if callable(reported):
-            return int(reported())
-        return self._doc_bytes or None
+        return int(self.index.memory_bytes()) or None
 
 
 @dataclass(frozen=True)

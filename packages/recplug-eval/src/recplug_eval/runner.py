@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recplug.errors import ConfigError, InvalidInputError
+from recplug.protocols import RetrievalDataset, check_protocol
 
 from recplug_eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
 from recplug_eval.options import check_positive_int
@@ -101,7 +102,7 @@ class EvalConfig:
         dataset, dataset_config: dataset component name and keywords (e.g. ``{"path": ...}``).
         split: the qrels split.
         k: results per query written to the run and scored.
-        measures: ir-measures names (aliases allowed, see :mod:`recplug_eval.metrics`).
+        measures: ir-measures names (see :func:`recplug_eval.metrics.measure_name`).
         cache_dir: encodings cache (``None``: the default cache; see :mod:`recplug_eval.paths`).
         use_cache: cache document encodings on disk.
         max_queries: evaluate only the first ``max_queries`` judged queries (smoke runs).
@@ -311,9 +312,12 @@ def run_evaluation(
     if len(set(names)) != len(names):
         raise ConfigError(f"system names must be unique, got {names}")
     pm = pm or load_plugin_manager()
-    dataset = pm.get("dataset", config.dataset).create(**dict(config.dataset_config))  # options may be named "name"
-    if not hasattr(dataset, "qrels") or not hasattr(dataset, "corpus"):
-        raise InvalidInputError(f"dataset {config.dataset!r} is not a retrieval dataset (corpus/queries/qrels)")
+    spec = pm.get("dataset", config.dataset)
+    if spec.kind != "retrieval":
+        raise ConfigError(f"dataset {config.dataset!r} is an {spec.kind} dataset; evaluation needs a retrieval dataset "
+                          "(corpus / queries / qrels)")
+    dataset = spec.create(**dict(config.dataset_config))  # options may be named "name"
+    check_protocol(dataset, RetrievalDataset, f"dataset {config.dataset!r}", InvalidInputError)
     if config.split not in dataset.splits:
         raise ConfigError(f"dataset {config.dataset!r} has no split {config.split!r}; splits: {dataset.splits}")
     cache = EmbeddingCache(None if config.cache_dir is None else Path(config.cache_dir) / "encodings") if config.use_cache else None
@@ -321,12 +325,12 @@ def run_evaluation(
     for system in tqdm(systems, desc="systems", unit="system", disable=not progress or len(systems) < 2):
         results.append(evaluate_system(system, config, dataset, pm, cache))
     info = {
-        "name": getattr(dataset, "name", config.dataset),
-        "path": str(getattr(dataset, "path", "")),
+        "name": dataset.name,
+        "path": "" if dataset.path is None else str(dataset.path),
         "split": config.split,
         "documents": dataset.corpus().height,
         "judged_queries": results[0].num_queries,
         "judgments": _judgments(dataset, config),
-        "load_notes": dict(getattr(dataset, "load_notes", {})),
+        "load_notes": dict(dataset.load_notes),
     }
     return EvalReport(config=config, dataset=info, systems=results, environment=_environment())

@@ -3,6 +3,10 @@
 A run frame has the columns ``query_id`` (str), ``doc_id`` (str), ``score`` (float64) and ``rank``
 (int64, 1 = best). A TREC run file has six whitespace-separated columns per line:
 ``query_id Q0 doc_id rank score tag``.
+
+Run files are read by ir-measures (``ir_measures.read_trec_run``); like it and trec_eval, the order comes
+from the scores and the rank column is not read. Written here: neither ir-measures nor pytrec_eval (the
+libraries this package keeps) writes run files, and the format is one f-string per line.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def rank_run(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_trec_run(run: pl.DataFrame, path: str | Path, tag: str = "recplug") -> Path:
-    """Write ``run`` as a TREC run file atomically."""
+    """Write ``run`` as a TREC run file atomically (written here: see the module doc)."""
     from recplug.fileio import atomic_write_text
 
     if any(ch.isspace() for ch in tag) or not tag:
@@ -74,40 +78,45 @@ def write_trec_run(run: pl.DataFrame, path: str | Path, tag: str = "recplug") ->
 
 
 def read_trec_run(path: str | Path) -> pl.DataFrame:
-    """Read a TREC run file; a wrong column count, a non-numeric rank or score or a repeated
-    (query, document) pair is an :class:`InvalidInputError` naming the line."""
+    """Read a TREC run file (``.gz``: gzip-compressed) with ``ir_measures.read_trec_run``, ranked by score.
+
+    As in trec_eval, the rank column is not used: each query's documents are ordered by score (ties: doc id)
+    and ranked 1..k, queries in file order. A wrong column count, a score that is not a finite number, a
+    byte that is not UTF-8 or a repeated (query, document) pair is an :class:`InvalidInputError` naming
+    the file and the line.
+    """
+    import ir_measures
     import polars as pl
 
+    from recplug_eval.text_files import NumberedLines
+
     path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"{path}: file is missing")
-    rows: list[tuple[str, str, float, int]] = []
+    query_ids: list[str] = []
+    doc_ids: list[str] = []
+    scores: list[float] = []
     seen: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 6:
-                raise InvalidInputError(f"{path}:{number}: expected 6 columns, got {len(fields)}")
-            query_id, _, doc_id, rank, score, _ = fields
-            try:
-                rank_value, score_value = int(rank), float(score)
-            except ValueError as exc:
-                raise InvalidInputError(f"{path}:{number}: rank {rank!r} / score {score!r} are not numbers") from exc
-            if not np.isfinite(score_value):
-                raise InvalidInputError(f"{path}:{number}: score {score!r} is not finite")
-            if (query_id, doc_id) in seen:
-                raise InvalidInputError(
-                    f"{path}:{number}: document {doc_id!r} repeated for query {query_id!r} "
-                    f"(first at line {seen[(query_id, doc_id)]})"
-                )
-            seen[(query_id, doc_id)] = number
-            rows.append((query_id, doc_id, score_value, rank_value))
-    if not rows:
+    lines = NumberedLines(path)
+    try:
+        with lines:
+            for scored in ir_measures.read_trec_run(lines):
+                where = f"{path}:{lines.number}"
+                if not np.isfinite(scored.score):
+                    raise InvalidInputError(f"{where}: score {lines.line.split()[4]!r} is not finite")
+                key = (scored.query_id, scored.doc_id)
+                if key in seen:
+                    raise InvalidInputError(f"{where}: document {scored.doc_id!r} repeated for query "
+                                            f"{scored.query_id!r} (first at line {seen[key]})")
+                seen[key] = lines.number
+                query_ids.append(scored.query_id)
+                doc_ids.append(scored.doc_id)
+                scores.append(scored.score)
+    except InvalidInputError:
+        raise
+    except ValueError as exc:  # ir-measures' own: unpacking the six columns, float() of the score
+        fields = lines.line.split()
+        problem = f"expected 6 columns, got {len(fields)}" if len(fields) != 6 else f"score {fields[4]!r} is not a number"
+        raise InvalidInputError(f"{path}:{lines.number}: {problem}") from exc
+    if not query_ids:
         return empty_run()
-    q, d, s, r = zip(*rows, strict=True)
-    return pl.DataFrame(
-        {"query_id": list(q), "doc_id": list(d), "score": list(s), "rank": list(r)},
-        schema={"query_id": pl.String, "doc_id": pl.String, "score": pl.Float64, "rank": pl.Int64},
-    )
+    return rank_run(pl.DataFrame({"query_id": query_ids, "doc_id": doc_ids, "score": scores},
+                                 schema={"query_id": pl.String, "doc_id": pl.String, "score": pl.Float64}))

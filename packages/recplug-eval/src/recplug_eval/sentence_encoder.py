@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from recplug.checks import check_choice, check_int
 from recplug.errors import ConfigError
-from recplug.pretrained import MINILM_NAME, load_sentence_transformer
 from recplug.validation import check_texts
+
+from recplug_eval.pretrained import MINILM_NAME, load_sentence_transformer
 
 
 @dataclass(frozen=True)

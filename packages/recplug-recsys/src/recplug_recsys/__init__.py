@@ -4,6 +4,7 @@ The public API, for users and for plugins (plugins import only these names)::
 
     from recplug_recsys import TrainConfig, Trainer, load_config      # train a two-tower from a config
     from recplug_recsys import TwoTowerModel, TowerConfig, in_batch_softmax_loss
+    from recplug_recsys import TwoTowerLike, ItemFeatureSource       # what regularizers may read (protocols)
     from recplug_recsys import train_variants, DEMO_EPOCHS            # a demo step training variants
 
 Names are imported on first use (``import recplug_recsys`` imports neither torch nor torchrec).
@@ -27,6 +28,8 @@ _EXPORTS = {
     "TwoTowerModel": "recplug_recsys.model:TwoTowerModel",
     "TowerConfig": "recplug_recsys.model:TowerConfig",
     "in_batch_softmax_loss": "recplug_recsys.model:in_batch_softmax_loss",
+    "TwoTowerLike": "recplug_recsys.protocols:TwoTowerLike",
+    "ItemFeatureSource": "recplug_recsys.protocols:ItemFeatureSource",
     "dataset_features": "recplug_recsys.data:dataset_features",
     "csr_gather_index": "recplug_recsys.features:csr_gather_index",
     "export_run": "recplug_recsys.export:export_run",

@@ -44,15 +44,16 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
+    from recplug_eval.metrics import measure_name
 
     ks = sorted({int(k.split("@")[1]) for k in metrics if "@" in k and "/" not in k})
+    names = [measure_name(m, k) for m in ("R", "nDCG", "RR") for k in ks]
     rows = []
     for prefix in ("", "head/", "tail/"):
-        if f"{prefix}recall@{ks[0]}" in metrics:
-            rows.append([prefix.rstrip("/") or "all", *[f"{metrics[f'{prefix}{m}@{k}']:.4f}"
-                                                         for m in ("recall", "ndcg", "mrr") for k in ks]])
-    header = ["slice", *[f"{m}@{k}" for m in ("Recall", "NDCG", "MRR") for k in ks]]
+        if prefix + names[0] in metrics:
+            rows.append([prefix.rstrip("/") or "all", *[f"{metrics[prefix + name]:.4f}" for name in names]])
+    header = ["slice", *names]
     print(f"{title}\n{markdown_table(header, rows)}")
 
 

@@ -38,6 +38,7 @@ parsed as JSON when they can be, else kept as strings). Unknown keys are a :clas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -47,20 +48,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recplug.checks import check_int, check_optional_int, check_real
 from recplug.errors import ConfigError
+from recplug_eval.metrics import measure_name, old_measure_name
+from recplug_eval.recsys_metrics import MEASURES as SELECT_METRICS
 
-SELECT_METRICS = ("recall", "ndcg", "mrr", "hit", "precision")
 SHARDING_TYPES = ("none", "data_parallel", "table_wise", "column_wise", "row_wise")
-
-
-def check_range(where: str, value: float | None, low: float, *, strict: bool = False, optional: bool = False) -> None:
-    """A :class:`ConfigError` naming ``where`` unless ``value`` is a finite number ``>= low`` (``> low`` when
-    ``strict``; ``None`` passes when ``optional``): ``lr must be > 0, got -1.0``."""
-    if value is None and optional:
-        return
-    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < low
-            or (strict and value == low)):
-        raise ConfigError(f"{where} must be {'>' if strict else '>='} {low:g}, got {value!r}")
 
 
 @dataclass
@@ -121,9 +114,9 @@ class DataConfig:
             raise ConfigError(f"data.train_fraction must be in (0, 1], got {self.train_fraction!r}")
         if len(self.split_ratios) != 3 or any(r < 0 for r in self.split_ratios) or self.split_ratios[0] <= 0:
             raise ConfigError(f"data.split_ratios must be three shares (train > 0), got {list(self.split_ratios)}")
-        check_range("data.max_users", self.max_users, 1, optional=True)
-        check_range("data.split_seed", self.split_seed, 0)
-        check_range("data.train_fraction_seed", self.train_fraction_seed, 0)
+        check_optional_int(self.max_users, "data.max_users", low=1)
+        check_int(self.split_seed, "data.split_seed", low=0)
+        check_int(self.train_fraction_seed, "data.train_fraction_seed", low=0)
         if self.min_rating is not None and not math.isfinite(self.min_rating):
             raise ConfigError(f"data.min_rating must be a finite number, got {self.min_rating!r}")
 
@@ -158,11 +151,11 @@ class ModelConfig:
     log_q_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        check_range("model.embedding_dim", self.embedding_dim, 1)
+        check_int(self.embedding_dim, "model.embedding_dim", low=1)
         for width in self.hidden:
-            check_range("model.hidden widths", width, 1)
-        check_range("model.output_dim", self.output_dim, 1)
-        check_range("model.temperature", self.temperature, 0, strict=True)
+            check_int(width, "model.hidden widths", low=1)
+        check_int(self.output_dim, "model.output_dim", low=1)
+        check_real(self.temperature, "model.temperature", low=0, low_open=True)
         if not 0.0 <= self.log_q_weight <= 4.0:
             raise ConfigError(f"model.log_q_weight must be in [0, 4], got {self.log_q_weight!r}")
 
@@ -191,9 +184,10 @@ class TrainConfig:
             unsharded or on CUDA: fbgemm's fused CPU kernels have no Adam).
         seed: model initialisation and data order.
         output_dir: checkpoints, ``history.json``/``.csv``, ``metrics.json``.
-        eval_ks: cut-offs of Recall/NDCG/MRR.
+        eval_ks: cut-offs of the measures (``R``, ``nDCG``, ``RR``, ``Success``, ``P``; ir-measures' names).
         eval_users: score a fixed sample (seed 0) of this many users of each split (large data); ``None``: all.
-        select_metric: validation metric that picks the best epoch (test metrics are for that epoch).
+        select_metric: validation metric that picks the best epoch (test metrics are for that epoch), an
+            ir-measures name with an optional slice: ``RR@10``, ``R@20``, ``tail/nDCG@20``.
         eval_index: retrieval index component (e.g. ``{name = "faiss-flat"}``) that holds the item
             embeddings for evaluation (built with ``dimension=D, metric="ip"``); ``None``: torch matmul top-k.
         sharding: ``none`` or a torchrec sharding type for every table (needs torch.distributed).
@@ -217,7 +211,7 @@ class TrainConfig:
     output_dir: str = "runs/recsys"
     eval_ks: tuple[int, ...] = (10, 20, 50)
     eval_users: int | None = None
-    select_metric: str = "mrr@10"
+    select_metric: str = "RR@10"
     eval_index: ComponentConfig | None = None
     sharding: str = "none"
     max_steps_per_epoch: int | None = None
@@ -227,20 +221,24 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.sharding not in SHARDING_TYPES:
             raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
-        check_range("epochs", self.epochs, 1)
-        check_range("batch_size", self.batch_size, 2)  # in-batch negatives need another row
-        check_range("lr", self.lr, 0, strict=True)
-        check_range("weight_decay", self.weight_decay, 0)
-        check_range("table_lr", self.table_lr, 0, strict=True)
-        check_range("seed", self.seed, 0)
-        check_range("max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True)
-        name, _, k = self.select_metric.rpartition("@")
-        if (not k.isdigit() or int(k) not in self.eval_ks
-                or name.split("/")[-1] not in SELECT_METRICS or name.count("/") > 1
-                or ("/" in name and name.split("/")[0] not in ("head", "tail"))):
+        check_int(self.epochs, "epochs", low=1)
+        check_int(self.batch_size, "batch_size", low=2)  # in-batch negatives need another row
+        check_real(self.lr, "lr", low=0, low_open=True)
+        check_real(self.weight_decay, "weight_decay", low=0)
+        check_real(self.table_lr, "table_lr", low=0, low_open=True)
+        check_int(self.seed, "seed", low=0)
+        check_optional_int(self.max_steps_per_epoch, "max_steps_per_epoch", low=1)
+        new = old_measure_name(self.select_metric)
+        if new is not None:
+            raise ConfigError(f"select_metric {self.select_metric!r} is an old measure name; use {new!r}")
+        with contextlib.suppress(ConfigError):  # an unknown name: the check below says what is allowed
+            self.select_metric = measure_name(self.select_metric)  # ir-measures' spelling: "MRR@10" -> "RR@10"
+        allowed = {measure_name(f"{prefix}{m}", k) for prefix in ("", "head/", "tail/") for m in SELECT_METRICS
+                   for k in self.eval_ks}
+        if self.select_metric not in allowed:
             raise ConfigError(f"select_metric must be [head/|tail/]<{'|'.join(SELECT_METRICS)}>@k with k in eval_ks "
                               f"{list(self.eval_ks)}, got {self.select_metric!r}")
-        check_range("eval_users", self.eval_users, 1, optional=True)
+        check_optional_int(self.eval_users, "eval_users", low=1)
         if not self.eval_ks or any(k <= 0 for k in self.eval_ks):
             raise ConfigError(f"eval_ks must be positive, got {self.eval_ks}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recplug.errors import ConfigError, UnknownComponentError
+from recplug.protocols import InteractionDataset, check_protocol
 
 from recplug_recsys.config import TrainConfig
 from recplug_recsys.features import FeatureSpace
@@ -25,8 +26,6 @@ from recplug_recsys.schema import ID_ONLY, FeatureConfig, FittedSchema, parse_fe
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
     import torch
-
-INTERACTION_METHODS = ("interactions", "users", "items", "split")
 
 
 @dataclass
@@ -37,7 +36,7 @@ class RunData:
     train: pl.DataFrame
     valid: pl.DataFrame
     test: pl.DataFrame
-    dataset: Any = None
+    dataset: InteractionDataset
 
     @property
     def train_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,20 +84,20 @@ def open_dataset(config: TrainConfig, pm: Any) -> Any:
             "must be installed (pip install) and register a recplug_datasets hook under the entry-point group "
             "\"recplug\" (see README, \"Bring your own data\")."
         ) from None
+    if spec.kind != "interactions":
+        raise ConfigError(f"dataset {d.dataset!r} is a {spec.kind} dataset (its record's kind); training needs an "
+                          'interaction dataset (DatasetSpec kind="interactions")')
     try:
         dataset = spec.create(**options)
     except TypeError as exc:
         raise ConfigError(f"dataset {d.dataset!r}: bad options {sorted(options)} ({exc})") from None
-    missing = [m for m in INTERACTION_METHODS if not callable(getattr(dataset, m, None))]
-    if missing:
-        raise ConfigError(f"dataset {d.dataset!r} has no {', '.join(missing)}(): it is not an interaction dataset")
-    return dataset
+    return check_protocol(dataset, InteractionDataset, f"dataset {d.dataset!r}")
 
 
-def declared_features(config: TrainConfig, dataset: Any) -> dict[str, FeatureConfig]:
-    """The config's ``[features]`` laid over the dataset's shipped ones (``default_config()["features"]``)."""
-    shipped_config = getattr(dataset, "default_config", None)  # optional: plugin datasets may ship no schema
-    shipped = dict((shipped_config() if callable(shipped_config) else {}).get("features", {}))
+def declared_features(config: TrainConfig, dataset: InteractionDataset) -> dict[str, FeatureConfig]:
+    """The config's ``[features]`` laid over the dataset's shipped ones (``default_config()["features"]``; a
+    dataset that ships no schema returns ``{}``)."""
+    shipped = dict(dataset.default_config().get("features", {}))
     merged: dict[str, Any] = {name: dict(options) for name, options in shipped.items()}
     for name, options in config.features.items():
         if options is False:
@@ -155,7 +154,9 @@ def split_stats(data: RunData) -> dict[str, int]:
     }
 
 
-def dataset_features(dataset: Any, embedding_dim: int = 64, features: dict[str, Any] | None = None) -> FeatureSpace:
+def dataset_features(
+    dataset: InteractionDataset, embedding_dim: int = 64, features: dict[str, Any] | None = None
+) -> FeatureSpace:
     """The feature space of ``dataset`` under its shipped schema (with ``features`` laid over it), fitted on its
     users and items: what ``recplug train`` builds, for scripts and tests that hold a dataset object."""
     config = TrainConfig(features=dict(features or {}))

@@ -14,14 +14,12 @@ from recplug_recsys.data import load_run_data, split_stats
 
 def describe(config: TrainConfig, pm: Any) -> tuple[str, dict[str, Any]]:
     """``(markdown text, the same as a dict)`` for ``config``: loads and splits the data, fits the schema."""
-    from recplug.tables import markdown_table
+    from recplug_eval import markdown_table
 
     data = load_run_data(config, pm)
     rows = data.features.schema.rows()
     stats = split_stats(data)
-    loader = getattr(data.dataset, "report", None)  # the files loader counts unmatched / featureless ids
-    if isinstance(loader, dict):
-        stats |= loader
+    stats |= dict(data.dataset.report)  # what loading merged or dropped (unmatched / featureless ids)
     columns = ["feature", "tower", "kind", "column", "table", "rows", "dim", "pooling", "bytes", "nulls", "lossy"]
     total = sum(r["bytes"] for r in rows)
     text = "\n".join([

@@ -54,17 +54,17 @@ def train_variant(context: Any, name: str, settings: Mapping[str, Any] | None = 
 
 
 def variants_table(results: Mapping[str, Mapping[str, Any]], k: int = 20) -> str:
-    """Markdown: one row per run with Recall/NDCG@k overall, head and tail, best epoch and training time."""
-    from recplug.tables import markdown_table
+    """Markdown: one row per run with R@k and nDCG@k overall, head and tail R@k, best epoch and training time."""
+    from recplug_eval import markdown_table
+    from recplug_eval.metrics import measure_name
 
+    recall, ndcg = measure_name("R", k), measure_name("nDCG", k)
     rows = []
     for name, r in results.items():
         t = r["test"]
-        rows.append([name, t[f"recall@{k}"], t[f"ndcg@{k}"], t.get(f"head/recall@{k}"), t.get(f"tail/recall@{k}"),
+        rows.append([name, t[recall], t[ndcg], t.get(f"head/{recall}"), t.get(f"tail/{recall}"),
                      r["best_epoch"], f"{r.get('seconds', float('nan')):.0f}"])
-    return markdown_table(
-        ["run", f"Recall@{k}", f"NDCG@{k}", f"head Recall@{k}", f"tail Recall@{k}", "best epoch", "train s"], rows
-    )
+    return markdown_table(["run", recall, ndcg, f"head {recall}", f"tail {recall}", "best epoch", "train s"], rows)
 
 
 def train_variants(context: Any, runs: Mapping[str, Mapping[str, Any]], k: int = 20) -> str:
@@ -77,7 +77,7 @@ def train_variants(context: Any, runs: Mapping[str, Mapping[str, Any]], k: int =
     for name, settings in runs.items():
         results[name] = train_variant(context, name, settings)
     return (
-        f"MovieLens-100K, RecBole split, {DEMO_EPOCHS} epochs (best by validation MRR@10), full ranking with "
+        f"MovieLens-100K, RecBole split, {DEMO_EPOCHS} epochs (best by validation RR@10), full ranking with "
         "training items excluded; head = top 20% items by training interactions.\n\n" + variants_table(results, k)
     )
 

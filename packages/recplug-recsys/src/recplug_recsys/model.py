@@ -29,6 +29,10 @@ Contract for regularizer and compressor plugins (SSL, dynamic sparse, ...)
   (``compressor.build(tables)``), one table ``t_<feature>`` per feature; the trainer calls
   ``compressor.after_optimizer_step(module, step)`` on each after every optimizer step.
 * ``model.user_tables`` / ``model.item_tables``: their :class:`recplug.protocols.TableSpec` lists.
+* ``model.feature_space``: every item's features when set (``None`` by default; the trainer passes them to
+  ``needs_item_features`` records as ``feature_space=`` instead). What regularizers read is the protocol
+  :class:`recplug_recsys.protocols.TwoTowerLike` (``item_tower``, ``item_tables``, ``feature_space``,
+  ``parameters``): check a model with ``isinstance(model, TwoTowerLike)``, never with ``hasattr``.
 
 The main loss is :func:`in_batch_softmax_loss`; the trainer adds ``Σ reg.schedule(step) * Σ parts``.
 """
@@ -43,6 +47,8 @@ import torch
 from recplug.errors import InvalidInputError
 from recplug.protocols import EmbeddingCompressor, TableSpec
 from torch import nn
+
+from recplug_recsys.protocols import ItemFeatureSource
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,24 @@ class TwoTowerModel(nn.Module):
         compressor: builds ``user_ebc`` and ``item_ebc`` (``compressor.build(tables)``).
         config: tower shapes.
         validate: check feature names and id ranges of every KJT (cheap; off only for benchmarks).
+
+    Example::
+
+        >>> import torch
+        >>> from recplug.builtins.dense_tables import DenseTables
+        >>> from recplug.protocols import TableSpec
+        >>> from torchrec import KeyedJaggedTensor
+        >>> users = [TableSpec("t_user_id", 10, 4, ("user_id",))]
+        >>> items = [TableSpec("t_item_id", 20, 4, ("item_id",)), TableSpec("t_genre", 5, 4, ("genre",))]
+        >>> model = TwoTowerModel(users, items, DenseTables(), TowerConfig(embedding_dim=4, hidden=(8,), output_dim=3))
+        >>> user_kjt = KeyedJaggedTensor.from_lengths_sync(  # B=2 users
+        ...     keys=["user_id"], values=torch.tensor([1, 7]), lengths=torch.tensor([1, 1]))
+        >>> item_kjt = KeyedJaggedTensor.from_lengths_sync(  # 2 items; the second has two genres
+        ...     keys=["item_id", "genre"], values=torch.tensor([3, 9, 0, 2, 4]), lengths=torch.tensor([1, 1, 1, 2]))
+        >>> out = model({"user_features": user_kjt, "item_features": item_kjt,
+        ...              "item_ids": torch.tensor([3, 9]), "user_ids": torch.tensor([1, 7])})
+        >>> out["query_embeddings"].shape, out["item_pooled"].shape  # B x D, B x F_i*E
+        (torch.Size([2, 3]), torch.Size([2, 8]))
     """
 
     def __init__(
@@ -110,6 +134,7 @@ class TwoTowerModel(nn.Module):
         super().__init__()
         self.config = config
         self.user_tables, self.item_tables = list(user_tables), list(item_tables)
+        self.feature_space: ItemFeatureSource | None = None  # see TwoTowerLike
         self._user_index, self._item_index = _TableIndex.of(user_tables), _TableIndex.of(item_tables)
         self.validate = validate
         self.user_ebc = compressor.build(self.user_tables)

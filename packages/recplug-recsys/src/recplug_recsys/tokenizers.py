@@ -84,7 +84,7 @@ def load_tokenizer(name: str, pattern: str | None = None, lowercase: bool = True
     if name == "regex":
         return RegexTokenizer(pattern, lowercase)
     if name == "minilm-wordpiece":
-        from recplug.pretrained import minilm_dir
+        from recplug_eval.pretrained import minilm_dir
 
         path = minilm_dir() / "tokenizer.json"
     else:

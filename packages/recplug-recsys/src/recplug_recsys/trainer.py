@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError, RecplugError
 from recplug.fileio import atomic_save_with, atomic_write_json, atomic_write_text
+from recplug.protocols import CompressorCapabilities, EmbeddingCompressor, check_protocol
 
 from recplug_recsys.config import TrainConfig
 from recplug_recsys.data import RunData, load_run_data
@@ -157,7 +158,10 @@ class Trainer:
         self.output_dir = check_output_dir(config.output_dir, "output_dir")  # a file there fails now, not after epoch 1
         self.rank, self.world = 0, 1
         # fail early on unknown components, before any data is read
-        self.compressor = self.pm.get("embedding_compressor", config.compressor.name).create(**config.compressor.options)
+        self.compressor = check_protocol(
+            self.pm.get("embedding_compressor", config.compressor.name).create(**config.compressor.options),
+            EmbeddingCompressor, f"compressor {config.compressor.name!r}",
+        )
         for component in config.regularizers:
             self.pm.get("regularizer", component.name)
         self.index_factory = None
@@ -165,7 +169,11 @@ class Trainer:
             spec, options = self.pm.get("retrieval_index", config.eval_index.name), config.eval_index.options
             self.index_factory = lambda dimension: spec.create(dimension=dimension, metric="ip", **options)
         if config.sharding != "none":
-            missing = {"sharded", "fused"} - set(self.compressor.capabilities)
+            caps = self.compressor.capabilities
+            if not isinstance(caps, CompressorCapabilities):
+                raise ConfigError(f"compressor {config.compressor.name!r}: capabilities must be a CompressorCapabilities, "
+                                  f"got {type(caps).__name__}")
+            missing = [flag for flag, ok in (("fused", caps.fused), ("sharded", caps.sharded)) if not ok]
             if missing:
                 raise ConfigError(f"compressor {config.compressor.name!r} lacks {sorted(missing)}: cannot be sharded")
         saved = self._saved_schema() if config.resume and config.sharding == "none" else None
@@ -423,13 +431,18 @@ def schema_of(state: dict[str, Any], path: Path) -> FittedSchema:
 
 def load_best(run_dir: str | Path, pm: Any) -> tuple[TrainConfig, TwoTowerModel, Any, FittedSchema]:
     """``(config, model, compressor, fitted schema)`` of the ``best.pt`` of a finished run folder."""
+    from recplug_eval.metrics import old_measure_name
+
     from recplug_recsys.config import from_dict
 
     path = Path(run_dir) / "best.pt"
     if not path.exists():
         raise CorruptFileError(f"{path}: missing (is {run_dir} the output_dir of a finished `recplug train`?)")
     state = Trainer._read(path)
-    config = from_dict(TrainConfig, json.loads(state["config"]))
+    saved = json.loads(state["config"])
+    if isinstance(saved.get("select_metric"), str):  # runs saved before ir-measures names: "mrr@10" -> "RR@10"
+        saved["select_metric"] = old_measure_name(saved["select_metric"]) or saved["select_metric"]
+    config = from_dict(TrainConfig, saved)
     schema = schema_of(state, path)
     compressor = pm.get("embedding_compressor", config.compressor.name).create(**config.compressor.options)
     model = build_model(config, schema, compressor)

@@ -15,11 +15,13 @@ from recplug.errors import (
 )
 from recplug.hookspecs import hookimpl, hookspec
 from recplug.manager import RecplugPluginManager, load_plugin_manager
+from recplug.protocols import CompressorCapabilities, IndexCapabilities
 from recplug.records import (
     CommandSpec,
     ComponentSpec,
     DatasetSpec,
     DemoContext,
+    DemoSection,
     DemoStep,
     EmbeddingCompressorSpec,
     LazyFactory,
@@ -34,14 +36,17 @@ __version__ = "0.1.0"
 __all__ = [
     "CommandSpec",
     "ComponentSpec",
+    "CompressorCapabilities",
     "ConfigError",
     "CorruptFileError",
     "DatasetSpec",
     "DemoContext",
+    "DemoSection",
     "DemoStep",
     "DuplicateComponentError",
     "EmbeddingCompressorSpec",
     "IncompatibleFileError",
+    "IndexCapabilities",
     "InvalidInputError",
     "LazyFactory",
     "PluginLoadError",

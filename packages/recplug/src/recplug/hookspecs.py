@@ -79,13 +79,15 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
         concatenated over plugins; a duplicate name is an error naming both distributions; sorted by name.
 
     Example:
-        >>> from recplug import hookimpl, EmbeddingCompressorSpec
+        >>> from recplug import hookimpl, CompressorCapabilities, EmbeddingCompressorSpec
         >>> class Plugin:
         ...     @hookimpl
         ...     def recplug_embedding_compressors(self):
-        ...         return [EmbeddingCompressorSpec("dense-copy", factory=dict, capabilities={"export"})]
-        >>> Plugin().recplug_embedding_compressors()[0].capabilities
-        frozenset({'export'})
+        ...         caps = CompressorCapabilities(export=True, fused=True)
+        ...         return [EmbeddingCompressorSpec("dense-copy", factory=dict, capabilities=caps)]
+        >>> spec = Plugin().recplug_embedding_compressors()[0]
+        >>> (spec.capabilities.export, spec.capabilities.sharded, spec.tags())
+        (True, False, ('export', 'fused'))
     """
 
 
@@ -128,15 +130,19 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
         concatenated over plugins; a duplicate name is an error naming both distributions; sorted by name.
 
     Example:
-        >>> from recplug import hookimpl, RetrievalIndexSpec
+        >>> from recplug import hookimpl, IndexCapabilities, RetrievalIndexSpec
         >>> from recplug.builtins.exact_index import ExactIndex
         >>> class Plugin:
         ...     @hookimpl
         ...     def recplug_retrieval_indexes(self):
-        ...         return [RetrievalIndexSpec("my-exact", factory=ExactIndex, capabilities={"save"})]
-        >>> index = Plugin().recplug_retrieval_indexes()[0].create(dimension=2)
-        >>> index.dimension
-        2
+        ...         caps = IndexCapabilities(exact=True, supports_removal=True)
+        ...         return [RetrievalIndexSpec("my-exact", factory=ExactIndex, capabilities=caps)]
+        >>> spec = Plugin().recplug_retrieval_indexes()[0]
+        >>> spec.tags()
+        ('dense', 'exact', 'removal', 'save')
+        >>> index = spec.create(dimension=2)
+        >>> (index.dimension, index.capabilities.input == spec.capabilities.input)
+        (2, True)
     """
 
 
@@ -144,8 +150,9 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
 def recplug_datasets() -> list[DatasetSpec]:
     """Datasets: named loaders that yield polars frames.
 
-    A retrieval dataset gives ``corpus``, ``queries`` and ``qrels(split)``; an interaction dataset gives
-    interactions plus user and item features (see :mod:`recplug.protocols`).
+    A retrieval dataset (record ``kind="retrieval"``) gives ``corpus``, ``queries`` and ``qrels(split)``; an
+    interaction dataset (``kind="interactions"``) gives interactions plus user and item features (see
+    :class:`recplug.protocols.RetrievalDataset` and :class:`recplug.protocols.InteractionDataset`).
 
     Arguments:
         none.
@@ -161,9 +168,10 @@ def recplug_datasets() -> list[DatasetSpec]:
         >>> class Plugin:
         ...     @hookimpl
         ...     def recplug_datasets(self):
-        ...         return [DatasetSpec("tiny", factory=dict, description="an empty dataset")]
-        >>> Plugin().recplug_datasets()[0].description
-        'an empty dataset'
+        ...         return [DatasetSpec("tiny", factory=dict, description="an empty dataset", kind="interactions")]
+        >>> spec = Plugin().recplug_datasets()[0]
+        >>> (spec.description, spec.kind)
+        ('an empty dataset', 'interactions')
     """
 
 

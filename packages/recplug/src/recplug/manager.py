@@ -51,13 +51,20 @@ def _truthy(value: str | None) -> bool:
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One loaded (or failed) plugin, for listings."""
+    """One loaded (or failed) plugin, for listings.
+
+    Attributes:
+        components: family -> the names of the plugin's components, sorted.
+        tags: family -> component name -> its record's tags (:meth:`recplug.records.ComponentSpec.tags`,
+            derived from typed fields); families without tags (commands, demo steps) are absent.
+    """
 
     name: str
     distribution: str
     version: str
     components: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    tags: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 class RecplugPluginManager(pluggy.PluginManager):
@@ -231,12 +238,14 @@ class RecplugPluginManager(pluggy.PluginManager):
         infos = []
         for plugin_name, _ in sorted(self.list_name_plugin()):
             dist, version = self._distributions.get(plugin_name, (plugin_name, "?"))
-            comps = {
-                family: sorted(r.name for r in records)
-                for family, records in sorted(self._collect_from(plugin_name).items())
-                if records
+            records_of = {family: records for family, records in sorted(self._collect_from(plugin_name).items()) if records}
+            comps = {family: sorted(r.name for r in records) for family, records in records_of.items()}
+            tags = {
+                family: {r.name: list(r.tags()) for r in sorted(records, key=lambda r: r.name)}
+                for family, records in records_of.items()
+                if family in SPEC_TYPES
             }
-            infos.append(PluginInfo(plugin_name, dist, version, comps))
+            infos.append(PluginInfo(plugin_name, dist, version, comps, tags=tags))
         return infos + sorted(self._failed.values(), key=lambda i: i.name)
 
 

@@ -15,6 +15,10 @@ from recplug.errors import RecplugError
 __all__ = ["ResourceError", "available_bytes", "check_fits", "format_bytes"]
 
 
+#: Sizes below this are taken to fit without asking the operating system (every call of a search checks).
+ALWAYS_FITS = 64 << 20
+
+
 class ResourceError(RecplugError, MemoryError):
     """A call would need more memory than the machine has available (the message gives the estimate)."""
 
@@ -54,6 +58,8 @@ def check_fits(nbytes: int | float, what: str) -> None:
         nbytes: the estimate of what the call will allocate.
         what: what needs it, for the message, e.g. ``"muvera FDE matrices (R=10**6, k_sim=5, D=384)"``.
     """
+    if nbytes < ALWAYS_FITS:  # the common case (a search of a few queries) reads no file
+        return
     available = available_bytes()
     if nbytes > available:
         raise ResourceError(f"{what} need about {format_bytes(nbytes)}, only {format_bytes(available)} is available")

@@ -9,28 +9,6 @@ import numpy as np
 
 from recplug.errors import InvalidInputError
 
-#: Document vectors multiplied per block in :func:`chamfer_scores` (bounds the ``T_block x L`` matrix).
-BLOCK_VECTORS = 262144
-
-
-def chamfer_scores(query: np.ndarray, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Exact Chamfer (MaxSim) scores ``sum_{q in Q} max_{p in P} <q, p>`` of one ``L x D`` query against the
-    ``n`` non-empty sets in ``values`` (``T x D``; float16 is converted block by block) delimited by
-    ``offsets`` (``n + 1``): float32 ``(n,)``. One GEMM per block of at most :data:`BLOCK_VECTORS` vectors."""
-    query = np.asarray(query, np.float32)
-    n = offsets.shape[0] - 1
-    scores = np.empty(n, np.float32)
-    start = 0
-    while start < n:
-        stop = int(np.searchsorted(offsets, offsets[start] + BLOCK_VECTORS, side="right")) - 1
-        stop = min(max(stop, start + 1), n)
-        lo, hi = int(offsets[start]), int(offsets[stop])
-        sims = np.asarray(values[lo:hi], np.float32) @ query.T  # T_block x L
-        best = np.maximum.reduceat(sims, offsets[start:stop] - lo, axis=0)  # n_block x L
-        scores[start:stop] = best.sum(axis=1)
-        start = stop
-    return scores
-
 
 @dataclass(frozen=True)
 class MultiVectorBatch:

@@ -1,8 +1,11 @@
 """Runtime contracts for what component factories build.
 
-These are :class:`typing.Protocol` s with explicit capability flags: a host checks a flag, never probes
-with ``hasattr``. Shapes follow torchrec's docstring convention: ``B`` batch size, ``D`` embedding
-dimension, ``N`` documents, ``Q`` queries, ``V`` vocabulary size, ``k`` results per query.
+These are :class:`typing.Protocol` s with explicit, typed capability flags (:class:`IndexCapabilities`,
+:class:`CompressorCapabilities`): a host checks a flag or calls a protocol member, never probes with
+``hasattr``. Where a host must check that a plugin's object keeps a contract, it uses
+:func:`check_protocol` (an ``isinstance`` check against the runtime-checkable protocol, with a one-line
+error naming what is missing). Shapes follow torchrec's docstring convention: ``B`` batch size, ``D``
+embedding dimension, ``N`` documents, ``Q`` queries, ``V`` vocabulary size, ``k`` results per query.
 
 Heavy types (torch, polars, scipy) appear only in annotations; importing this module imports none of them.
 """
@@ -10,14 +13,52 @@ Heavy types (torch, polars, scipy) appear only in annotations; importing this mo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import polars as pl
     import torch
+
+_T = TypeVar("_T")
+
+
+def protocol_members(protocol: type) -> tuple[str, ...]:
+    """The public attributes and methods ``protocol`` (a :class:`typing.Protocol`) declares, sorted."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if klass in (object, Protocol, Generic):
+            continue
+        names |= set(vars(klass).get("__annotations__", {}))
+        names |= {name for name, value in vars(klass).items() if callable(value) or isinstance(value, property)}
+    return tuple(sorted(name for name in names if not name.startswith("_")))
+
+
+def check_protocol(obj: _T, protocol: type, what: str, error: type[Exception] | None = None) -> _T:
+    """``obj`` when it keeps runtime-checkable ``protocol``; else ``error`` (default
+    :class:`recplug.errors.ConfigError`) in one line naming ``what`` (e.g. ``"dataset 'beir'"``) and the
+    members it lacks.
+
+    >>> check_protocol(object(), RetrievalDataset, "dataset 'tiny'")
+    Traceback (most recent call last):
+    ...
+    recplug.errors.ConfigError: dataset 'tiny' (object) does not keep the RetrievalDataset protocol: it lacks corpus, load_notes, name, path, qrels, queries, splits
+    """
+    if isinstance(obj, protocol):
+        return obj
+    from recplug.errors import ConfigError
+
+    missing = [name for name in protocol_members(protocol) if not hasattr(obj, name)]
+    lacks = f"it lacks {', '.join(missing)}" if missing else "a member has the wrong kind"
+    raise (error or ConfigError)(f"{what} ({type(obj).__name__}) does not keep the {protocol.__name__} protocol: {lacks}")
+
+
+def _flag_tags(flags: Any, names: Mapping[str, str]) -> tuple[str, ...]:
+    """The listing tags of the true boolean ``flags`` (a dataclass), by field name -> tag."""
+    return tuple(sorted(names.get(f.name, f.name) for f in fields(flags) if getattr(flags, f.name) is True))
+
 
 # ----------------------------------------------------------------------------------------------------
 # Regularizers
@@ -112,19 +153,49 @@ class ExportInfo:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CompressorCapabilities:
+    """What an embedding compressor does and supports; hosts check these flags (the trainer refuses sharding
+    without ``sharded`` and ``fused``; the compressor kit tests :meth:`EmbeddingCompressor.export` only with
+    ``export``).
+
+    Attributes:
+        after_step: :meth:`EmbeddingCompressor.after_optimizer_step` changes the tables (masks, prune/grow,
+            projection); without it the call does nothing.
+        export: :meth:`EmbeddingCompressor.export` / ``load_export`` write and read a compact serving form.
+        fused: works with torchrec's fused optimizers, where tables have no ``.grad``.
+        sharded: works under torchrec's ``DistributedModelParallel``.
+
+    >>> CompressorCapabilities(export=True, sharded=True).tags()
+    ('export', 'sharded')
+    """
+
+    after_step: bool = False
+    export: bool = False
+    fused: bool = False
+    sharded: bool = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not isinstance(getattr(self, f.name), bool):
+                raise TypeError(f"CompressorCapabilities.{f.name} must be a bool, got {getattr(self, f.name)!r}")
+
+    def tags(self) -> tuple[str, ...]:
+        """The true flags, sorted: tags for listings."""
+        return _flag_tags(self, {})
+
+
 @runtime_checkable
 class EmbeddingCompressor(Protocol):
     """Builds the embedding tables of a model and manages them during training.
 
     Attributes:
         name: the component name.
-        capabilities: flags: ``"after_step"`` (needs :meth:`after_optimizer_step`), ``"export"``,
-            ``"fused"`` (works with torchrec's fused optimizers, where tables have no ``.grad``),
-            ``"sharded"`` (works under ``DistributedModelParallel``).
+        capabilities: a :class:`CompressorCapabilities` (for this instance: it may depend on options).
     """
 
     name: str
-    capabilities: frozenset[str]
+    capabilities: CompressorCapabilities
 
     def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
         """A module mapping a KeyedJaggedTensor to a KeyedTensor of pooled embeddings (B x sum D),
@@ -193,13 +264,38 @@ class RetrievalEncoder(Protocol):
 
 @dataclass(frozen=True)
 class IndexCapabilities:
-    """What an index supports; hosts check these flags instead of probing methods."""
+    """What an index supports; hosts check these flags instead of probing methods.
+
+    Attributes:
+        exact: search returns the true top-k (no approximation).
+        supports_removal: :meth:`RetrievalIndex.remove` works (else it raises ConfigError).
+        supports_gpu: the index can run on a GPU.
+        supports_save: :meth:`RetrievalIndex.save` / ``load`` work.
+        input: the encodings it stores and searches: ``"dense"``, ``"sparse"`` or ``"multivector"`` (a
+            retrieval pipeline pairs it only with an encoder whose ``output`` is the same).
+
+    >>> IndexCapabilities(exact=True, input="sparse").tags()
+    ('sparse', 'exact', 'save')
+    """
 
     exact: bool = False
     supports_removal: bool = False
     supports_gpu: bool = False
     supports_save: bool = True
     input: EncoderOutput = "dense"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "input" and not isinstance(value, bool):
+                raise TypeError(f"IndexCapabilities.{f.name} must be a bool, got {value!r}")
+        if self.input not in ("dense", "sparse", "multivector"):
+            raise TypeError(f"IndexCapabilities.input must be 'dense', 'sparse' or 'multivector', got {self.input!r}")
+
+    def tags(self) -> tuple[str, ...]:
+        """The input kind, then the true flags (``exact``, ``gpu``, ``removal``, ``save``): tags for listings."""
+        names = {"supports_removal": "removal", "supports_gpu": "gpu", "supports_save": "save"}
+        return (self.input, *_flag_tags(self, names))
 
 
 @dataclass(frozen=True)
@@ -223,7 +319,7 @@ class RetrievalIndex(Protocol):
 
     Attributes:
         name: the component name.
-        capabilities: an :class:`IndexCapabilities`.
+        capabilities: an :class:`IndexCapabilities` (for this instance: it may depend on options and device).
         dimension: vector dimension ``D``.
     """
 
@@ -245,6 +341,12 @@ class RetrievalIndex(Protocol):
         ...
 
     def __len__(self) -> int: ...
+
+    def memory_bytes(self) -> int:
+        """Bytes the index keeps in memory for search: the stored vectors or codes and the structures search
+        reads (posting lists, graph links, coarse centroids, rerank copies); not the ids. Reports show it
+        beside quality; an estimate where a library does not tell."""
+        ...
 
     def save(self, path: Path, *, encoder_config: Mapping[str, Any] | None = None) -> Path:
         """Write the index and its manifest under directory ``path`` atomically; returns ``path``."""
@@ -269,10 +371,19 @@ class RetrievalDataset(Protocol):
     ``corpus()``: columns ``doc_id`` (str), ``title`` (str), ``text`` (str).
     ``queries()``: ``query_id`` (str), ``text`` (str).
     ``qrels(split)``: ``query_id`` (str), ``doc_id`` (str), ``relevance`` (int).
+
+    Attributes:
+        name: shown in reports.
+        path: where the data lives (reports show it), or ``None`` for data made in memory.
+        splits: the ``qrels`` splits.
+        load_notes: counts of tolerated oddities met while loading (blank lines, missing titles), by kind;
+            empty when there were none. Reports show them.
     """
 
     name: str
+    path: Path | None
     splits: tuple[str, ...]
+    load_notes: Mapping[str, int]
 
     def corpus(self) -> pl.DataFrame: ...
 
@@ -289,9 +400,22 @@ class InteractionDataset(Protocol):
     ``users()``: ``user_id`` plus user features; ``items()``: ``item_id`` plus item features.
     ``split(kind, seed, ...)``: the train / valid / test interactions (``recplug_eval.datasets.splits``
     implements the usual kinds for any dataset: ``recbole``, ``loo``, ``temporal``, ``column``, ``files``).
+
+    Attributes:
+        name: shown in reports.
+        report: counts of what loading merged or dropped (e.g. ``items_without_features``), by kind; empty
+            when nothing was. ``recplug data check`` shows them.
+
+    A class that subclasses this protocol explicitly inherits :meth:`default_config` (no shipped schema).
     """
 
     name: str
+    report: Mapping[str, Any]
+
+    def default_config(self) -> dict[str, Any]:
+        """The dataset's shipped training configuration, e.g. its ``"features"`` table (what the recsys
+        trainer lays a run's ``[features]`` over); ``{}`` when it ships none."""
+        return {}
 
     def interactions(self) -> pl.DataFrame: ...
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from recplug.builtins.dense_tables import DenseTables, check_tables
 from recplug.memory import check_fits
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 
 from recplug_dynamic_sparse.config import (
     check_common,
@@ -46,7 +46,7 @@ class MaskedTables:
     """
 
     name = "masked"
-    capabilities = frozenset({"after_step", "export", "fused", "sharded"})
+    capabilities = CompressorCapabilities(after_step=True, export=True, fused=True, sharded=True)
 
     def __init__(
         self, density: float, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None, value_bits: int = 32,

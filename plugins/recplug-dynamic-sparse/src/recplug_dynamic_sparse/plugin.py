@@ -13,9 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from recplug.hookspecs import hookimpl
+from recplug.protocols import CompressorCapabilities
 from recplug.records import EmbeddingCompressorSpec, LazyFactory, lazy_factory
 
-_ALL = frozenset({"export", "fused", "sharded"})
+#: what every compressor here supports; ``_STEPPED`` ones also act after optimizer steps (with default options)
+_ALL = CompressorCapabilities(export=True, fused=True, sharded=True)
+_STEPPED = CompressorCapabilities(after_step=True, export=True, fused=True, sharded=True)
 
 
 def _lazy(target: str, **fixed: Any) -> LazyFactory:
@@ -28,16 +31,16 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
     spec = EmbeddingCompressorSpec
     return [
         spec("dsl", _lazy("dsl:DynamicSparseTables"), "Dynamic Sparse Learning (WSDM 2024): fixed-density masks, "
-             "magnitude prune / gradient grow every ΔT steps, sparse-row export", _ALL | {"after_step"}),
+             "magnitude prune / gradient grow every ΔT steps, sparse-row export", _STEPPED),
         spec("magnitude-prune", _lazy("magnitude:MagnitudePrunedTables"),
-             "dense training, one-shot magnitude pruning to a density, sparse-row export", _ALL | {"after_step"}),
+             "dense training, one-shot magnitude pruning to a density, sparse-row export", _STEPPED),
         spec("hashing", _lazy("remapped_tables:HashedTables"), "hashing trick: ids share density·N rows", _ALL),
         spec("quotient-remainder", _lazy("remapped_tables:QuotientRemainderTables"),
              "quotient-remainder (compositional) trick: Q[id // m] + R[id mod m] within density·N rows", _ALL),
         spec("int8", _lazy("quantized:QuantizedTables", bits=8), "row-wise int8 tables (low-precision training "
-             "or post-training)", _ALL | {"after_step"}),
+             "or post-training)", _STEPPED),
         spec("int4", _lazy("quantized:QuantizedTables", bits=4), "row-wise int4 tables (low-precision training "
-             "or post-training)", _ALL | {"after_step"}),
+             "or post-training)", _STEPPED),
     ]
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recplug.builtins.dense_tables import DenseTables
 from recplug.checks import check_choice
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 
 from recplug_dynamic_sparse.config import check_common, check_seed
 
@@ -35,7 +36,7 @@ class QuantizedTables:
     """
 
     name = "int8"
-    capabilities = frozenset({"export", "fused", "sharded"})
+    capabilities = CompressorCapabilities(export=True, fused=True, sharded=True)
 
     def __init__(self, bits: int = 8, mode: str = "low-precision", seed: int = 0, device: str = "cpu", init_std: float | None = None) -> None:
         check_choice(bits, "bits", (8, 4))
@@ -44,8 +45,8 @@ class QuantizedTables:
         check_common(device, init_std, f"int{bits}")
         self.mode = mode
         self.seed = seed
-        if mode == "low-precision":
-            self.capabilities = self.capabilities | {"after_step"}
+        if mode == "low-precision":  # projected onto the grid after every step
+            self.capabilities = replace(self.capabilities, after_step=True)
         self.bits = bits
         self.name = f"int{bits}"
         self.device = device

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from recplug.builtins.dense_tables import DenseTables, check_tables
 from recplug.errors import ConfigError
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 
 from recplug_dynamic_sparse.config import check_common, check_dense_below_rows, check_density, check_seed, row_budget
 from recplug_dynamic_sparse.live_tables import full_weight, live_tables
@@ -69,6 +69,19 @@ class RemappedEmbeddingBags(torch.nn.Module):
     Ids are mapped to rows of the virtual tables, looked up in ``self.ebc`` (a torchrec
     ``EmbeddingBagCollection`` that ``DistributedModelParallel`` shards like any other) and the parts of
     each original feature are summed.
+
+    Example::
+
+        >>> import torch
+        >>> from recplug.protocols import TableSpec
+        >>> from torchrec import KeyedJaggedTensor
+        >>> table = TableSpec("t_item", 100, 4, ("item",))  # N=100, D=4
+        >>> parts = [VirtualPart(table, "_q", 10, "quotient", m=10), VirtualPart(table, "_r", 10, "remainder", m=10)]
+        >>> bags = RemappedEmbeddingBags(parts)  # Q[id // 10] + R[id % 10]: 20 rows instead of 100
+        >>> kjt = KeyedJaggedTensor.from_lengths_sync(  # B=2 bags: items {7} and {42, 99}
+        ...     keys=["item"], values=torch.tensor([7, 42, 99]), lengths=torch.tensor([1, 2]))
+        >>> bags(kjt).to_dict()["item"].shape  # B x D
+        torch.Size([2, 4])
     """
 
     def __init__(self, parts: Sequence[VirtualPart], device: str = "cpu", init_std: float | None = None) -> None:
@@ -111,7 +124,7 @@ class RemappedTables:
     """Base of the row-sharing compressors: subclasses give the virtual parts of each table."""
 
     name = "remapped"
-    capabilities = frozenset({"export", "fused", "sharded"})
+    capabilities = CompressorCapabilities(export=True, fused=True, sharded=True)
 
     def __init__(
         self, density: float = 0.2, seed: int = 0, dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None,

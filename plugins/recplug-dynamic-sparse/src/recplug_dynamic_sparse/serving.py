@@ -33,6 +33,19 @@ class CompactEmbeddingBags(torch.nn.Module):
     Args:
         tables: the table specs, in output order.
         sources: ``{table name: *Rows module}``.
+
+    Example::
+
+        >>> import torch
+        >>> from recplug.protocols import TableSpec
+        >>> from recplug_dynamic_sparse.sparse_rows import QuantizedRows
+        >>> from torchrec import KeyedJaggedTensor
+        >>> tables = [TableSpec("t_item", 10, 4, ("item",), pooling="mean")]
+        >>> bags = CompactEmbeddingBags(tables, {"t_item": QuantizedRows.from_dense(torch.randn(10, 4), bits=8)})
+        >>> kjt = KeyedJaggedTensor.from_lengths_sync(  # B=2 bags: items {1, 2} and {9}
+        ...     keys=["item"], values=torch.tensor([1, 2, 9]), lengths=torch.tensor([2, 1]))
+        >>> bags(kjt).values().shape  # B x sum D
+        torch.Size([2, 4])
     """
 
     def __init__(self, tables: Sequence[TableSpec], sources: Mapping[str, torch.nn.Module]) -> None:

@@ -31,7 +31,17 @@ def _tensor_bytes(*tensors: torch.Tensor) -> int:
 
 
 class DenseRows(torch.nn.Module):
-    """A plain float32 table (N x D)."""
+    """A plain float32 table (N x D).
+
+    Example::
+
+        >>> import torch
+        >>> table = DenseRows(torch.randn(10, 4))  # N=10, D=4
+        >>> table.rows(torch.tensor([0, 3, 3])).shape
+        torch.Size([3, 4])
+        >>> table.nbytes()
+        160
+    """
 
     kind = "dense"
     weight: torch.Tensor
@@ -64,6 +74,17 @@ class SparseRows(torch.nn.Module):
         columns: column of each value (nnz,) uint8 (D ≤ 256) or int16 — CSR layout; or
         bits: N x ⌈D/8⌉ uint8, little-endian bit ``c`` of row ``r`` set when entry (r, c) is active — bitmap layout.
         scale: float16 (N,), with int8 ``values``: entry = code · scale of its row (symmetric, per row).
+
+    Example::
+
+        >>> import torch
+        >>> weight = torch.randn(6, 8)  # N=6, D=8
+        >>> mask = weight.abs() > 1.0
+        >>> table = SparseRows.from_dense(weight, mask)
+        >>> table.rows(torch.tensor([0, 5])).shape
+        torch.Size([2, 8])
+        >>> bool(torch.equal(table.dense(), weight * mask))
+        True
     """
 
     kind = "sparse"
@@ -179,6 +200,15 @@ class QuantizedRows(torch.nn.Module):
         scale, offset: float16 (N,).
         bits: 8 or 4.
         dim: D.
+
+    Example::
+
+        >>> import torch
+        >>> table = QuantizedRows.from_dense(torch.randn(6, 5), bits=4)  # N=6, D=5
+        >>> table.codes.shape  # two 4-bit codes per byte
+        torch.Size([6, 3])
+        >>> table.rows(torch.tensor([1, 2])).shape
+        torch.Size([2, 5])
     """
 
     kind = "quantized"
@@ -244,7 +274,15 @@ def universal_hash(ids: torch.Tensor, a: int, b: int, buckets: int) -> torch.Ten
 
 
 class HashedRows(torch.nn.Module):
-    """The hashing trick: ``W[h(id)]`` with ``W`` (m x D)."""
+    """The hashing trick: ``W[h(id)]`` with ``W`` (m x D).
+
+    Example::
+
+        >>> import torch
+        >>> table = HashedRows(torch.randn(4, 8), a=3, b=1)  # m=4 shared rows, D=8
+        >>> table.rows(torch.tensor([0, 1000, 123456])).shape
+        torch.Size([3, 8])
+    """
 
     kind = "hashed"
     weight: torch.Tensor
@@ -269,7 +307,15 @@ class HashedRows(torch.nn.Module):
 
 
 class QuotientRemainderRows(torch.nn.Module):
-    """The quotient-remainder trick with additive combination: ``Q[id // m] + R[id mod m]``."""
+    """The quotient-remainder trick with additive combination: ``Q[id // m] + R[id mod m]``.
+
+    Example::
+
+        >>> import torch
+        >>> table = QuotientRemainderRows(torch.randn(3, 8), torch.randn(4, 8))  # ids 0..11, m=4, D=8
+        >>> table.rows(torch.tensor([0, 5, 11])).shape
+        torch.Size([3, 8])
+    """
 
     kind = "quotient_remainder"
     quotient: torch.Tensor

@@ -71,9 +71,9 @@ class HiddenStates:
 
 def load_backbone(model_dir: str | Path | None = None) -> Any:
     """The all-MiniLM-L6-v2 ``BertModel`` (no pooler) in eval mode, loaded offline."""
-    from recplug.pretrained import minilm_dir, offline
+    from recplug_eval import huggingface_offline, minilm_dir
 
-    offline()
+    huggingface_offline()
     from transformers import BertModel
     from transformers.utils import logging as hf_logging
 

@@ -52,6 +52,18 @@ class SparseHead(nn.Module):
             head), started at the identity so that the untrained head is unchanged.
         lexical: the lexical channel (default: off); it is saved with the head, its average document length
             included.
+
+    Example::
+
+        >>> import numpy as np
+        >>> import torch
+        >>> head = SparseHead(torch.randn(50, 8), term_ids=np.arange(2, 50), init_bias=0.0)  # V=50, H=8, V'=48
+        >>> states, offsets = torch.randn(7, 8), np.array([0, 3, 7])  # T=7 positions of B=2 texts
+        >>> weights = head(states, offsets)
+        >>> weights.shape  # B x V'
+        torch.Size([2, 48])
+        >>> head.to_csr(weights).shape  # B x V, vocabulary columns
+        (2, 50)
     """
 
     term_ids: torch.Tensor
@@ -207,6 +219,22 @@ class SparseDocEncoder(nn.Module):
         skip_scale: weight of the input word embedding added to each position's state before the head
             (2.0 with bias -3.5: the best untrained start on 100 held-out SciFact train queries).
         lexical_weight: weight of the head's lexical channel (0: off; see :mod:`recplug_flops_idf.lexical`).
+
+    Example (a tiny random BERT in a temporary folder instead of MiniLM)::
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> import torch
+        >>> from transformers import BertConfig, BertModel
+        >>> config = BertConfig(vocab_size=32, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        ...                     intermediate_size=16)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     BertModel(config).save_pretrained(folder)
+        ...     encoder = SparseDocEncoder(special_ids=np.array([0, 1]), model_dir=folder)  # V'=30 scored terms
+        >>> ids = torch.tensor([[0, 5, 7, 1]])  # [CLS] w5 w7 [SEP]: one text, T=4 positions
+        >>> states = encoder.bert(input_ids=ids).last_hidden_state[0]  # T x H
+        >>> encoder.head(states, np.array([0, 4]), token_ids=ids[0].numpy()).shape  # B x V'
+        torch.Size([1, 30])
     """
 
     def __init__(self, special_ids: np.ndarray, model_dir: str | Path | None = None,

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 from recplug.checks import check_choice, check_int, check_optional_int
-from recplug.cpu_features import native_bf16
 from recplug.errors import ConfigError
 from recplug.fileio import sha256_file
+from recplug_eval import native_bf16
 
 from recplug_flops_idf.idf import corpus_idf
 from recplug_flops_idf.index import InvertedIndex
@@ -48,7 +48,7 @@ class InferenceFreeSparseEncoder:
         bf16: run the backbone and the head's arg-max projection in bfloat16 (the weights stay float32), as
             the benchmark's students were trained; about 2-3x faster on CPUs with AVX512-BF16 or AMX, about 6x
             slower on CPUs without them (AVX2). None (default): on where the CPU has them
-            (:func:`recplug.cpu_features.native_bf16`).
+            (:func:`recplug_eval.native_bf16`).
         lexical_weight: lexical channel of the untrained head (:mod:`recplug_flops_idf.lexical`); a trained
             head brings its own. Its average document length is fitted with the IDF when not yet known.
     """

@@ -121,6 +121,13 @@ class InvertedIndex:
         """Stored postings (non-zero document weights after pruning)."""
         return int(self._rows.nnz)
 
+    def memory_bytes(self) -> int:
+        """Bytes of the raw document rows (CSR) plus the folded term-major postings (CSC; built by the first
+        search after a change), plus the ``idf`` vector."""
+        parts = [self._rows] if self._postings is None else [self._rows, self._postings]
+        stored = sum(int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) for m in parts)
+        return stored + (0 if self.idf is None else int(self.idf.nbytes))
+
     # ------------------------------------------------------------------ building
     def add(self, vectors: Any, ids: Sequence[Any] | np.ndarray) -> None:
         """Add ``N x V`` sparse (or dense) document vectors with ``N`` unique ids."""

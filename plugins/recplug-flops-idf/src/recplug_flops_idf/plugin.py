@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recplug.hookspecs import hookimpl
+from recplug.protocols import IndexCapabilities
 from recplug.records import RegularizerSpec, RetrievalEncoderSpec, RetrievalIndexSpec, lazy_factory
 
 
@@ -13,11 +14,11 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
             "inference-free-sparse",
             factory=lazy_factory("recplug_flops_idf.encoder:InferenceFreeSparseEncoder"),
             description="inference-free learned sparse: IDF term-set queries, MiniLM + tied MLM head documents",
-            capabilities={"inference_free_queries"},
             output="sparse",
             index="sparse-inverted",
             fits_on_documents=True,  # IDF of the corpus it encodes
             needs_model=True,
+            inference_free_queries=True,  # queries: tokenizer + IDF lookup, no model
         )
     ]
 
@@ -29,7 +30,7 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
             "sparse-inverted",
             factory=lazy_factory("recplug_flops_idf.index:InvertedIndex"),
             description="exact inverted index over vocabulary-sized sparse vectors, IDF folded into postings",
-            capabilities={"exact", "save", "sparse"},
+            capabilities=IndexCapabilities(exact=True, supports_removal=True, supports_save=True, input="sparse"),
         )
     ]
 
@@ -40,14 +41,13 @@ def recplug_regularizers() -> list[RegularizerSpec]:
         RegularizerSpec(
             "flops",
             factory=lazy_factory("recplug_flops_idf.regularizers:FlopsRegularizer"),
-            description="FLOPS (Paria et al. 2020) on document term weights, binary-query matching",
-            capabilities={"sparse", "query_weighting:binary"},
+            description="FLOPS (Paria et al. 2020) on sparse document term weights, binary-query matching",
         ),
         RegularizerSpec(
             "flops-idf",
             factory=lazy_factory("recplug_flops_idf.regularizers:IdfAwareFlopsRegularizer"),
-            description="IDF-aware FLOPS (Geng et al. 2024): uniform penalty, IDF-weighted query matching",
-            capabilities={"sparse", "query_weighting:idf"},
+            description="IDF-aware FLOPS (Geng et al. 2024) on sparse document term weights: uniform penalty, "
+            "IDF-weighted query matching",
         ),
     ]
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from recplug.errors import ConfigError
 from recplug.fileio import atomic_writer
-from recplug.pretrained import minilm_dir, offline
+from recplug_eval import huggingface_offline, minilm_dir
 
 #: the files of a WordPiece tokenizer folder (``BertTokenizerFast.from_pretrained`` reads these)
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -75,7 +75,7 @@ class Vocabulary:
 @lru_cache(maxsize=4)
 def load_vocabulary(model_dir: str | None = None) -> Vocabulary:
     """Load the tokenizer from ``model_dir`` (default: the bundled MiniLM) without touching the network."""
-    offline()
+    huggingface_offline()
     # transformers 5 keeps BertTokenizerFast as a runtime alias of BertTokenizer that its type hints omit
     from transformers import BertTokenizerFast  # type: ignore[attr-defined]
 

@@ -1,8 +1,8 @@
 """Chamfer (MaxSim) scoring of FDE candidates, a bfloat16 or int8 first pass over them, and query ball carving
-(the exact kernel is the core's :func:`recplug.multivector.chamfer_scores`).
+(the exact kernel is :func:`recplug_eval.chamfer_scores`).
 
 The first passes use bfloat16 / int8 GEMMs only where the CPU has instructions for them
-(:mod:`recplug.cpu_features`: AVX512-BF16 or AMX; VNNI or AMX); elsewhere (e.g. AVX2 only) those GEMMs are an order of magnitude slower than float32 ones, so
+(:func:`recplug_eval.native_bf16`: AVX512-BF16 or AMX; :func:`recplug_eval.native_int8`: VNNI or AMX); elsewhere (e.g. AVX2 only) those GEMMs are an order of magnitude slower than float32 ones, so
 the compact copy is decoded to float32 block by block and scored with float32 GEMMs (same scores, the
 memory of the compact copy).
 
@@ -17,8 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
-from recplug.cpu_features import native_bf16, native_int8
-from recplug.multivector import chamfer_scores
+from recplug_eval import chamfer_scores, native_bf16, native_int8
 
 
 @functools.cache
@@ -70,7 +69,7 @@ class CandidateScreen:
     ROWS = 8192
     @staticmethod
     def native_on_this_cpu() -> bool:
-        """Whether this CPU has fast GEMMs in the first pass's dtype (:mod:`recplug.cpu_features`)."""
+        """Whether this CPU has fast GEMMs in the first pass's dtype (:func:`recplug_eval.native_bf16` / :func:`recplug_eval.native_int8`)."""
         return False
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, native: bool | None = None) -> None:

@@ -9,6 +9,7 @@ Components:
 from __future__ import annotations
 
 from recplug.hookspecs import hookimpl
+from recplug.protocols import IndexCapabilities
 from recplug.records import RetrievalEncoderSpec, RetrievalIndexSpec, lazy_factory
 
 
@@ -40,7 +41,7 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
             "muvera-chamfer",
             factory=lazy_factory("recplug_muvera.index:MuveraChamferIndex"),
             description="MUVERA: FDE candidates from FAISS (flat/HNSW/IVF/PQ), exact Chamfer rerank",
-            capabilities={"save", "multivector"},
+            capabilities=IndexCapabilities(exact=False, supports_removal=False, supports_save=True, input="multivector"),
         )
     ]
 

@@ -21,8 +21,8 @@ from recplug.checks import check_int
 from recplug.errors import ConfigError, CorruptFileError, InvalidInputError
 from recplug.fileio import atomic_writer
 from recplug.multivector import MultiVectorBatch
-from recplug.pretrained import MINILM_NAME, load_sentence_transformer
 from recplug.validation import check_texts
+from recplug_eval import MINILM_NAME, load_sentence_transformer
 
 ENV_CACHE_DIR = "RECPLUG_CACHE_DIR"
 

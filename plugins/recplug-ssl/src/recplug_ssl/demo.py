@@ -3,7 +3,7 @@
 Trains the demo's two-tower (MovieLens-100K, see :mod:`recplug_recsys.demo`) with the SSL-CFM regularizer
 (correlated feature masking on the item tower, InfoNCE over uniformly sampled items, α = 0.1, τ = 0.05: the
 setting chosen on ML-100K's validation split, ``tools/bench/ssl/tuning.md``) beside the baseline, and reports
-overall, head and tail Recall@50 (the paper's claim is about the tail).
+overall, head and tail R@50 (the paper's claim is about the tail).
 """
 
 from __future__ import annotations

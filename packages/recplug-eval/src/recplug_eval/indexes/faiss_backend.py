@@ -105,7 +105,7 @@ def supports_removal(index: Any) -> bool:
 
 def is_graph(index: Any) -> bool:
     """Whether ``index`` is a graph index (HNSW, NSG): one ``add`` call of all vectors builds a better
-    graph than several batches (measured: recall@10 0.855 vs 0.781 on 100k vectors added in 10 batches)."""
+    graph than several batches (measured: R@10 0.855 vs 0.781 on 100k vectors added in 10 batches)."""
     faiss = import_faiss()
     return isinstance(innermost(index), (faiss.IndexHNSW, faiss.IndexNSG))
 

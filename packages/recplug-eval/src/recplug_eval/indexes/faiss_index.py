@@ -27,6 +27,7 @@ from recplug.validation import as_float32_matrix, check_ids, check_k, normalize_
 
 from recplug_eval.indexes import faiss_backend as fb
 from recplug_eval.indexes.faiss_config import NLIST_PLACEHOLDER, FaissIndexConfig
+from recplug_eval.indexes.faiss_support import innermost
 
 #: ``index`` field of the manifest of every saved :class:`FaissIndex`, whatever its component name.
 MANIFEST_INDEX = "faiss"
@@ -99,6 +100,11 @@ class FaissIndex:
     # ------------------------------------------------------------------ state
     def __len__(self) -> int:
         return int(self._ids.shape[0])
+
+    def memory_bytes(self) -> int:
+        """Bytes of every shard's codes (the vectors for flat indexes) plus coarse centroids (IVF) and graph
+        links (HNSW); not the ids. From the index's sizes, without copying it."""
+        return sum(_faiss_bytes(shard) for shard in self._shards)
 
     @property
     def is_trained(self) -> bool:
@@ -321,6 +327,20 @@ class FaissIndex:
         return index
 
 
+def _faiss_bytes(index: Any) -> int:
+    """Codes of the stored vectors (``ntotal x code_size``) plus IVF centroids and HNSW links of ``index``;
+    a type without ``code_size`` (e.g. a GPU flat index) counts float32 vectors."""
+    faiss = fb.import_faiss()
+    inner = innermost(index)
+    if isinstance(inner, faiss.IndexHNSW):
+        return _faiss_bytes(inner.storage) + 4 * int(inner.hnsw.neighbors.size())
+    code_size = int(getattr(inner, "code_size", 4 * int(inner.d)))  # a FAISS object's field, not a contract
+    total = int(inner.ntotal) * code_size
+    if isinstance(inner, faiss.IndexIVF):
+        total += _faiss_bytes(inner.quantizer)
+    return total
+
+
 # ---------------------------------------------------------------------------------------------------- registry
 
 
@@ -367,22 +387,24 @@ COMMON_OPTIONS = frozenset({"dimension", "metric", "shards", "device", "train_si
 
 def faiss_index_specs() -> list[RetrievalIndexSpec]:
     """The FAISS index components; every factory takes ``dimension`` and ``metric`` (ip, l2, cosine)."""
-    trained = {"save", "gpu", "removal", "train"}
+    # what each builds with default options on a CPU (an instance's own capabilities also reflect its device)
+    flat = IndexCapabilities(exact=True, supports_removal=True, supports_gpu=True, input="dense")
+    trained = IndexCapabilities(supports_removal=True, supports_gpu=True, input="dense")
     ivf = {"nlist", "nprobe"}
     table = [
         (
             "faiss",
             _faiss,
-            "any FAISS index_factory string (factory='IVF1024,PQ16x8'), shards=, device=",
-            {"save", "gpu"},
+            "any FAISS index_factory string (factory='IVF1024,PQ16x8'; default Flat), shards=, device=",
+            flat,
             {"factory", "nprobe", "ef_search", "ef_construction"},
         ),
-        ("faiss-flat", _faiss_flat, "FAISS exact search (Flat)", {"save", "gpu", "exact", "removal"}, set()),
+        ("faiss-flat", _faiss_flat, "FAISS exact search (Flat)", flat, set()),
         (
             "faiss-hnsw",
             _faiss_hnsw,
             "FAISS HNSW graph (m=32, ef_search=64, ef_construction=40); CPU only",
-            {"save"},
+            IndexCapabilities(input="dense"),
             {"m", "ef_search", "ef_construction"},
         ),
         ("faiss-ivf-flat", _faiss_ivf_flat, "FAISS IVF, exact vectors (nlist=auto ≈ 4·√N, nprobe=16)", trained, ivf),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from recplug.hookspecs import hookimpl
+from recplug.protocols import CompressorCapabilities, IndexCapabilities
 from recplug.records import CommandSpec, EmbeddingCompressorSpec, RegularizerSpec, RetrievalIndexSpec, lazy_factory
 
 
@@ -13,7 +14,7 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
             "exact",
             factory=lazy_factory("recplug.builtins.exact_index:ExactIndex"),
             description="brute-force NumPy top-k (inner product, cosine or L2); the reference for other indexes",
-            capabilities={"exact", "save", "removal"},
+            capabilities=IndexCapabilities(exact=True, supports_removal=True, supports_save=True),
         )
     ]
 
@@ -25,7 +26,7 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
             "dense",
             factory=lazy_factory("recplug.builtins.dense_tables:DenseTables"),
             description="plain float32 torchrec EmbeddingBagCollection tables (no compression)",
-            capabilities={"export", "fused", "sharded"},
+            capabilities=CompressorCapabilities(export=True, fused=True, sharded=True),
         )
     ]
 
@@ -37,7 +38,6 @@ def recplug_regularizers() -> list[RegularizerSpec]:
             "embedding-norm",
             factory=lazy_factory("recplug.builtins.norm_regularizer:EmbeddingNormPenalty"),
             description="mean squared L2 norm of output embeddings",
-            capabilities=set(),
         )
     ]
 

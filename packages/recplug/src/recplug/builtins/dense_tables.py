@@ -14,7 +14,7 @@ from recplug.checks import check_real
 from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError
 from recplug.fileio import atomic_save_with
 from recplug.memory import check_fits
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -129,7 +129,7 @@ class DenseTables:
     """
 
     name = "dense"
-    capabilities = frozenset({"export", "fused", "sharded"})
+    capabilities = CompressorCapabilities(export=True, fused=True, sharded=True)
 
     def __init__(self, device: str = "cpu", init_std: float | None = None) -> None:
         if not isinstance(device, str) or not device:

@@ -73,6 +73,10 @@ class ExactIndex:
     def __len__(self) -> int:
         return int(self._vectors.shape[0])
 
+    def memory_bytes(self) -> int:
+        """Bytes of the stored ``N x D`` float32 vectors."""
+        return int(self._vectors.nbytes)
+
     def _prepare(self, x: Any, name: str) -> np.ndarray:
         x = as_float32_matrix(x, name=name, dimension=self.dimension)
         return normalize_rows(x, name=name) if self.metric == "cosine" else x

@@ -12,8 +12,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+def _components_text(info: Any) -> str:
+    """``family: name [tag, tag], name; family: ...``: each component with its record's tags (derived from the
+    record's typed fields, see :meth:`recplug.records.ComponentSpec.tags`)."""
+
+    def label(family: str, name: str) -> str:
+        tags = info.tags.get(family, {}).get(name, [])
+        return f"{name} [{', '.join(tags)}]" if tags else name
+
+    return "; ".join(
+        f"{family}: {', '.join(label(family, name) for name in names)}" for family, names in info.components.items()
+    )
+
+
 def run(args: argparse.Namespace, pm: Any) -> int:
-    from recplug.tables import markdown_table
+    from tabulate import tabulate
 
     infos = pm.plugin_infos()
     if args.json:
@@ -21,7 +34,8 @@ def run(args: argparse.Namespace, pm: Any) -> int:
         return 0
     rows = []
     for info in infos:
-        components = "; ".join(f"{family}: {', '.join(names)}" for family, names in info.components.items())
+        components = _components_text(info)
         rows.append([info.name, info.distribution, info.version, f"FAILED: {info.error}" if info.error else components])
-    print(markdown_table(["plugin", "distribution", "version", "components"], rows))
+    headers = ["plugin", "distribution", "version", "components"]
+    print(tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True))  # GitHub markdown
     return 0

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from recplug.errors import CorruptFileError, IncompatibleFileError
-from recplug.protocols import ExportInfo, TableSpec
+from recplug.protocols import CompressorCapabilities, ExportInfo, TableSpec
 from recplug.testing.kit_guard import ConformanceKit
 
 DEFAULT_TABLES = [
@@ -42,11 +42,19 @@ class CompressorConformance(ConformanceKit):
     Fixtures with defaults:
         table_specs: the tables to build (default: a 200 x 16 item table and a 20 x 8 genre table).
         training_steps: optimizer steps to run before exporting (default 3).
+        compressor_spec: the compressor's record, to compare capabilities with (default: the installed
+            component of the compressor's ``name``; ``None`` skips the comparison).
     """
 
     @pytest.fixture
     def table_specs(self) -> list[TableSpec]:
         return list(DEFAULT_TABLES)
+
+    @pytest.fixture
+    def compressor_spec(self, compressor: Any) -> Any:
+        from recplug.manager import load_plugin_manager
+
+        return load_plugin_manager().components_of("embedding_compressor").get(compressor.name)
 
     @pytest.fixture
     def training_steps(self) -> int:
@@ -75,8 +83,38 @@ class CompressorConformance(ConformanceKit):
 
         assert isinstance(compressor, EmbeddingCompressor), "build / attach_optimizer / after_optimizer_step / export ..."
         assert isinstance(compressor.name, str) and compressor.name
-        assert isinstance(compressor.capabilities, frozenset)
-        assert all(isinstance(c, str) for c in compressor.capabilities)
+        # troubleshooting: capabilities are typed flags (CompressorCapabilities(export=True, ...)), not a set of tags
+        assert isinstance(compressor.capabilities, CompressorCapabilities), type(compressor.capabilities)
+
+    def test_capabilities_agree_with_the_record(self, compressor: Any, compressor_spec: Any) -> None:
+        """The flags that do not depend on options (``export``, ``fused``, ``sharded``) are the same on the
+        built compressor and on its record, so listings and hosts that read the record tell the truth."""
+        if compressor_spec is None:
+            pytest.skip(f"{compressor.name!r} is not an installed component; override the compressor_spec fixture")
+        own, declared = compressor.capabilities, compressor_spec.capabilities
+        # troubleshooting: the record's capabilities= and the class's capabilities attribute disagree
+        static = {"export": (own.export, declared.export), "fused": (own.fused, declared.fused),
+                  "sharded": (own.sharded, declared.sharded)}
+        assert all(a == b for a, b in static.values()), f"instance {own}, record {declared}"
+
+    def test_after_optimizer_step_keeps_what_capabilities_say(
+        self, compressor: Any, table_specs: list[TableSpec]
+    ) -> None:
+        """``after_optimizer_step`` returns statistics (names to floats); with ``capabilities.after_step`` False it
+        leaves the tables as they are, with True the tables still give finite outputs afterwards."""
+        import torch
+
+        module = compressor.build(table_specs)
+        before = {k: v.detach().clone() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+        stats = compressor.after_optimizer_step(module, 0)
+        assert isinstance(stats, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in stats.items()), stats
+        if compressor.capabilities.after_step:
+            assert torch.isfinite(module(random_kjt(table_specs, seed=7)).values()).all()
+            return
+        after = module.state_dict()
+        # troubleshooting: a compressor that changes its tables between steps must declare after_step=True
+        changed = [key for key, value in before.items() if not torch.equal(after[key], value)]
+        assert not changed, f"after_optimizer_step changed {changed} but capabilities.after_step is False"
 
     def test_forward_gives_pooled_embeddings(self, compressor: Any, table_specs: list[TableSpec]) -> None:
         import torch
@@ -98,7 +136,7 @@ class CompressorConformance(ConformanceKit):
     ) -> None:
         import torch
 
-        if "export" not in compressor.capabilities:
+        if not compressor.capabilities.export:
             pytest.skip("compressor has no export")
         info = compressor.export(trained_module, tmp_path / "tables.pt")
         assert isinstance(info, ExportInfo) and info.serving_bytes > 0
@@ -110,7 +148,7 @@ class CompressorConformance(ConformanceKit):
     def test_export_into_other_shape_is_an_error(
         self, compressor: Any, trained_module: Any, table_specs: list[TableSpec], tmp_path: Path
     ) -> None:
-        if "export" not in compressor.capabilities:
+        if not compressor.capabilities.export:
             pytest.skip("compressor has no export")
         info = compressor.export(trained_module, tmp_path / "tables.pt")
         first = table_specs[0]
@@ -124,7 +162,7 @@ class CompressorConformance(ConformanceKit):
     def test_corrupted_export_is_an_error(
         self, compressor: Any, trained_module: Any, table_specs: list[TableSpec], tmp_path: Path
     ) -> None:
-        if "export" not in compressor.capabilities:
+        if not compressor.capabilities.export:
             pytest.skip("compressor has no export")
         info = compressor.export(trained_module, tmp_path / "tables.pt")
         raw = Path(info.path).read_bytes()

@@ -59,7 +59,15 @@ class IndexConformance(ConformanceKit):
         index_queries: ``(queries, expected_top1_ids)``: default the first 5 documents and their own ids;
             ``expected_top1_ids`` may be None to skip the top-1 check (approximate indexes).
         bad_queries: a list of inputs that must raise InvalidInputError (default: wrong dimension, NaN).
+        index_spec: the index's record, to compare capabilities with (default: the installed component of the
+            index's ``name``; ``None`` skips the comparison).
     """
+
+    @pytest.fixture
+    def index_spec(self, make_index: Any) -> Any:
+        from recplug.manager import load_plugin_manager
+
+        return load_plugin_manager().components_of("retrieval_index").get(make_index().name)
 
     @pytest.fixture
     def index_documents(self, make_index: Any) -> tuple[Any, np.ndarray]:
@@ -97,9 +105,28 @@ class IndexConformance(ConformanceKit):
     def test_declares_protocol_attributes(self, make_index: Any) -> None:
         index = make_index()
         assert isinstance(index.name, str) and index.name
-        assert isinstance(index.capabilities, IndexCapabilities)
+        # troubleshooting: capabilities are typed flags (IndexCapabilities(exact=True, ...)), not a set of tags
+        assert isinstance(index.capabilities, IndexCapabilities), type(index.capabilities)
         assert isinstance(index.dimension, int) and index.dimension > 0
         assert len(index) == 0
+        assert index.memory_bytes() >= 0
+
+    def test_capabilities_agree_with_the_record(self, make_index: Any, index_spec: Any) -> None:
+        """What does not depend on options or device (``input``, ``supports_save``) is the same on the built
+        index and on its record: hosts pick an index for an encoder by the record."""
+        index = make_index()
+        if index_spec is None:
+            pytest.skip(f"{index.name!r} is not an installed component; override the index_spec fixture")
+        own, declared = index.capabilities, index_spec.capabilities
+        # troubleshooting: the record's capabilities= and the class's capabilities attribute disagree
+        assert own.input == declared.input, f"instance takes {own.input!r}, record says {declared.input!r}"
+        assert own.supports_save == declared.supports_save, f"instance {own}, record {declared}"
+
+    def test_memory_bytes_grows_with_documents(self, make_index: Any, filled_index: Any) -> None:
+        """``memory_bytes()`` counts what the index keeps for search: more than nothing once filled."""
+        # troubleshooting: memory_bytes() should count the stored vectors/codes, not return a constant
+        assert isinstance(filled_index.memory_bytes(), int)
+        assert filled_index.memory_bytes() > make_index().memory_bytes()
 
     def test_len_counts_added_documents(self, filled_index: Any, index_documents: tuple[Any, np.ndarray]) -> None:
         assert len(filled_index) == len(index_documents[1])

