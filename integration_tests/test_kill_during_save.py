@@ -417,28 +417,30 @@ def test_embedding_cache(tmp_path: Path) -> None:
 
 
 def test_muvera_token_cache(tmp_path: Path) -> None:
-    """The encoder's own encode() writes the cache on a miss; the MiniLM model is replaced by a stub."""
+    """The shared MiniLM forward-pass cache (TokenEmbeddingCache, used by "minilm-tokens" and dense "minilm"):
+    a write killed at any moment leaves no entry (the note is written last) or the whole one."""
     from recplug.multivector import MultiVectorBatch
-    from recplug_muvera.token_encoder import TokenEmbeddingEncoder, TokenEncoderConfig
+    from recplug_eval.embedding_cache import TokenEmbeddingCache
 
     rng = np.random.default_rng(0)
     texts = ["a first text", "a second one", "third"]
+    model = {"model": "stub", "max_seq_length": 8}
     batch = MultiVectorBatch.from_sets([rng.random((n, 16), np.float32).astype(np.float16) for n in (3, 5, 2)],
                                        dtype=np.float16)
-    encoder = object.__new__(TokenEmbeddingEncoder)
-    encoder.settings = TokenEncoderConfig(cache_dir=str(tmp_path))
-    encoder.cache_dir, encoder.dimension = tmp_path, 16
-    encoder._encode_uncached = lambda texts: batch  # no model: what it would compute
-    encoder.encode(texts)
-    [path] = tmp_path.glob("*.npz")
+    TokenEmbeddingCache(tmp_path).get_or_compute(model, texts, lambda: batch)
+    [note] = tmp_path.glob("*.json")
+    key = note.name[: -len(".json")]
+    entry = list(tmp_path.iterdir())
+
+    def clear() -> None:
+        for path in entry:
+            path.unlink(missing_ok=True)
 
     def load() -> Any:
-        if not path.exists():
-            return "no entry: recomputed"
-        found = encoder._read_cache(path)
-        return found.values, found.offsets
+        found = TokenEmbeddingCache(tmp_path).read(key, len(texts))
+        return "no entry: recomputed" if found is None else (np.asarray(found.values), found.offsets)
 
-    check_kills("muvera token cache", removed(path), lambda: encoder.encode(texts), load)
+    check_kills("muvera token cache", clear, lambda: TokenEmbeddingCache(tmp_path).write(key, batch, model), load)
 
 
 def test_flops_idf_backbone_cache(tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def test_demo_runs_plugin_steps_and_reports_failures(demo_manager, scifact_slice
     assert [s.name for s in report.systems] == ["bm25-robertson"]
     assert "## An extra section" in markdown and "systems so far: ['bm25-robertson']" in markdown
     assert "`bad`" in markdown and "boom" in markdown
-    assert (out / "results.md").read_text() == markdown
+    assert (out / "report.md").read_text() == markdown and (out / "index.html").exists()
     assert (out / "plot.png").exists() and (out / "runs" / "bm25-robertson.trec").exists()
 
 
@@ -189,6 +189,16 @@ def test_eval_plan_for_an_encoder_system(tmp_path: Path) -> None:
     assert system.name == "minilm+exact" and system.kind == "encoder"
     assert system.encoder_config == {"batch_size": 8, "max_seq_length": 128}
     assert system.index_config == {"metric": "cosine"} and system.rerank_depth == 20
+
+
+def test_eval_plan_reference_and_latency_options() -> None:
+    from recplug.cli.main import build_parser
+    from recplug_eval.cli import eval_plan
+
+    parser, _ = build_parser()
+    args = parser.parse_args(["eval", "--bm25", "--encoder", "minilm", "--reference", "bm25", "--latency-queries", "0"])
+    config, (bm25, dense) = eval_plan(args)
+    assert config.latency_queries == 0 and dense.reference == "bm25" and bm25.reference is None
 
 
 # ------------------------------------------------------------------------------- one-line user errors

@@ -196,3 +196,56 @@ def test_encoders_that_fit_on_documents_bypass_the_cache(pm, slice_config: EvalC
     second = run_evaluation(slice_config, systems, pm=pm, progress=False).systems[0]  # would fail if cached
     assert first.metrics == second.metrics
     assert "documents_from_cache" not in second.timings
+
+
+# ------------------------------------------------------------------------------- one query at a time, reference recall
+
+
+def test_single_query_latency_and_recall_against_a_reference(pm, slice_config: EvalConfig) -> None:
+    from dataclasses import replace
+
+    config = replace(slice_config, latency_queries=7, latency_seed=3)
+    systems = [
+        SystemConfig(name="bow", encoder="hash-bow", reference="bow-again"),
+        SystemConfig(name="bow-again", encoder="hash-bow"),  # references may come after the system
+        SystemConfig.bm25("bm25", reference="bow"),
+    ]
+    report = run_evaluation(config, systems, pm=pm, progress=False)
+    bow, again, bm25 = report.systems
+    for result in report.systems:
+        p50, p95 = result.timings["single_query_p50_ms"], result.timings["single_query_p95_ms"]
+        assert 0 < p50 <= p95
+        sample = result.config["single_query_latency"]
+        assert (sample["queries"], sample["of"], sample["sampled"], sample["seed"]) == (7, 30, True, 3)
+        assert result.timings["search_s"] > 0  # the batch timings are kept
+    assert bow.metrics["R@10 vs bow-again"] == 1.0 and bow.metrics["R@20 vs bow-again"] == 1.0
+    assert 0.0 < bm25.metrics["R@10 vs bow"] < 1.0
+    assert not any(" vs " in name for name in again.metrics)
+
+
+def test_latency_off_and_all_queries(pm, slice_config: EvalConfig) -> None:
+    from dataclasses import replace
+
+    (off,) = run_evaluation(replace(slice_config, latency_queries=0), [SystemConfig.bm25()], pm=pm, progress=False).systems
+    assert "single_query_p50_ms" not in off.timings
+    (every,) = run_evaluation(replace(slice_config, latency_queries=500), [SystemConfig.bm25()], pm=pm, progress=False).systems
+    assert every.config["single_query_latency"]["queries"] == 30 and not every.config["single_query_latency"]["sampled"]
+
+
+def test_recall_against_counts_overlap() -> None:
+    import polars as pl
+    from recplug_eval.runner import recall_against
+
+    run = pl.DataFrame({"query_id": ["a", "a", "b", "b"], "doc_id": ["x", "y", "x", "z"], "rank": [1, 2, 1, 2]})
+    ref = pl.DataFrame({"query_id": ["a", "a", "b", "b", "c"], "doc_id": ["y", "x", "x", "w", "v"], "rank": [1, 2, 1, 2, 1]})
+    assert recall_against(run, ref, 2) == pytest.approx((1.0 + 0.5 + 0.0) / 3)
+    assert recall_against(run, ref, 1) == pytest.approx((0.0 + 1.0 + 0.0) / 3)
+
+
+def test_bad_references_are_one_line_config_errors(pm, slice_config: EvalConfig) -> None:
+    with pytest.raises(ConfigError, match=r"reference 'nope' is not a system of this run; systems: bm25$"):
+        run_evaluation(slice_config, [SystemConfig.bm25(reference="nope")], pm=pm, progress=False)
+    with pytest.raises(ConfigError, match="reference must name another system"):
+        SystemConfig.bm25(reference="bm25")
+    with pytest.raises(ConfigError, match="latency_queries must be an integer >= 0"):
+        EvalConfig(latency_queries=-1)

@@ -113,6 +113,33 @@ def test_resume_is_exact(small_config, tmp_path: Path, pm) -> None:
         Trainer(small_config("epochs=3", "lr=0.5", f'output_dir="{tmp_path / "b"}"'), pm).fit()
 
 
+def test_patience_stops_after_epochs_without_a_new_best(small_config, pm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation RR@10 peaks at epoch 2; with patience 3 epochs 3-5 do not beat it, so epoch 6 never runs."""
+    import recplug_recsys.trainer as trainer_module
+
+    real_evaluate = trainer_module.evaluate
+    scripted = iter([0.1, 0.3, 0.2, 0.25, 0.3, 0.5])
+
+    def evaluate(model, data, which, *args, **kwargs):
+        metrics = real_evaluate(model, data, which, *args, **kwargs)
+        return {**metrics, "RR@10": next(scripted)} if which == "valid" else metrics
+
+    monkeypatch.setattr(trainer_module, "evaluate", evaluate)
+    trainer = Trainer(small_config("epochs=6", "patience=3"), pm)
+    result = trainer.fit()
+    assert [row["epoch"] for row in trainer.history] == [1, 2, 3, 4, 5]
+    assert (result["best_epoch"], result["epochs_run"], result["stopped_early"]) == (2, 5, True)
+    assert result["valid"]["RR@10"] == 0.3
+    # a finished run resumed from its checkpoint does not train again: its patience has already run out
+    again = Trainer(small_config("epochs=6", "patience=3", "resume=true"), pm)
+    assert again.fit()["epochs_run"] == 5
+
+
+def test_without_patience_every_epoch_runs(small_config, pm) -> None:
+    result = Trainer(small_config("epochs=2"), pm).fit()
+    assert (result["epochs_run"], result["stopped_early"]) == (2, False)
+
+
 def test_checkpoint_is_weights_only(small_config, tmp_path: Path, pm) -> None:
     trainer = Trainer(small_config("epochs=1"), pm)
     bad = tmp_path / "evil.pt"
@@ -233,6 +260,7 @@ def test_evaluation_through_a_faiss_index(small_config, pm) -> None:
         ("table_lr=0", r"table_lr must be a number > 0"),
         ("weight_decay=-0.1", r"weight_decay must be a number >= 0, got -0.1"),
         ("epochs=0", r"epochs must be an integer >= 1, got 0"),
+        ("patience=0", r"patience must be an integer >= 1, got 0"),
         ("batch_size=1", r"batch_size must be an integer >= 2, got 1"),
         ("seed=-1", r"seed must be an integer >= 0"),
         ("max_steps_per_epoch=0", r"max_steps_per_epoch must be an integer >= 1"),

@@ -32,3 +32,19 @@ def vocab():
     from recplug_flops_idf.vocab import load_vocabulary
 
     return load_vocabulary()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def recplug_cache(tmp_path_factory):
+    """A per-session recplug cache folder: the encoder's document cache and the student's states never go to
+    the user's ``~/.cache/recplug``."""
+    import os
+
+    path = tmp_path_factory.mktemp("recplug-cache")
+    old = os.environ.get("RECPLUG_CACHE_DIR")
+    os.environ["RECPLUG_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("RECPLUG_CACHE_DIR", None)
+    else:
+        os.environ["RECPLUG_CACHE_DIR"] = old

@@ -50,12 +50,30 @@ def test_tokens_are_unit_float16_rows_with_cls_and_sep(tokens: TokenEmbeddingEnc
 def test_cache_is_written_once_and_reused(tokens: TokenEmbeddingEncoder, cache_dir: Path) -> None:
     texts = ["A cache test sentence about vitamin D.", "Another one."]
     first = tokens.encode(texts)
-    files = sorted(cache_dir.glob("*.npz"))
+    files = sorted(cache_dir.glob("*.npy"))
     assert files
     tokens.model = None  # a cache hit must not need the model (restored by _restore_model)
     second = tokens.encode(texts)
     np.testing.assert_array_equal(first.values, second.values)
-    assert sorted(cache_dir.glob("*.npz")) == files
+    assert sorted(cache_dir.glob("*.npy")) == files
+
+
+def test_tokens_and_dense_minilm_share_one_forward_pass(tokens: TokenEmbeddingEncoder, cache_dir: Path) -> None:
+    """The dense "minilm" encoder reads the token encoder's cached pass (same model, same texts) and
+    derives the sentence-transformers embedding from it; the queries' sets are the documents' ones."""
+    from recplug_eval import SentenceTransformerEncoder
+
+    texts = ["Shared pass: aspirin and heart attacks.", "Protein folding at 37 C."]
+    sets = tokens.encode_documents(texts)
+    np.testing.assert_allclose(tokens.encode_queries(texts).values.astype(np.float32),
+                               sets.values.astype(np.float32), atol=2e-3)
+    dense = SentenceTransformerEncoder(num_threads=2, max_seq_length=64, cache_dir=str(cache_dir))
+    entries = sorted(cache_dir.glob("*.json"))
+    model, dense.model = dense.model, None  # a cache hit: no forward pass
+    derived = dense.encode_documents(texts)
+    assert sorted(cache_dir.glob("*.json")) == entries
+    expected = model.encode(texts, normalize_embeddings=True)
+    assert ((derived * expected).sum(axis=1)).min() >= 0.9999
 
 
 @pytest.fixture(autouse=True)

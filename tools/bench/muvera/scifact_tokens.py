@@ -1,7 +1,9 @@
 """SciFact (BEIR layout) reader and cached MiniLM token embeddings for the MUVERA benchmark.
 
 Run alone to fill the token cache: ``nice -n 10 .venv/bin/python -m tools.bench.muvera.scifact_tokens [SUBSET_SIZE]``.
-Documents are ``title + " " + text`` (as the BM25 baseline), queries are the test claims.
+Documents are ``title + " " + text`` built by :func:`recplug_eval.datasets.beir.document_texts` (as ``recplug eval``
+builds them), so the token embeddings come from the same shared MiniLM forward-pass cache as the dense and
+token encoders of ``recplug eval`` / ``recplug demo`` (one pass per corpus); queries are the test claims.
 """
 
 from __future__ import annotations
@@ -29,13 +31,18 @@ def read_scifact(split: str = "test") -> tuple[list[str], list[str], list[str], 
     corpus = folder / "corpus.jsonl.gz"
     opener = gzip.open if corpus.exists() else open
     corpus = corpus if corpus.exists() else folder / "corpus.jsonl"
-    doc_ids, doc_texts = [], []
+    import polars as pl
+    from recplug_eval.datasets.beir import document_texts
+
+    doc_ids, titles, bodies = [], [], []
     with opener(corpus, "rt", encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 obj = json.loads(line)
                 doc_ids.append(str(obj["_id"]))
-                doc_texts.append(f"{obj.get('title') or ''} {obj['text']}".strip())
+                titles.append(obj.get("title") or "")
+                bodies.append(obj["text"])
+    doc_texts = document_texts(pl.DataFrame({"title": titles, "text": bodies}, schema={"title": pl.String, "text": pl.String}))
     qrels: dict[str, dict[str, int]] = {}
     with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter="\t")

@@ -9,6 +9,8 @@ The public API, for users and for plugins (plugins import only these names)::
     from recplug_eval import native_bf16, native_int8                      # fast reduced-precision GEMMs here?
     from recplug_eval import chamfer_scores                                # exact multi-vector (MaxSim) scores
     from recplug_eval import measure_name                                  # "MRR@10" -> "RR@10": metric keys
+    from recplug_eval import progress_bar, is_terminal                     # tqdm on a terminal, plain lines in a log
+    from recplug_eval import shared_token_embeddings, model_description    # one cached MiniLM forward pass
 
 Names are imported on first use (``import recplug_eval`` imports neither torch nor faiss).
 """
@@ -50,6 +52,22 @@ _EXPORTS = {
     "native_int8": "recplug_eval.cpu_features:native_int8",
     "chamfer_scores": "recplug_eval.chamfer:chamfer_scores",
     "markdown_table": "recplug_eval.tables:markdown_table",
+    "progress_bar": "recplug_eval.progress:progress",
+    "is_terminal": "recplug_eval.progress:is_terminal",
+    "make_output_dir": "recplug_eval.paths:make_output_dir",
+    "positive_int": "recplug_eval.options:positive_int",
+    "evaluate_run": "recplug_eval.metrics:evaluate_run",
+    "document_texts": "recplug_eval.datasets.beir:document_texts",
+    "write_beir": "recplug_eval.datasets.beir:write_beir",
+    "subset_beir": "recplug_eval.datasets.beir:subset_beir",
+    "default_scifact_path": "recplug_eval.datasets.beir:default_scifact_path",
+    "EmbeddingCache": "recplug_eval.embedding_cache:EmbeddingCache",
+    "cache_key": "recplug_eval.embedding_cache:cache_key",
+    "SentenceTransformerEncoder": "recplug_eval.sentence_encoder:SentenceTransformerEncoder",
+    "forward_token_embeddings": "recplug_eval.sentence_encoder:forward_token_embeddings",
+    "model_description": "recplug_eval.sentence_encoder:model_description",
+    "shared_token_embeddings": "recplug_eval.sentence_encoder:shared_token_embeddings",
+    "normalised_tokens": "recplug_eval.sentence_encoder:normalised_tokens",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

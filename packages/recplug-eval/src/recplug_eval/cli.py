@@ -6,6 +6,7 @@ Examples::
     recplug eval --dataset beir --dataset-config path=/data/nfcorpus --encoder minilm --index exact \\
                  --index-config metric=ip --encoder-config batch_size=32
     recplug eval --config systems.toml                             # [eval] table + [[systems]] list
+    recplug eval --config exact.toml --encoder minilm-tokens --index muvera-chamfer --reference exact-chamfer
     recplug demo                                                   # writes out/demo/
 """
 
@@ -35,6 +36,10 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerank-config", action="append", metavar="KEY=VALUE|FILE", help="rerank encoder options")
     parser.add_argument("--rerank-depth", type=positive_int, default=100, help="candidates re-scored per query")
     parser.add_argument("--name", help="label of the encoder system (default: encoder+index)")
+    parser.add_argument("--reference", metavar="SYSTEM",
+                        help="compare the encoder system's run with this system's (adds 'R@k vs SYSTEM' metrics)")
+    parser.add_argument("--latency-queries", type=int, default=None, metavar="N",
+                        help="queries timed one per call after the batch search (a seeded sample; default 100; 0: off)")
     parser.add_argument("--run", action="append", default=[], metavar="FILE",
                         help="score an existing TREC run file (repeatable; named after the file)")
     parser.add_argument("--config", help="JSON/TOML file: an [eval] table (EvalConfig fields) and [[systems]]")
@@ -58,7 +63,8 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
     if unknown:
         raise ConfigError(f"{args.config}: unknown top-level keys {sorted(unknown)}; expected 'eval' and 'systems'")
     settings: dict[str, Any] = dict(file.get("eval", {}))
-    for key, value in (("dataset", args.dataset), ("split", args.split), ("k", args.k), ("max_queries", args.max_queries)):
+    for key, value in (("dataset", args.dataset), ("split", args.split), ("k", args.k), ("max_queries", args.max_queries),
+                       ("latency_queries", args.latency_queries)):
         if value is not None:
             settings[key] = value
     if args.dataset_config:
@@ -90,6 +96,7 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
                 rerank_encoder=args.rerank_encoder,
                 rerank_encoder_config=parse_config_items(args.rerank_config),
                 rerank_depth=args.rerank_depth,
+                reference=args.reference,
             )
         )
     systems += [SystemConfig.trec_run(path) for path in args.run]
@@ -126,6 +133,7 @@ def _run_demo(args: argparse.Namespace, pm: Any) -> int:
 
     from recplug_eval.demo import discover_steps, run_demo
     from recplug_eval.paths import check_output_dir
+    from recplug_eval.report import results_table
     from recplug_eval.runner import EvalConfig
 
     if args.list:
@@ -139,9 +147,10 @@ def _run_demo(args: argparse.Namespace, pm: Any) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         max_queries=args.max_queries,
     )
-    _, markdown = run_demo(args.out, only=args.only, skip=args.skip, eval_config=config, pm=pm)
-    print(markdown)
-    print(f"wrote {args.out}/")
+    report, _ = run_demo(args.out, only=args.only, skip=args.skip, eval_config=config, pm=pm)
+    if report is not None:
+        print(results_table(report))
+    print(f"\nwrote {Path(args.out) / 'index.html'} (open it in a browser), report.md and results.json")
     return 0
 
 

@@ -2,8 +2,11 @@
 
 The demo evaluates the retrieval systems of all demo steps together on SciFact test (one table, one
 plot), then runs the steps' custom sections, and writes the report folder (default ``out/demo/``):
-``results.json``, ``results.md`` (table + sections), ``runs/*.trec`` and ``plot.png``. Document
-encodings are cached on disk, so a second run only re-encodes queries.
+``index.html`` (one self-contained page: plots embedded), ``report.md`` (the same report; plots linked),
+``results.json`` (every step's numbers, the shared table, the header's data), ``plot.png``, ``runs/*.trec``
+and ``per_query/*.tsv`` (see :mod:`recplug_eval.demo_report`). Document encodings are cached on disk, so a
+second run only re-encodes queries. It prints one line per phase to stderr (``[demo 2/6] muvera done in
+41.2 s``); bars inside a phase are tqdm on a terminal and plain lines in a log (:mod:`recplug_eval.progress`).
 
 Extending the demo (for plugin authors)
 ---------------------------------------
@@ -21,23 +24,30 @@ every other component; the hook returns :class:`recplug.DemoStep` records and im
         return [DemoStep(name="muvera", title="MUVERA FDE + Chamfer rerank", systems=systems)]
 
 A step gives ``systems`` (retrieval systems added to the shared SciFact table), a ``run(context)``
-callable for anything else (it returns a markdown section and may write files under
-``context.output_dir / step.name``), or both. Steps run in ``order`` then ``name``. A step that fails to
-run is reported in the output and skipped, unless the user asked for it with ``--only``; a plugin whose
-hook fails is skipped (or an error) by the plugin manager's rules, which also apply
+callable for anything else (it returns a :class:`recplug.DemoSection`: markdown, ``results`` for
+``results.json``, ``images`` it wrote under ``context.output_dir / step.name``, ``caveats`` and the
+``commands`` that reproduce the benchmark it summarises; a plain markdown string is accepted), or both.
+Steps run in ``order`` then ``name``. A step that fails to run (or lists an image it did not write) is
+reported in the header as skipped with the reason, unless the user asked for it with ``--only``; a plugin
+whose hook fails is skipped (or an error) by the plugin manager's rules, which also apply
 ``RECPLUG_BLOCK_PLUGINS`` and ``RECPLUG_DISABLE_PLUGIN_AUTOLOAD``.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from recplug.errors import ConfigError
 from recplug.records import DemoContext, DemoStep
+
+from recplug_eval.progress import format_seconds
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +95,17 @@ def select_steps(steps: Sequence[LoadedStep], only: Sequence[str] = (), skip: Se
     return [s for s in steps if (not only or s.name in only) and s.name not in skip]
 
 
+def one_line(exc: BaseException) -> str:
+    """``RuntimeError: boom``: an exception as one line (the first line of its message)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def announce(index: int, count: int, what: str, message: str) -> None:
+    """One plain progress line per demo phase on stderr (``[demo 2/6] muvera done in 41.2 s``)."""
+    print(f"[demo {index}/{count}] {what} {message}", file=sys.stderr, flush=True)
+
+
 def run_demo(
     output_dir: str | Path = "out/demo",
     *,
@@ -92,55 +113,94 @@ def run_demo(
     skip: Sequence[str] = (),
     eval_config: Any = None,
     pm: Any = None,
+    command: str | None = None,
 ) -> tuple[Any, str]:
-    """Run the demo; returns ``(report, markdown)`` and writes the report folder."""
-    from recplug.fileio import atomic_write_text
-    from recplug.manager import load_plugin_manager
+    """Run the demo; returns ``(report, markdown)`` (the shared table's EvalReport, or ``None`` when no step
+    has systems, and ``report.md``'s text) and writes the report folder.
 
-    from recplug_eval.report import markdown_report, write_report
+    Writes ``index.html``, ``report.md`` and ``results.json`` (:mod:`recplug_eval.demo_report`), and the shared
+    table's ``plot.png``, ``runs/`` and ``per_query/``. A step that raises, or whose section lists or shows
+    an image that does not exist, is reported as skipped with a one-line reason; a step asked for with
+    ``only`` that raises fails the demo. ``command`` is the command line shown as the way to reproduce the
+    run (default: built from the arguments). Prints one line per phase to stderr as it goes.
+    """
+    from recplug.manager import load_plugin_manager
+    from recplug.records import DemoSection
+
+    from recplug_eval.demo_report import (
+        DemoRun,
+        StepOutcome,
+        check_section_images,
+        reproduce_command,
+        write_demo_report,
+    )
+    from recplug_eval.paths import make_output_dir
+    from recplug_eval.report import write_report
     from recplug_eval.runner import EvalConfig, run_evaluation
 
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     output_dir = Path(output_dir)
     pm = pm or load_plugin_manager()
     loaded = select_steps(discover_steps(pm), only, skip)
-    sources = {item.name: item.source for item in loaded}
-    steps = [item.step for item in loaded]
     config = eval_config or EvalConfig(dataset="scifact", split="test")
+    outcomes = {item.name: StepOutcome(item.name, item.step.title, item.source) for item in loaded}
     systems: list[Any] = []
-    problems: dict[str, str] = {}
-    for step in steps:
-        if step.systems is None:
+    for item in loaded:
+        if item.step.systems is None:
             continue
         try:
-            systems.extend(step.systems())
+            added = list(item.step.systems())
         except Exception as exc:
-            if step.name in only:
+            if item.name in only:
                 raise
-            problems[step.name] = f"{type(exc).__name__}: {exc}"
-    report = None
-    sections: list[str] = []
+            outcomes[item.name].problem = one_line(exc)
+            continue
+        systems += added
+        outcomes[item.name].systems = [s.name for s in added]
+    runnable = [item for item in loaded if item.step.run is not None and not outcomes[item.name].problem]
+    count = len(runnable) + bool(systems)
+    make_output_dir(output_dir, "demo output folder")
+    report, table_s = None, None
     if systems:
+        owners = ", ".join(name for name, outcome in outcomes.items() if outcome.systems)
+        announce(1, count, "retrieval table", f"... {len(systems)} systems ({owners})")
+        start = time.perf_counter()
         report = run_evaluation(config, systems, pm=pm)
-        write_report(report, output_dir, title="recplug demo")
-        sections.append(markdown_report(report, title="recplug demo"))
+        write_report(report, output_dir, title="recplug demo", summary=False)
+        table_s = time.perf_counter() - start
+        announce(1, count, "retrieval table", f"done in {format_seconds(table_s)}")
     context = DemoContext(output_dir=output_dir, config=config, pm=pm, report=report)
-    for step in steps:
-        if step.run is None:
-            continue
+    for index, item in enumerate(runnable, start=1 + bool(systems)):
+        outcome = outcomes[item.name]
+        announce(index, count, item.name, "...")
+        start = time.perf_counter()
         try:
-            section = step.run(context)
-            markdown = section if isinstance(section, str) else section.markdown
-            sections.append(f"## {step.title}\n\n{markdown.strip()}\n")
+            assert item.step.run is not None
+            section = item.step.run(context)
+            outcome.section = DemoSection(section) if isinstance(section, str) else section
         except Exception as exc:
-            if step.name in only:
+            if item.name in only:
                 raise
-            problems[step.name] = f"{type(exc).__name__}: {exc}"
-    sections.append("Steps run: " + ", ".join(f"`{s.name}` ({sources[s.name]})" for s in steps) + "\n")
-    if problems:
-        sections.append("Skipped after errors:\n\n" + "\n".join(f"- `{k}`: {v}" for k, v in sorted(problems.items())) + "\n")
-    markdown = "\n".join(sections)
-    atomic_write_text(output_dir / "results.md", markdown)
-    return report, markdown
+            outcome.problem = one_line(exc)
+        outcome.run_s = time.perf_counter() - start
+        if outcome.section is not None:
+            outcome.problem = outcome.problem or check_section_images(outcome.section, output_dir)
+        if outcome.problem:
+            outcome.section = None
+            announce(index, count, item.name, f"failed after {format_seconds(outcome.run_s)}: {outcome.problem}")
+        else:
+            announce(index, count, item.name, f"done in {format_seconds(outcome.run_s)}")
+    run = DemoRun(
+        started=started,
+        finished=datetime.now(timezone.utc),
+        wall_s=time.perf_counter() - clock,
+        command=command or reproduce_command(output_dir, only, skip, config),
+        steps=list(outcomes.values()),
+        report=report,
+        table_s=table_s,
+    )
+    paths = write_demo_report(run, output_dir)
+    return report, paths["markdown"].read_text(encoding="utf-8")
 
 
 def evaluate_on_slice(

@@ -14,6 +14,8 @@ from typing import Any
 from recplug.checks import check_optional_int
 from recplug.errors import ConfigError
 
+from recplug_eval.progress import is_terminal
+
 MINILM_NAME = "all-MiniLM-L6-v2"
 
 
@@ -64,6 +66,10 @@ def load_sentence_transformer(path: str | Path | None = None, device: str | None
             raise ConfigError(f"device {device!r} cannot be used here ({str(exc).splitlines()[0]})") from exc
     if num_threads:
         torch.set_num_threads(num_threads)
+    if not is_terminal():  # a log gets no "Loading weights" tqdm bar (carriage returns): see recplug_eval.progress
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     model = SentenceTransformer(str(folder), device=device, local_files_only=True)
     if max_seq_length is not None:
         config = getattr(getattr(model[0], "auto_model", None), "config", None)

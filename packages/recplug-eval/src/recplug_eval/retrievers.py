@@ -55,10 +55,12 @@ class Retriever(Protocol):
 
 
 def _document_encoder(encoder: Any, cache: Any) -> Any:
-    """``encoder`` itself, or wrapped in a :class:`recplug_eval.embedding_cache.CachedEncoder`."""
-    if cache is None:
+    """``encoder`` itself (no cache, or it caches its documents itself), or wrapped in a
+    :class:`recplug_eval.embedding_cache.CachedEncoder`."""
+    from recplug_eval.embedding_cache import CachedEncoder, caches_own_documents
+
+    if cache is None or caches_own_documents(encoder):
         return encoder
-    from recplug_eval.embedding_cache import CachedEncoder
 
     return CachedEncoder(encoder, cache)
 

@@ -47,6 +47,8 @@ class SystemConfig:
             ``dimension`` defaults to the encoder's.
         bm25_config: :class:`recplug_eval.retrievers.Bm25Config` fields (``kind="bm25"``).
         rerank_encoder, rerank_encoder_config: optional exact second stage over the top ``rerank_depth``.
+        reference: the name of another system of the same evaluation whose run this one's is compared with:
+            adds ``metrics[f"R@{k} vs {reference}"]`` (:func:`recall_against`) for k = 10 and the eval's ``k``.
     """
 
     name: str
@@ -60,6 +62,7 @@ class SystemConfig:
     rerank_encoder_config: Mapping[str, Any] = field(default_factory=dict)
     rerank_depth: int = 100
     run_file: str | None = None
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -71,13 +74,16 @@ class SystemConfig:
         if (self.kind == "run") != isinstance(self.run_file, str):
             raise ConfigError(f"system {self.name!r}: a run_file (a path) goes with kind 'run', and only with it")
         check_positive_int(f"system {self.name!r}: rerank_depth", self.rerank_depth)
+        if self.reference is not None and (not isinstance(self.reference, str) or self.reference == self.name):
+            raise ConfigError(f"system {self.name!r}: reference must name another system, got {self.reference!r}")
         for key in ("encoder_config", "index_config", "bm25_config", "rerank_encoder_config"):
             if not isinstance(getattr(self, key), Mapping):
                 raise ConfigError(f"system {self.name!r}: {key} must be a table of options, got {getattr(self, key)!r}")
 
     @classmethod
-    def bm25(cls, name: str = "bm25", **config: Any) -> SystemConfig:
-        return cls(name=name, kind="bm25", bm25_config=config)
+    def bm25(cls, name: str = "bm25", reference: str | None = None, **config: Any) -> SystemConfig:
+        """The bm25s baseline; ``config`` are :class:`recplug_eval.retrievers.Bm25Config` fields."""
+        return cls(name=name, kind="bm25", bm25_config=config, reference=reference)
 
     @classmethod
     def trec_run(cls, path: str | Path, name: str | None = None) -> SystemConfig:
@@ -106,6 +112,9 @@ class EvalConfig:
         cache_dir: encodings cache (``None``: the default cache; see :mod:`recplug_eval.paths`).
         use_cache: cache document encodings on disk.
         max_queries: evaluate only the first ``max_queries`` judged queries (smoke runs).
+        latency_queries: after the batch search, time this many queries searched one per call (a sample
+            drawn with ``latency_seed``; all queries when there are fewer; 0: no one-at-a-time timing).
+        latency_seed: seed of that sample.
     """
 
     dataset: str = "scifact"
@@ -116,9 +125,15 @@ class EvalConfig:
     cache_dir: Path | None = None
     use_cache: bool = True
     max_queries: int | None = None
+    latency_queries: int = 100
+    latency_seed: int = 0
 
     def __post_init__(self) -> None:
         check_positive_int("eval: k", self.k)
+        if isinstance(self.latency_queries, bool) or not isinstance(self.latency_queries, int) or self.latency_queries < 0:
+            raise ConfigError(f"eval: latency_queries must be an integer >= 0, got {self.latency_queries!r}")
+        if isinstance(self.latency_seed, bool) or not isinstance(self.latency_seed, int):
+            raise ConfigError(f"eval: latency_seed must be an integer, got {self.latency_seed!r}")
         check_positive_int("eval: max_queries", self.max_queries, optional=True)
         if not isinstance(self.dataset_config, Mapping):
             raise ConfigError(f"eval: dataset_config must be a table of options, got {self.dataset_config!r}")
@@ -260,6 +275,10 @@ def evaluate_system(
         timings.update(reranker.timings)
         described = {**described, "rerank": reranker.describe(), "rerank_depth": system.rerank_depth}
     run = run_from_search(query_ids, result)
+    singles = one_query_latency(retriever, reranker, query_texts, depth, config)
+    if singles:
+        timings.update(singles.pop("timings"))
+        described = {**described, "single_query_latency": singles}
     metrics = evaluate_run(qrels, run, config.measures)
     return SystemResult(
         name=system.name,
@@ -272,6 +291,82 @@ def evaluate_system(
         run=run,
         per_query=metrics.per_query,
     )
+
+
+def one_query_latency(retriever: Any, reranker: Any, texts: Sequence[str], depth: int, config: EvalConfig) -> dict[str, Any]:
+    """Time ``retriever`` (and ``reranker``) answering queries one per call, as a service would: query
+    encoding, search and rerank of each, after one untimed warm-up call.
+
+    Which queries: all of ``texts`` when ``config.latency_queries`` covers them, else a sample of that many
+    drawn with ``config.latency_seed``. The retriever's batch timings are kept as they were.
+
+    Returns:
+        ``{}`` when ``latency_queries`` is 0; else ``{"timings": {"single_query_p50_ms": ..,
+        "single_query_p95_ms": ..}, "queries": n, "of": len(texts), "sampled": bool, "seed": seed}``.
+    """
+    import numpy as np
+
+    if not config.latency_queries or not texts:
+        return {}
+    sampled = config.latency_queries < len(texts)
+    picks = (np.sort(np.random.default_rng(config.latency_seed).choice(len(texts), config.latency_queries, replace=False))
+             if sampled else np.arange(len(texts)))
+    kept = [dict(retriever.timings), dict(reranker.timings) if reranker is not None else {}]
+
+    def answer(text: str) -> None:
+        found = retriever.retrieve([text], depth)
+        if reranker is not None:
+            reranker.rerank([text], found, config.k)
+
+    answer(texts[int(picks[0])])  # warm-up: first-call costs (kernels, caches) are not a query's
+    elapsed = []
+    for i in picks.tolist():
+        start = time.perf_counter()
+        answer(texts[i])
+        elapsed.append(1000.0 * (time.perf_counter() - start))
+    retriever.timings = kept[0]
+    if reranker is not None:
+        reranker.timings = kept[1]
+    p50, p95 = np.percentile(elapsed, [50, 95]).tolist()
+    return {
+        "timings": {"single_query_p50_ms": p50, "single_query_p95_ms": p95},
+        "queries": len(elapsed),
+        "of": len(texts),
+        "sampled": sampled,
+        "seed": config.latency_seed,
+    }
+
+
+def reference_ks(config: EvalConfig) -> list[int]:
+    """The cut-offs of ``R@k vs <reference>``: 10 and ``config.k`` (those up to ``config.k``)."""
+    return sorted({k for k in (10, config.k) if k <= config.k})
+
+
+def recall_against(run: Any, reference: Any, k: int) -> float:
+    """Mean over ``reference``'s queries of ``|top k of run & top k of reference| / min(k, |top k of reference|)``
+    (run frames with ``query_id``, ``doc_id``, ``rank``; a query missing from ``run`` counts 0)."""
+    import polars as pl
+
+    ours = run.filter(pl.col("rank") <= k).group_by("query_id").agg(pl.col("doc_id"))
+    theirs = reference.filter(pl.col("rank") <= k).group_by("query_id").agg(pl.col("doc_id").alias("ref"))
+    if theirs.height == 0:
+        return 0.0
+    found = dict(zip(ours["query_id"].to_list(), ours["doc_id"].to_list(), strict=True))
+    shares = [len(set(found.get(q, ())) & set(ref)) / min(k, len(ref))
+              for q, ref in zip(theirs["query_id"].to_list(), theirs["ref"].to_list(), strict=True)]
+    return float(sum(shares) / len(shares))
+
+
+def add_reference_recall(systems: Sequence[SystemConfig], results: Sequence[SystemResult], config: EvalConfig) -> None:
+    """Add ``R@k vs <reference>`` (:func:`recall_against`, k in :func:`reference_ks`) to the metrics of every
+    result whose system names a ``reference`` (evaluated in the same run)."""
+    by_name = {r.name: r for r in results}
+    for system, result in zip(systems, results, strict=True):
+        if system.reference is None:
+            continue
+        reference = by_name[system.reference]
+        for k in reference_ks(config):
+            result.metrics[f"R@{k} vs {system.reference}"] = recall_against(result.run, reference.run, k)
 
 
 def score_run_file(system: SystemConfig, config: EvalConfig, qrels: Any, queries: Any, documents: int) -> SystemResult:
@@ -302,15 +397,19 @@ def run_evaluation(
 ) -> EvalReport:
     """Evaluate every system on ``config.dataset`` / ``config.split``; see the module docstring."""
     from recplug.manager import load_plugin_manager
-    from tqdm.auto import tqdm
 
     from recplug_eval.embedding_cache import EmbeddingCache
+    from recplug_eval.progress import progress as progress_bar
 
     if not systems:
         raise ConfigError("no systems to evaluate")
     names = [s.name for s in systems]
     if len(set(names)) != len(names):
         raise ConfigError(f"system names must be unique, got {names}")
+    for system in systems:
+        if system.reference is not None and system.reference not in names:
+            raise ConfigError(f"system {system.name!r}: reference {system.reference!r} is not a system of this run; "
+                              f"systems: {', '.join(names)}")
     pm = pm or load_plugin_manager()
     spec = pm.get("dataset", config.dataset)
     if spec.kind != "retrieval":
@@ -322,8 +421,9 @@ def run_evaluation(
         raise ConfigError(f"dataset {config.dataset!r} has no split {config.split!r}; splits: {dataset.splits}")
     cache = EmbeddingCache(None if config.cache_dir is None else Path(config.cache_dir) / "encodings") if config.use_cache else None
     results = []
-    for system in tqdm(systems, desc="systems", unit="system", disable=not progress or len(systems) < 2):
+    for system in progress_bar(systems, desc="systems", unit="system", disable=not progress or len(systems) < 2):
         results.append(evaluate_system(system, config, dataset, pm, cache))
+    add_reference_recall(systems, results, config)
     info = {
         "name": dataset.name,
         "path": "" if dataset.path is None else str(dataset.path),

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], floatfmt: str = ".4f") -> str:
-    """A GitHub-flavoured markdown table; floats formatted with ``floatfmt``; columns padded to align.
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], floatfmt: str | Sequence[str] = ".4f") -> str:
+    """A GitHub-flavoured markdown table; floats formatted with ``floatfmt`` (one format, or one per column);
+    columns padded to align.
 
     Example::
 

@@ -5,7 +5,7 @@ The public API, for users and for plugins (plugins import only these names)::
     from recplug_recsys import TrainConfig, Trainer, load_config      # train a two-tower from a config
     from recplug_recsys import TwoTowerModel, TowerConfig, in_batch_softmax_loss
     from recplug_recsys import TwoTowerLike, ItemFeatureSource       # what regularizers may read (protocols)
-    from recplug_recsys import train_variants, DEMO_EPOCHS            # a demo step training variants
+    from recplug_recsys import RecsysVariant, variant_step, DEMO_EPOCHS  # a demo step adding variants
 
 Names are imported on first use (``import recplug_recsys`` imports neither torch nor torchrec).
 """
@@ -34,7 +34,8 @@ _EXPORTS = {
     "csr_gather_index": "recplug_recsys.features:csr_gather_index",
     "export_run": "recplug_recsys.export:export_run",
     "ExportedTwoTower": "recplug_recsys.export:ExportedTwoTower",
-    "train_variants": "recplug_recsys.demo:train_variants",
+    "RecsysVariant": "recplug_recsys.demo:RecsysVariant",
+    "variant_step": "recplug_recsys.demo:variant_step",
     "DEMO_EPOCHS": "recplug_recsys.demo:DEMO_EPOCHS",
 }
 

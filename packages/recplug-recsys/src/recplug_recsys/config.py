@@ -177,7 +177,10 @@ class TrainConfig:
         features: the feature schema, ``{name: {table, kind, column, ...}}`` (see
             :mod:`recplug_recsys.schema`), laid over the dataset's shipped schema (a feature set to ``false``
             is dropped); none declared and none shipped: the user and item ids only.
-        epochs: passes over the training interactions.
+        epochs: passes over the training interactions (the cap when ``patience`` is set).
+        patience: early stopping: stop once this many epochs in a row have not raised the validation
+            ``select_metric`` above its best (the best epoch's model is kept either way); ``None``: train all
+            ``epochs``. ``metrics.json`` says how many epochs ran and whether the run stopped early.
         batch_size: global batch size ``B`` (split across ranks when sharded).
         lr, weight_decay: Adam settings of the dense (MLP) parameters.
         table_optimizer, table_lr: optimizer of the embedding tables (``adagrad``, ``sgd``; ``adam`` only
@@ -193,7 +196,7 @@ class TrainConfig:
         sharding: ``none`` or a torchrec sharding type for every table (needs torch.distributed).
         max_steps_per_epoch: cap on steps per epoch (``None``: a full pass).
         resume: continue from ``output_dir/checkpoint.pt`` when it exists.
-        progress: show tqdm bars.
+        progress: show progress (a tqdm bar on a terminal, plain lines in a log; recplug_eval.progress).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -202,6 +205,7 @@ class TrainConfig:
     compressor: ComponentConfig = field(default_factory=lambda: ComponentConfig("dense"))
     regularizers: list[ComponentConfig] = field(default_factory=list)
     epochs: int = 20
+    patience: int | None = None
     batch_size: int = 1024
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -222,6 +226,7 @@ class TrainConfig:
         if self.sharding not in SHARDING_TYPES:
             raise ConfigError(f"sharding must be one of {', '.join(SHARDING_TYPES)}, got {self.sharding!r}")
         check_int(self.epochs, "epochs", low=1)
+        check_optional_int(self.patience, "patience", low=1)
         check_int(self.batch_size, "batch_size", low=2)  # in-batch negatives need another row
         check_real(self.lr, "lr", low=0, low_open=True)
         check_real(self.weight_decay, "weight_decay", low=0)
@@ -247,9 +252,9 @@ class TrainConfig:
         return json.loads(json.dumps(asdict(self)))
 
     def run_identity(self) -> dict[str, Any]:
-        """The settings a resumed run must share with its checkpoint (all but epochs/resume/progress)."""
+        """The settings a resumed run must share with its checkpoint (all but epochs/patience/resume/progress)."""
         out = self.to_dict()
-        for key in ("epochs", "resume", "progress", "output_dir"):
+        for key in ("epochs", "patience", "resume", "progress", "output_dir"):
             out.pop(key)
         return out
 

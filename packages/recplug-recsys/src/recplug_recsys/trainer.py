@@ -8,7 +8,8 @@ One epoch is a pass over the training interactions in an order drawn from ``(see
 the last incomplete batch dropped, so a run resumed from an epoch checkpoint is the same as an
 uninterrupted one. After every epoch the model is evaluated on the validation split (full ranking,
 training items excluded); the epoch with the best ``select_metric`` is kept in ``best.pt`` and its test metrics (training and
-validation items excluded, as RecBole does) are the run's result.
+validation items excluded, as RecBole does) are the run's result. With ``patience`` set, training stops once that
+many epochs in a row have not improved on the best (``epochs`` is then a cap).
 
 Files in ``output_dir``: ``checkpoint.pt`` (last finished epoch: model, optimizers, history),
 ``best.pt``, ``history.json`` / ``history.csv`` (one row per epoch), ``metrics.json`` (best epoch's
@@ -346,10 +347,16 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
         return torch.randperm(n, generator=generator)
 
+    def patience_ran_out(self) -> bool:
+        """Whether ``config.patience`` epochs in a row have passed without a new best validation value."""
+        patience = self.config.patience
+        return patience is not None and self.best["epoch"] > 0 and self.epoch - self.best["epoch"] >= patience
+
     def fit(self) -> dict[str, Any]:
-        """Train for ``config.epochs`` (resuming if a checkpoint exists), then score the best epoch on test."""
+        """Train for ``config.epochs`` or until ``config.patience`` runs out (resuming if a checkpoint exists),
+        then score the best epoch on test."""
         from recplug_eval.paths import make_output_dir
-        from tqdm.auto import tqdm
+        from recplug_eval.progress import progress
 
         c = self.config
         if self.rank == 0:
@@ -362,12 +369,12 @@ class Trainer:
         n = len(users)
         steps = n // c.batch_size if c.max_steps_per_epoch is None else min(n // c.batch_size, c.max_steps_per_epoch)
         local = c.batch_size // self.world
-        while self.epoch < c.epochs:
+        while self.epoch < c.epochs and not self.patience_ran_out():
             order = self._epoch_order(self.epoch, n)
             sums: dict[str, float] = {}
             start = time.perf_counter()
             self.model.train()
-            bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{c.epochs}", disable=not c.progress or self.rank,
+            bar = progress(range(steps), desc=f"epoch {self.epoch + 1}/{c.epochs}", disable=not c.progress or bool(self.rank),
                        leave=False)
             for s in bar:
                 rows = order[s * c.batch_size : (s + 1) * c.batch_size][self.rank * local : (self.rank + 1) * local]
@@ -402,6 +409,7 @@ class Trainer:
         best_row = next((r for r in self.history if r["epoch"] == self.best["epoch"]), {})
         result = {
             "dataset": c.data.dataset, "split": c.data.split, "best_epoch": self.best["epoch"],
+            "epochs_run": self.epoch, "stopped_early": self.epoch < c.epochs,
             "valid": {k[len("valid/"):]: v for k, v in best_row.items() if k.startswith("valid/")},
             "test": test, "world_size": self.world,
             "examples_per_second": float(np.mean([r["examples_per_second"] for r in self.history]))

@@ -13,7 +13,9 @@ are its windows' states concatenated; a corpus is stored packed (``T x 384`` flo
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,23 @@ class HiddenStates:
             return cls(values=data["values"], offsets=data["offsets"], dense=data["dense"], token_ids=data["token_ids"])
 
 
+@lru_cache(maxsize=4)
+def model_checksum(model_dir: str | None = None) -> str:
+    """SHA-256 over the backbone's ``config.json`` and weight files (``*.safetensors`` / ``*.bin``): the model part
+    of every cache key, so that a changed model never reads another model's encodings."""
+    from recplug.fileio import sha256_file
+    from recplug_eval import minilm_dir
+
+    directory = Path(model_dir) if model_dir else minilm_dir()
+    files = sorted(p for p in directory.iterdir() if p.name == "config.json" or p.suffix in (".safetensors", ".bin"))
+    if not files:
+        raise ConfigError(f"{directory}: no config.json or weight files, not a BERT model folder")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name}:{sha256_file(path)};".encode())
+    return digest.hexdigest()
+
+
 def load_backbone(model_dir: str | Path | None = None) -> Any:
     """The all-MiniLM-L6-v2 ``BertModel`` (no pooler) in eval mode, loaded offline."""
     from recplug_eval import huggingface_offline, minilm_dir
@@ -78,6 +97,10 @@ def load_backbone(model_dir: str | Path | None = None) -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    from recplug_eval import is_terminal
+
+    if not is_terminal():  # a log gets no "Loading weights" tqdm bar (carriage returns), as recplug_eval.pretrained
+        hf_logging.disable_progress_bar()
     return BertModel.from_pretrained(str(model_dir or minilm_dir()), add_pooling_layer=False).eval()
 
 
@@ -101,7 +124,7 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
         bf16: run the backbone under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16).
     """
     import torch
-    from tqdm.auto import tqdm
+    from recplug_eval import progress_bar
 
     limit = int(backbone.config.max_position_embeddings)
     if not 3 <= window <= limit:
@@ -126,7 +149,8 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
     first = np.searchsorted(owner_a, np.arange(n))  # each text's first window
     order = np.argsort(-sizes, kind="stable")
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in tqdm(range(0, len(order), batch_size), desc="backbone", disable=not progress, unit="batch"):
+        for start in progress_bar(range(0, len(order), batch_size), desc="MiniLM backbone", unit="batch",
+                                  disable=not progress):
             chosen = order[start : start + batch_size]
             longest = int(sizes[chosen].max())
             input_ids = torch.zeros(len(chosen), longest, dtype=torch.long)

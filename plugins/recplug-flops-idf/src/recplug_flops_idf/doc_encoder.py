@@ -28,6 +28,9 @@ from torch import nn
 
 from recplug_flops_idf.lexical import LexicalChannel, tf_saturation
 
+#: starting bias of an untrained head (with ``skip_scale`` 2.0, chosen on 100 held-out SciFact train queries)
+DEFAULT_INIT_BIAS = -3.5
+
 
 class SparseHead(nn.Module):
     """Packed hidden states of ``B`` texts -> ``B x V'`` non-negative term weights.
@@ -69,6 +72,7 @@ class SparseHead(nn.Module):
     term_ids: torch.Tensor
     skip_scale: torch.Tensor
     lexical: torch.Tensor
+    init_bias: torch.Tensor
     columns: torch.Tensor
     input_embeddings: torch.Tensor
 
@@ -83,6 +87,7 @@ class SparseHead(nn.Module):
         self.register_buffer("term_ids", torch.as_tensor(term_ids))
         self.register_buffer("skip_scale", torch.tensor(float(skip_scale)))
         self.register_buffer("lexical", (lexical or LexicalChannel()).as_tensor())
+        self.register_buffer("init_bias", torch.tensor(float(init_bias)))  # the bias of rows a file does not set
         columns = torch.full((self.vocab_size,), -1, dtype=torch.long)
         columns[torch.as_tensor(term_ids)] = torch.arange(len(term_ids))
         self.register_buffer("columns", columns, persistent=False)  # vocabulary id -> output column (or -1)
@@ -173,38 +178,87 @@ class SparseHead(nn.Module):
         ids = self.term_ids.numpy()
         return sp.csr_matrix((w[rows, cols], (rows, ids[cols])), shape=(w.shape[0], self.vocab_size), dtype=np.float32)
 
-    def save(self, path: Path) -> None:
-        """Write the head's parameters atomically (torch file, read back with ``weights_only=True``)."""
+    def save(self, path: Path, compact: bool = False) -> None:
+        """Write the head's parameters atomically (torch file, read back with ``weights_only=True``).
+
+        ``compact=True`` writes only what training changed: the bias of the trained terms (float32) and, for each
+        decoder row that moved away from its tied start (the word embedding), the difference in float16 (a
+        change of about 1e-3 on entries of about 5e-2 keeps about 3 significant digits). Rows a training run never
+        touched are not written: :func:`load_head` rebuilds them from the model's word embeddings. A head with a
+        transform stores it in float32.
+        """
         from recplug.fileio import atomic_save_with
 
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        if compact:
+            delta = (self.weight.detach() - self.input_embeddings[self.term_ids]).cpu()
+            changed = torch.nonzero(delta.abs().amax(dim=1) > 0).squeeze(1)
+            state.pop("weight")
+            state["delta_ids"] = self.term_ids[changed].clone()
+            state["weight_delta"] = delta[changed].to(torch.float16)
         atomic_save_with(path, lambda tmp: torch.save(state, tmp))
 
+    @torch.no_grad()
     def load(self, path: Path) -> SparseHead:
-        """Load parameters saved by :meth:`save`; other term ids are an :class:`IncompatibleFileError`."""
+        """Load parameters saved by :meth:`save` (full or compact).
+
+        The file's terms must be among this head's: a head over more terms (e.g. the whole vocabulary) keeps its
+        own rows, the tied word embeddings and its starting bias, for the terms the file does not score (see
+        :func:`load_head`). A file that scores a term this head does not is an :class:`IncompatibleFileError`.
+        """
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("term_ids") is None or not torch.equal(state["term_ids"], self.term_ids):
-            raise IncompatibleFileError(f"{path}: the saved head scores other term ids than this encoder")
-        state.setdefault("lexical", LexicalChannel().as_tensor())  # heads saved before the channel existed
+        saved = state.get("term_ids")
+        if saved is None:
+            raise IncompatibleFileError(f"{path}: no term_ids, not a saved sparse head")
+        if len(saved) and (int(saved.max()) >= self.vocab_size or int(saved.min()) < 0):
+            raise IncompatibleFileError(f"{path}: scores term ids beyond this model's {self.vocab_size}-term vocabulary")
+        rows = self.columns[saved.long()]
+        if (rows < 0).any():
+            raise IncompatibleFileError(f"{path}: the saved head scores {int((rows < 0).sum())} term ids this "
+                                        "encoder does not")
         try:
-            self.load_state_dict(state)
-        except RuntimeError as exc:  # missing, unexpected or mis-shaped tensors
+            if "weight" in state:
+                self.weight[rows] = state["weight"].float()
+            else:
+                delta_rows = self.columns[state["delta_ids"].long()]
+                self.weight[delta_rows] = self.input_embeddings[state["delta_ids"].long()] + state["weight_delta"].float()
+            self.bias[rows] = state["bias"].float()
+            self.skip_scale.copy_(state.get("skip_scale", torch.tensor(0.0)))
+            self.lexical.copy_(state.get("lexical", LexicalChannel().as_tensor()))  # heads saved before the channel
+            self.init_bias.copy_(state.get("init_bias", self.init_bias))
+            names = {k for k in state if k.startswith("transform.")}
+            if bool(names) != (self.transform is not None):
+                raise RuntimeError("transform layer present in only one of the file and the head")
+            if self.transform is not None:
+                self.transform.load_state_dict({k.removeprefix("transform."): state[k] for k in names})
+        except (RuntimeError, KeyError, IndexError) as exc:  # missing, unexpected or mis-shaped tensors
             raise IncompatibleFileError(f"{path}: not a head of this shape ({exc})") from exc
         return self
 
 
-def load_head(path: Path, word_embeddings: torch.Tensor, bf16: bool = False) -> SparseHead:
-    """A :class:`SparseHead` with the term ids and parameters saved at ``path``."""
+def load_head(path: Path, word_embeddings: torch.Tensor, bf16: bool = False,
+              term_ids: np.ndarray | None = None) -> SparseHead:
+    """A :class:`SparseHead` with the parameters saved at ``path``.
+
+    Args:
+        term_ids: the vocabulary ids the head scores (default: the file's). Pass every non-special id to score the
+            whole vocabulary: a head trained on one corpus has trained rows only for that corpus's terms (14,750 of
+            30,522 for SciFact), and on another corpus those it lacks would get no weight at all, not even from the
+            lexical channel. The other terms fall back to the untrained tied head (word embedding row, starting
+            bias), the head the trained rows started from, so their weights are on the same scale.
+    """
     from recplug.errors import ConfigError, CorruptFileError
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        term_ids = state["term_ids"].numpy()
+        saved = state["term_ids"].numpy()
         lexical = LexicalChannel.from_tensor(state["lexical"]) if "lexical" in state else None
+        init_bias = float(state["init_bias"]) if "init_bias" in state else DEFAULT_INIT_BIAS
     except (OSError, RuntimeError, KeyError, EOFError, ValueError, ConfigError) as exc:
         raise CorruptFileError(f"{path}: not a saved sparse head ({exc})") from exc
-    return SparseHead(word_embeddings, term_ids, bf16=bf16, skip_scale=float(state.get("skip_scale", 0.0)),
-                      transform="transform.weight" in state, lexical=lexical).load(path)
+    return SparseHead(word_embeddings, saved if term_ids is None else term_ids, init_bias=init_bias, bf16=bf16,
+                      skip_scale=float(state.get("skip_scale", 0.0)), transform="transform.weight" in state,
+                      lexical=lexical).load(path)
 
 
 class SparseDocEncoder(nn.Module):
@@ -238,7 +292,7 @@ class SparseDocEncoder(nn.Module):
     """
 
     def __init__(self, special_ids: np.ndarray, model_dir: str | Path | None = None,
-                 term_ids: np.ndarray | None = None, init_bias: float = -3.5, bf16: bool = False,
+                 term_ids: np.ndarray | None = None, init_bias: float = DEFAULT_INIT_BIAS, bf16: bool = False,
                  skip_scale: float = 2.0, lexical_weight: float = 0.0) -> None:
         super().__init__()
         from recplug_flops_idf.backbone import load_backbone
@@ -254,11 +308,13 @@ class SparseDocEncoder(nn.Module):
 
 @torch.no_grad()
 def encode_documents(model: SparseDocEncoder, tokenizer: Any, texts: list[str], window: int = 512,
-                     max_windows: int | None = None, batch_size: int = 16, progress: bool = False) -> Any:
+                     max_windows: int | None = None, batch_size: int = 16, progress: bool = False,
+                     lexical: bool = True) -> Any:
     """Encode ``N`` whole texts (every ``window``-token window, see :mod:`recplug_flops_idf.backbone`) into a
-    CSR ``N x V`` float32 matrix of term weights."""
+    CSR ``N x V`` float32 matrix of term weights (``lexical=False``: the learned part only, without the lexical
+    channel)."""
     import scipy.sparse as sp
-    from tqdm.auto import tqdm
+    from recplug_eval import progress_bar
 
     from recplug_flops_idf.backbone import encode_hidden
 
@@ -266,10 +322,11 @@ def encode_documents(model: SparseDocEncoder, tokenizer: Any, texts: list[str], 
     model.eval()
     blocks = []
     step = 8 * batch_size
-    for start in tqdm(range(0, len(texts), step), desc="encode documents", disable=not progress):
+    for start in progress_bar(range(0, len(texts), step), desc="sparse encoder: documents", unit="block",
+                              disable=not progress):
         states = encode_hidden(texts[start : start + step], tokenizer, model.bert, window, max_windows, batch_size,
                                bf16=model.bf16)
-        blocks.append(encode_hidden_states(model.head, states))
+        blocks.append(encode_hidden_states(model.head, states, lexical=lexical))
     model.train(was_training)
     if not blocks:
         return sp.csr_matrix((0, model.head.vocab_size), dtype=np.float32)
@@ -277,14 +334,33 @@ def encode_documents(model: SparseDocEncoder, tokenizer: Any, texts: list[str], 
 
 
 @torch.no_grad()
-def encode_hidden_states(head: SparseHead, states: Any, batch_size: int = 64, progress: bool = False) -> Any:
-    """Encode cached backbone states (a :class:`recplug_flops_idf.backbone.HiddenStates`) into CSR ``N x V``."""
+def encode_hidden_states(head: SparseHead, states: Any, batch_size: int = 64, progress: bool = False,
+                         lexical: bool = True) -> Any:
+    """Encode cached backbone states (a :class:`recplug_flops_idf.backbone.HiddenStates`) into CSR ``N x V``
+    (``lexical=False``: without the lexical channel)."""
     import scipy.sparse as sp
-    from tqdm.auto import tqdm
+    from recplug_eval import progress_bar
 
     blocks = []
-    for start in tqdm(range(0, len(states), batch_size), desc="sparse head", disable=not progress):
+    for start in progress_bar(range(0, len(states), batch_size), desc="sparse head", unit="batch",
+                              disable=not progress):
         rows = np.arange(start, min(start + batch_size, len(states)))
         values, offsets, token_ids = states.gather(rows)
-        blocks.append(head.to_csr(head(torch.from_numpy(values), offsets, token_ids)))
+        blocks.append(head.to_csr(head(torch.from_numpy(values), offsets, token_ids, lexical=lexical)))
+    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, head.vocab_size), dtype=np.float32)
+
+
+@torch.no_grad()
+def lexical_documents(head: SparseHead, token_ids: list[np.ndarray], batch_size: int = 256) -> Any:
+    """CSR ``N x V`` float32: the head's lexical channel alone, ``weight * w_lex``, of ``N`` texts given as term ids
+    (special tokens removed, the positions the backbone reads). Cheap (counting, no model): the part of a
+    document's weights that depends on the corpus (its ``avgdl``), added to the cached learned part."""
+    import scipy.sparse as sp
+
+    blocks = []
+    for start in range(0, len(token_ids), batch_size):
+        part = token_ids[start : start + batch_size]
+        offsets = np.concatenate([[0], np.cumsum([len(t) for t in part])]).astype(np.int64)
+        flat = np.concatenate(part).astype(np.int64) if part else np.zeros(0, np.int64)
+        blocks.append(head.to_csr(head.lexical_weights(offsets, flat)))
     return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, head.vocab_size), dtype=np.float32)

@@ -7,6 +7,7 @@ the first :meth:`encode_documents` call if none was given) and travels with the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -21,8 +22,31 @@ from recplug_eval import native_bf16
 from recplug_flops_idf.idf import corpus_idf
 from recplug_flops_idf.index import InvertedIndex
 from recplug_flops_idf.lexical import LexicalChannel, average_length
-from recplug_flops_idf.query_encoder import InferenceFreeQueryEncoder, check_idf, term_sets
+from recplug_flops_idf.query_encoder import (
+    InferenceFreeQueryEncoder,
+    check_idf,
+    check_texts,
+    term_sets,
+    unique_terms,
+)
 from recplug_flops_idf.vocab import load_vocabulary
+
+log = logging.getLogger(__name__)
+
+
+def warn_unscored(head: Any, token_ids: list[np.ndarray], idf: np.ndarray | None) -> float:
+    """Warn (once per call, with the share) when the corpus holds terms ``head`` does not score: they can get
+    no weight, so queries with them lose that IDF mass. Returns the share of the corpus's IDF-weighted term
+    occurrences the head cannot score (0.0 for a head over the whole vocabulary)."""
+    flat = np.concatenate(token_ids) if token_ids else np.zeros(0, np.int64)
+    weights = np.ones(len(flat), np.float32) if idf is None else idf[flat]
+    total = float(weights.sum())
+    missed = float(weights[head.columns.numpy()[flat] < 0].sum()) / total if total > 0 else 0.0
+    if missed > 0:
+        log.warning("the sparse head scores %d of %d terms: %.1f%% of this corpus's IDF-weighted term occurrences "
+                    "get no weight (load the head with term_ids= covering the vocabulary)", len(head.term_ids),
+                    head.vocab_size, 100 * missed)
+    return missed
 
 
 def load_idf(path: str | PathLike) -> np.ndarray:
@@ -38,6 +62,8 @@ class InferenceFreeSparseEncoder:
 
     Args:
         head_path: trained head saved by :meth:`SparseHead.save` (default: the untrained tied head).
+        shipped_head: name of a head shipped with the plugin (:mod:`recplug_flops_idf.shipped`, checked against
+            its SHA-256), instead of ``head_path``.
         model_dir: BERT weights and vocabulary (default: the bundled all-MiniLM-L6-v2).
         max_length: tokens per backbone window ([CLS] and [SEP] included, at most 512); longer documents are
             read window after window and max-pooled, so nothing is cut (see :mod:`recplug_flops_idf.backbone`).
@@ -50,7 +76,13 @@ class InferenceFreeSparseEncoder:
             slower on CPUs without them (AVX2). None (default): on where the CPU has them
             (:func:`recplug_eval.native_bf16`).
         lexical_weight: lexical channel of the untrained head (:mod:`recplug_flops_idf.lexical`); a trained
-            head brings its own. Its average document length is fitted with the IDF when not yet known.
+            head brings its own. Its average document length is fitted on the documents with the IDF.
+        cache: folder for the model pass's document encodings (``True``: ``<recplug cache>/flops_idf/documents``;
+            ``None`` / ``False``: no cache). What the model computes (each document's learned term weights) is
+            cached, keyed by the model's and the head file's checksums, the encoder settings and the texts
+            (:func:`recplug_eval.embedding_cache.cache_key`, CSR ``.npz`` written atomically); what is fitted on
+            the corpus (the IDF, the lexical channel's average length and its weights: counting, no model) is
+            recomputed on every call, so the runner may treat the encoder as fitted on its documents.
     """
 
     name = "inference-free-sparse"
@@ -58,7 +90,8 @@ class InferenceFreeSparseEncoder:
 
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
                  max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
-                 batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0) -> None:
+                 batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0,
+                 cache: bool | str | Path | None = True, shipped_head: str | None = None) -> None:
         check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
         check_optional_int(max_windows, "max_windows (None: whole documents)", low=1)
         check_choice(query_weighting, "query_weighting", ("idf", "binary"))
@@ -73,6 +106,12 @@ class InferenceFreeSparseEncoder:
         self.vocab = load_vocabulary(str(model_dir) if model_dir else None)
         self.dimension = self.vocab.size
         self.model_dir = model_dir
+        if shipped_head is not None:
+            from recplug_flops_idf.shipped import shipped_head as shipped_path
+
+            if head_path is not None:
+                raise ConfigError("give head_path or shipped_head, not both")
+            head_path = shipped_path(shipped_head)
         self.head_path = Path(head_path) if head_path else None
         if self.head_path is not None and not self.head_path.exists():
             raise ConfigError(f"head_path {self.head_path} does not exist")
@@ -84,6 +123,15 @@ class InferenceFreeSparseEncoder:
         self.idf: np.ndarray | None = None
         if idf is not None:
             self.set_idf(load_idf(idf) if isinstance(idf, (str, PathLike)) else idf)
+        if cache is not None and not isinstance(cache, (bool, str, PathLike)):
+            raise ConfigError(f"cache must be a folder, True (the default folder) or False, got {cache!r}")
+        self.cache_dir: Path | None = None
+        if cache is True:
+            from recplug_eval import cache_dir
+
+            self.cache_dir = cache_dir() / "flops_idf" / "documents"
+        elif cache:
+            self.cache_dir = Path(cache)
         self._model: Any = None
 
     def config(self) -> dict[str, Any]:
@@ -116,30 +164,74 @@ class InferenceFreeSparseEncoder:
         return InferenceFreeQueryEncoder(self.vocab, self.idf, self.query_weighting).encode(texts)
 
     def model(self) -> Any:
-        """The document model (loaded on first use)."""
+        """The document model (loaded on first use). A trained head scores the whole vocabulary: the terms it
+        was not trained on keep the untrained tied rows (see :func:`recplug_flops_idf.doc_encoder.load_head`)."""
         if self._model is None:
             from recplug_flops_idf.doc_encoder import SparseDocEncoder, load_head
 
             model = SparseDocEncoder(self.vocab.special_ids, self.model_dir, bf16=self.bf16,
                                      lexical_weight=self.lexical_weight)
             if self.head_path is not None:
-                model.head = load_head(self.head_path, model.bert.embeddings.word_embeddings.weight, bf16=self.bf16)
+                model.head = load_head(self.head_path, model.bert.embeddings.word_embeddings.weight, bf16=self.bf16,
+                                       term_ids=model.head.term_ids.numpy())
             self._model = model.eval()
         return self._model
 
-    def encode_documents(self, texts: Sequence[str]) -> Any:
-        """CSR ``N x V`` document term weights; fits the IDF on ``texts`` if none is set."""
-        from recplug_flops_idf.doc_encoder import encode_documents
+    def model_pass_key(self) -> dict[str, Any]:
+        """What the model pass (the learned document weights) depends on: the cache key of :meth:`encode_documents`."""
+        from recplug_flops_idf.backbone import model_checksum
 
-        terms = term_sets(self.vocab, texts, "documents")  # empty / only special tokens -> InvalidInputError
-        if self.idf is None:
-            self.set_idf(corpus_idf(terms, self.vocab.size))  # fit_idf on the term sets just computed
         head = self.model().head
-        if head.lexical_channel.active and head.lexical_channel.average_length == 0:
-            columns = head.columns.numpy()[np.concatenate(self.vocab.token_ids(texts))]
-            head.set_average_length(average_length(columns, len(texts)))
-        return encode_documents(self.model(), self.vocab.tokenizer, list(texts), self.max_length, self.max_windows,
-                                self.batch_size, progress=len(texts) > 256)
+        return {
+            "model_sha256": model_checksum(str(self.model_dir) if self.model_dir else None),
+            "vocab_sha256": self.vocab.checksum,
+            "head_sha256": sha256_file(self.head_path) if self.head_path else "untrained",
+            "head_start": {"init_bias": float(head.init_bias), "skip_scale": float(head.skip_scale),
+                           "terms": len(head.term_ids)},  # the untrained head's settings (and a trained head's rows)
+            "max_length": self.max_length,
+            "max_windows": self.max_windows,
+            "bf16": self.bf16,
+        }
+
+    def encode_documents(self, texts: Sequence[str]) -> Any:
+        """CSR ``N x V`` document term weights; fits the IDF (and the lexical channel's average length) on
+        ``texts`` if no IDF is set.
+
+        The learned part (the model pass) comes from the cache when the same model, head, settings and texts were
+        encoded before; the lexical channel's part is counted from the tokens each time (see the class).
+        """
+        import scipy.sparse as sp
+
+        from recplug_flops_idf.doc_encoder import encode_documents, lexical_documents
+
+        texts = check_texts(texts, "documents")
+        token_ids = self.vocab.token_ids(texts)
+        terms = unique_terms(token_ids, "documents")  # only special tokens -> InvalidInputError
+        fitted_now = self.idf is None
+        if fitted_now:
+            self.set_idf(corpus_idf(terms, self.vocab.size))
+        model = self.model()
+        head = model.head
+        if self.max_windows is not None:  # the positions the backbone reads
+            token_ids = [ids[: self.max_windows * (self.max_length - 2)] for ids in token_ids]
+
+        def model_pass() -> Any:
+            return encode_documents(model, self.vocab.tokenizer, texts, self.max_length, self.max_windows,
+                                    self.batch_size, progress=len(texts) > 256, lexical=False)
+
+        if self.cache_dir is None:
+            learned = model_pass()
+        else:
+            from recplug_eval import EmbeddingCache
+
+            learned = EmbeddingCache(self.cache_dir).get_or_compute(self.model_pass_key(), "documents-model-pass",
+                                                                    texts, model_pass)
+        warn_unscored(head, token_ids, self.idf)
+        if not head.lexical_channel.active:
+            return learned
+        if fitted_now or head.lexical_channel.average_length == 0:
+            head.set_average_length(average_length(head.columns.numpy()[np.concatenate(token_ids)], len(texts)))
+        return sp.csr_matrix(learned + lexical_documents(head, token_ids), dtype=np.float32)
 
     def build_index(self, prune_below: float = 0.0) -> InvertedIndex:
         """An empty :class:`InvertedIndex` for this encoder: IDF folded into the postings (``"idf"``

@@ -16,7 +16,7 @@ def recplug_retrieval_encoders() -> list[RetrievalEncoderSpec]:
             description="inference-free learned sparse: IDF term-set queries, MiniLM + tied MLM head documents",
             output="sparse",
             index="sparse-inverted",
-            fits_on_documents=True,  # IDF of the corpus it encodes
+            fits_on_documents=True,  # IDF of the corpus it encodes; the encoder caches its model pass itself
             needs_model=True,
             inference_free_queries=True,  # queries: tokenizer + IDF lookup, no model
         )
@@ -57,3 +57,10 @@ def recplug_demo_steps():
     from recplug_flops_idf.demo import demo_steps
 
     return demo_steps()
+
+
+@hookimpl
+def recplug_commands():
+    from recplug_flops_idf.cli import command_specs
+
+    return command_specs()

@@ -36,8 +36,14 @@ def check_idf(idf: Any, vocab_size: int) -> np.ndarray:
 
 def term_sets(vocab: Vocabulary, texts: Sequence[str], what: str, max_length: int | None = None) -> list[np.ndarray]:
     """Sorted unique term ids of each text; a text with only special or unknown tokens is an error."""
+    return unique_terms(vocab.token_ids(check_texts(texts, what), max_length=max_length), what)
+
+
+def unique_terms(token_ids: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
+    """Sorted unique ids of each row of ``token_ids`` (from :meth:`Vocabulary.token_ids`); an empty row (a text with
+    only special or unknown tokens) is an :class:`InvalidInputError` naming it."""
     out = []
-    for row, ids in enumerate(vocab.token_ids(check_texts(texts, what), max_length=max_length)):
+    for row, ids in enumerate(token_ids):
         if ids.size == 0:
             raise InvalidInputError(f"{what}: row {row} has only special or unknown tokens (nothing to match)")
         out.append(np.unique(ids))

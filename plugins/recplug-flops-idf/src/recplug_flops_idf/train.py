@@ -89,7 +89,7 @@ def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regu
         idf: ``V`` corpus IDF.
     """
     import torch
-    from tqdm.auto import tqdm
+    from recplug_eval import progress_bar
 
     from recplug_flops_idf.distill import contrastive_loss, kl_distillation
 
@@ -107,7 +107,7 @@ def train_head(head: Any, states: Any, examples: Sequence[TrainingExample], regu
     head.train()
     order = rng.permutation(len(examples))
     cursor = 0
-    for step in tqdm(range(config.steps), desc=f"train ({regularizer.name})", disable=not progress):
+    for step in progress_bar(range(config.steps), desc=f"train ({regularizer.name})", unit="step", disable=not progress):
         if cursor + config.queries_per_batch > len(order):
             order, cursor = rng.permutation(len(examples)), 0
         batch = [examples[i] for i in order[cursor : cursor + config.queries_per_batch]]

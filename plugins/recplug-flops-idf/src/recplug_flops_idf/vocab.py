@@ -60,6 +60,7 @@ class Vocabulary:
             max_length=max_length,
             return_attention_mask=False,
             return_token_type_ids=False,
+            verbose=False,  # whole documents are longer than the model's 512 positions: the backbone windows them
         )["input_ids"]
         out = []
         for ids in encoded:

@@ -22,7 +22,7 @@ Shapes: ``N`` sets, ``T`` vectors in all, ``D`` input dimension, ``R`` repetitio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from recplug.errors import ConfigError, InvalidInputError
@@ -97,6 +97,20 @@ def as_batch(sets: MultiVectorBatch | Sequence[np.ndarray], dimension: int) -> M
             f"multi-vector sets have dimension {batch.dimension}, the FDE config expects {dimension}"
         )
     return batch
+
+
+def as_labelled_batch(sets: Any, dimension: int, what: str) -> MultiVectorBatch:
+    """:func:`as_batch` for an index's ``add`` / ``search``: every refusal is an :class:`InvalidInputError` whose
+    message starts with ``what`` (``"documents"``, ``"queries"``), numpy's errors for ragged, text or ``None``
+    input included."""
+    try:
+        return as_batch(sets, dimension)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{what}: {exc}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"{what}: expected a list of L_i x {dimension} float arrays or a MultiVectorBatch ({exc})"
+        ) from exc
 
 
 class FixedDimensionalEncoder:

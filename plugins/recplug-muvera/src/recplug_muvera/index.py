@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from recplug.checks import check_choice, check_int, check_real, check_str
-from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError, InvalidInputError
+from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError
 from recplug.fileio import atomic_save_with, atomic_writer
 from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, check_loaded, library_versions
@@ -45,7 +45,7 @@ from recplug_muvera.chamfer import (
     single_blas_thread,
 )
 from recplug_muvera.config import SETUP_FIELDS, FDEConfig, document_config
-from recplug_muvera.fde import as_batch, paired_encoders
+from recplug_muvera.fde import as_labelled_batch, paired_encoders
 
 FAISS_FILE = "fde.faiss"
 SETS_FILE = "vectors.npz"
@@ -155,14 +155,7 @@ class MuveraChamferIndex:
             inner.hnsw.efSearch = self.settings.ef_search
 
     def _batch(self, sets: Any, what: str) -> MultiVectorBatch:
-        try:
-            return as_batch(sets, self.dimension)
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{what}: {exc}") from exc
-        except (TypeError, ValueError, AttributeError) as exc:  # numpy's errors for ragged, text or None input
-            raise InvalidInputError(
-                f"{what}: expected a list of L_i x {self.dimension} float arrays or a MultiVectorBatch ({exc})"
-            ) from exc
+        return as_labelled_batch(sets, self.dimension, what)
 
     # ------------------------------------------------------------------ add / search
     def add(self, vectors: MultiVectorBatch | Sequence[np.ndarray], ids: Sequence[Any] | np.ndarray) -> None:

@@ -3,7 +3,8 @@
 Components:
 * encoder ``"muvera"``: dense FDEs of MiniLM token embeddings (pairs with any dense index);
 * encoder ``"minilm-tokens"``: the token embeddings themselves (multi-vector; pairs with ``"muvera-chamfer"``);
-* index ``"muvera-chamfer"``: FDE candidates from FAISS, reranked by exact Chamfer.
+* index ``"muvera-chamfer"``: FDE candidates from FAISS, reranked by exact Chamfer;
+* index ``"chamfer-exact"``: brute-force Chamfer against every document (the reference for the others).
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ def recplug_retrieval_indexes() -> list[RetrievalIndexSpec]:
             factory=lazy_factory("recplug_muvera.index:MuveraChamferIndex"),
             description="MUVERA: FDE candidates from FAISS (flat/HNSW/IVF/PQ), exact Chamfer rerank",
             capabilities=IndexCapabilities(exact=False, supports_removal=False, supports_save=True, input="multivector"),
-        )
+        ),
+        RetrievalIndexSpec(
+            "chamfer-exact",
+            factory=lazy_factory("recplug_muvera.exact:ChamferExactIndex"),
+            description="exact multi-vector search: brute-force Chamfer (MaxSim) against every document",
+            capabilities=IndexCapabilities(exact=True, supports_removal=False, supports_save=True, input="multivector"),
+        ),
     ]
 
 

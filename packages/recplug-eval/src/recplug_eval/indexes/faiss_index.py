@@ -176,11 +176,11 @@ class FaissIndex:
         if not self.is_trained:
             self.train(x)
         labels = np.arange(self._next_label, self._next_label + x.shape[0], dtype=np.int64)
-        from tqdm.auto import tqdm
+        from recplug_eval.progress import progress
 
         chunk = self._add_chunk or x.shape[0]
         starts = range(0, x.shape[0], chunk)
-        bar = tqdm(
+        bar = progress(
             total=x.shape[0], desc=f"faiss add ({self.config.factory})", unit="vec", disable=x.shape[0] < 200_000
         )
         with bar:
