@@ -191,6 +191,23 @@ def test_shipped_heads_are_checked_against_their_checksum(vocab, tmp_path):
         shipped_head("h", tmp_path)
 
 
+def test_every_shipped_head_matches_its_checksum_and_loads_over_the_whole_vocabulary(vocab):
+    """What ships in ``heads/`` (none: nothing to check) is listed, intact, trained and usable on any corpus."""
+    from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
+    from recplug_flops_idf.shipped import heads_folder, manifest, shipped_head
+
+    listed = manifest()
+    assert sorted(p.name for p in heads_folder().glob("*.pt")) == sorted(e["file"] for e in listed.values())
+    for name, entry in listed.items():
+        path = shipped_head(name)
+        assert path.stat().st_size == entry["bytes"] and entry["command"].startswith("recplug flops-idf-train")
+        head = InferenceFreeSparseEncoder(shipped_head=name, cache=False).model().head
+        assert len(head.term_ids) >= vocab.size - len(vocab.special_ids)
+        untrained = head.input_embeddings[head.term_ids]
+        moved = (head.weight - untrained).abs().amax(dim=1) > 0
+        assert 0 < int(moved.sum()) < len(head.term_ids)  # trained rows, and tied rows for the other terms
+
+
 def test_the_demo_step_labels_what_it_runs():
     from recplug.records import DemoStep
     from recplug_flops_idf.demo import STUDENT_NAME, UNTRAINED_NAME, demo_steps, shipped_available
