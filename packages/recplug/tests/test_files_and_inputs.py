@@ -7,10 +7,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 from recplug.errors import CorruptFileError, IncompatibleFileError, InvalidInputError
-from recplug.fileio import atomic_save_with, atomic_write_json, atomic_writer, read_json
+from recplug.fileio import atomic_folder, atomic_save_with, atomic_write_json, atomic_writer, read_json
 from recplug.manifest import IndexManifest
 from recplug.multivector import MultiVectorBatch
 from recplug.validation import as_float32_matrix, check_ids
+
+
+def test_concurrent_folder_saves_leave_each_others_staging_alone(tmp_path):
+    """Two processes building the same cache folder at once (the demo's recsys workers on an empty cache): the
+    save that finishes first must not remove the other's staging folder as a leftover of a killed save."""
+    target = tmp_path / "ml-100k"
+    with atomic_folder(target) as first:
+        atomic_write_json(first / "meta.json", {"by": "first"})
+        with atomic_folder(target) as second:
+            atomic_write_json(second / "meta.json", {"by": "second"})
+        assert read_json(target / "meta.json") == {"by": "second"}
+        assert (first / "meta.json").exists()  # still there for the first save to finish
+    assert read_json(target / "meta.json") == {"by": "first"}
+    (tmp_path / ".ml-100k.killed.tmp").mkdir()  # a killed save's leftover (no lock held): removed by the next save
+    with atomic_folder(target) as third:
+        atomic_write_json(third / "meta.json", {"by": "third"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ml-100k"]
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):

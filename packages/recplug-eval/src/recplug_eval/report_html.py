@@ -18,13 +18,15 @@ from typing import Any
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5; color: #1f2328;
-       max-width: 1120px; margin: 2rem auto; padding: 0 1.5rem; }
+       max-width: 1400px; margin: 2rem auto; padding: 0 1.5rem; }
 h1 { border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; }
 h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; margin-top: 2.2rem; }
 h3 { margin-top: 1.6rem; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; display: block; overflow-x: auto;
         max-width: 100%; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; white-space: nowrap; }
+th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; }
+th { white-space: normal; vertical-align: bottom; }  /* long headers wrap; numbers never do */
+td { white-space: nowrap; max-width: 36rem; overflow: hidden; text-overflow: ellipsis; }
 th { background: #f6f8fa; }
 tr:nth-child(even) td { background: #fbfcfd; }
 td:first-child { font-weight: 500; }

@@ -137,6 +137,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(staging, 0o777 & ~_umask())
+    lock = _lock_folder(staging)  # held while writing: another process's save leaves this staging folder alone
     try:
         yield staging
         if not path.exists():
@@ -149,11 +150,37 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # ``staging`` now holds the old folder; then the leftovers of killed saves of this folder
+    finally:
+        os.close(lock)
+    # ``staging`` now holds the old folder; then the leftovers of killed saves of this folder (a killed process
+    # holds no lock; a staging folder still locked is another process's save in progress)
     shutil.rmtree(staging, ignore_errors=True)
     for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
+            try:
+                other = _lock_folder(leftover, wait=False)
+            except OSError:  # locked by a live writer, or gone meanwhile
+                continue
+            try:
+                shutil.rmtree(leftover, ignore_errors=True)
+            finally:
+                os.close(other)
+
+
+def _lock_folder(folder: Path, wait: bool = True) -> int:
+    """An exclusive ``flock`` on ``folder`` (the open descriptor; closing it, or the process ending, releases the
+    lock). ``wait=False``: :class:`OSError` at once when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock (leftovers are then removed regardless)
+        return os.open(folder, os.O_RDONLY)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
