@@ -208,6 +208,30 @@ def test_every_shipped_head_matches_its_checksum_and_loads_over_the_whole_vocabu
         assert 0 < int(moved.sum()) < len(head.term_ids)  # trained rows, and tied rows for the other terms
 
 
+def test_terms_head_scores_only_the_heads_terms_with_the_same_weights(scifact_docs):
+    """``terms="head"`` (the demo's setting) is the whole-vocabulary encoding restricted to the head's own terms."""
+    from recplug.errors import ConfigError
+    from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
+    from recplug_flops_idf.shipped import manifest
+
+    with pytest.raises(ConfigError, match="needs a trained head"):
+        InferenceFreeSparseEncoder(terms="head")
+    with pytest.raises(ConfigError, match="terms"):
+        InferenceFreeSparseEncoder(terms="corpus")
+    if not manifest():
+        pytest.skip("no head ships with this install")
+    name = sorted(manifest())[0]
+    texts = scifact_docs[:3]
+    whole = InferenceFreeSparseEncoder(shipped_head=name, cache=False, batch_size=3)
+    own = InferenceFreeSparseEncoder(shipped_head=name, cache=False, batch_size=3, terms="head")
+    head_terms = own.model().head.term_ids.numpy()
+    assert len(head_terms) < len(whole.model().head.term_ids)
+    a, b = whole.encode_documents(texts).toarray(), own.encode_documents(texts).toarray()
+    assert set(np.nonzero(b)[1]) <= set(head_terms)
+    np.testing.assert_allclose(b[:, head_terms], a[:, head_terms], rtol=1e-5, atol=1e-6)
+    assert own.config()["terms"] == "head" and "terms" not in whole.config()
+
+
 def test_the_demo_step_labels_what_it_runs():
     from recplug.records import DemoStep
     from recplug_flops_idf.demo import STUDENT_NAME, UNTRAINED_NAME, demo_steps, shipped_available

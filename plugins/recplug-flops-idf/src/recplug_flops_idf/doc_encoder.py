@@ -137,20 +137,23 @@ class SparseHead(nn.Module):
         """``(rows, cols, positions)`` of every term whose max logit is positive, and where that max is."""
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         weight_t, bias = self.weight.detach().T.to(dtype), self.bias.detach().to(dtype)
+        # Per text: the max over its positions of the logit without the bias (amax: values only, several times
+        # faster than max with indices over all V' columns), compared with -bias; where the max sits is then
+        # looked up only for the few hundred terms that are active.
+        threshold = -bias
         rows, cols, positions = [], [], []
         text = 0
         while text < len(offsets) - 1:  # a chunk: consecutive texts, about chunk_tokens positions
             last = int(np.searchsorted(offsets, offsets[text] + self.chunk_tokens, side="right")) - 1
             last = min(max(last, text + 1), len(offsets) - 1)
             base = int(offsets[text])
-            logits = values[base : int(offsets[last])].to(dtype) @ weight_t + bias  # chunk x V'
+            logits = values[base : int(offsets[last])].to(dtype) @ weight_t  # chunk x V', bias not added
             for i in range(text, last):
                 a, b = int(offsets[i]) - base, int(offsets[i + 1]) - base
-                best, where = logits[a:b].max(dim=0)
-                col = torch.nonzero(best > 0).squeeze(1)
+                col = torch.nonzero(logits[a:b].amax(dim=0) > threshold).squeeze(1)
                 rows.append(torch.full_like(col, i))
                 cols.append(col)
-                positions.append(where[col] + a + base)
+                positions.append(logits[a:b, col].argmax(dim=0) + a + base)
             text = last
         return torch.cat(rows), torch.cat(cols), torch.cat(positions)
 

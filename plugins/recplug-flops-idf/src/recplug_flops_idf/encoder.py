@@ -77,6 +77,10 @@ class InferenceFreeSparseEncoder:
             (:func:`recplug_eval.native_bf16`).
         lexical_weight: lexical channel of the untrained head (:mod:`recplug_flops_idf.lexical`); a trained
             head brings its own. Its average document length is fitted on the documents with the IDF.
+        terms: which terms a trained head scores: ``"vocabulary"`` (default: every term; those the head was not
+            trained on keep the untrained tied rows, see :meth:`model`) or ``"head"`` (only the terms the head file
+            has rows for: the benchmark's students' setting, about half the head's cost, and right on the corpus the
+            head was trained on, where no other term occurs in a document).
         cache: folder for the model pass's document encodings (``True``: ``<recplug cache>/flops_idf/documents``;
             ``None`` / ``False``: no cache). What the model computes (each document's learned term weights) is
             cached, keyed by the model's and the head file's checksums, the encoder settings and the texts
@@ -91,7 +95,9 @@ class InferenceFreeSparseEncoder:
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
                  max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
                  batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0,
-                 cache: bool | str | Path | None = True, shipped_head: str | None = None) -> None:
+                 cache: bool | str | Path | None = True, shipped_head: str | None = None,
+                 terms: str = "vocabulary") -> None:
+        check_choice(terms, "terms", ("vocabulary", "head"))
         check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
         check_optional_int(max_windows, "max_windows (None: whole documents)", low=1)
         check_choice(query_weighting, "query_weighting", ("idf", "binary"))
@@ -115,6 +121,10 @@ class InferenceFreeSparseEncoder:
         self.head_path = Path(head_path) if head_path else None
         if self.head_path is not None and not self.head_path.exists():
             raise ConfigError(f"head_path {self.head_path} does not exist")
+        if terms == "head" and self.head_path is None:
+            raise ConfigError("terms='head' needs a trained head (head_path or shipped_head); the untrained head "
+                              "scores the whole vocabulary")
+        self.terms = terms
         self.max_length, self.query_weighting = int(max_length), query_weighting
         self.max_windows = None if max_windows is None else int(max_windows)
         self.batch_size, self.bf16 = int(batch_size), native_bf16() if bf16 is None else bool(bf16)
@@ -143,6 +153,7 @@ class InferenceFreeSparseEncoder:
             "max_length": self.max_length,
             "max_windows": self.max_windows,
             "query_weighting": self.query_weighting,
+            **({"terms": self.terms} if self.terms != "vocabulary" else {}),
             **({"lexical_weight": self.lexical_weight} if self.head_path is None and self.lexical_weight else {}),
         }
 
@@ -164,8 +175,9 @@ class InferenceFreeSparseEncoder:
         return InferenceFreeQueryEncoder(self.vocab, self.idf, self.query_weighting).encode(texts)
 
     def model(self) -> Any:
-        """The document model (loaded on first use). A trained head scores the whole vocabulary: the terms it
-        was not trained on keep the untrained tied rows (see :func:`recplug_flops_idf.doc_encoder.load_head`)."""
+        """The document model (loaded on first use). A trained head scores the whole vocabulary (``terms=
+        "vocabulary"``): the terms it was not trained on keep the untrained tied rows (see
+        :func:`recplug_flops_idf.doc_encoder.load_head`); with ``terms="head"`` only its own terms."""
         if self._model is None:
             from recplug_flops_idf.doc_encoder import SparseDocEncoder, load_head
 
@@ -173,7 +185,7 @@ class InferenceFreeSparseEncoder:
                                      lexical_weight=self.lexical_weight)
             if self.head_path is not None:
                 model.head = load_head(self.head_path, model.bert.embeddings.word_embeddings.weight, bf16=self.bf16,
-                                       term_ids=model.head.term_ids.numpy())
+                                       term_ids=model.head.term_ids.numpy() if self.terms == "vocabulary" else None)
             self._model = model.eval()
         return self._model
 
