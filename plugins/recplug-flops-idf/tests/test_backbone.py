@@ -56,3 +56,33 @@ def test_a_long_text_is_read_whole_or_capped(backbone, vocab, scifact_docs):
 def test_bad_window_settings_are_errors(backbone, vocab, kwargs):
     with pytest.raises(ConfigError):
         encode_hidden(["text"], vocab.tokenizer, backbone, **kwargs)
+
+
+def test_first_windows_from_the_shared_pass_equal_the_backbones_own(backbone, vocab, scifact_docs):
+    from recplug_flops_idf.backbone import first_windows_of
+
+    long_text = " ".join(scifact_docs[:3])  # more than one 256-token window
+    texts = [long_text, "short text", scifact_docs[1]]
+    assert len(vocab.tokenizer(long_text, add_special_tokens=False)["input_ids"]) > 254
+    assert first_windows_of(texts, 128) is None  # the sentence-transformers pass reads 256-token windows
+    first = first_windows_of(texts, 256)
+    shared = encode_hidden(texts, vocab.tokenizer, backbone, window=256, first_windows=first)
+    own = encode_hidden(texts, vocab.tokenizer, backbone, window=256)
+    np.testing.assert_array_equal(shared.offsets, own.offsets)
+    np.testing.assert_array_equal(shared.token_ids, own.token_ids)
+    np.testing.assert_allclose(shared.values.astype(np.float32), own.values.astype(np.float32), atol=2e-2)
+    np.testing.assert_allclose(shared.dense, own.dense, atol=1e-3)
+    # the later windows are the backbone's own pass in both
+    later = slice(int(own.offsets[0]) + 256, int(own.offsets[1]))
+    np.testing.assert_array_equal(shared.values[later], own.values[later])
+
+
+def test_first_windows_of_another_length_are_an_error(backbone, vocab, scifact_docs):
+    from recplug.errors import IncompatibleFileError
+    from recplug_flops_idf.backbone import first_windows_of
+
+    first = first_windows_of([scifact_docs[0]], 256)
+    with pytest.raises(IncompatibleFileError, match="first 200-token window has 200 positions"):
+        encode_hidden([scifact_docs[0]], vocab.tokenizer, backbone, window=200, first_windows=first)
+    with pytest.raises(IncompatibleFileError, match="holds 1 texts"):
+        encode_hidden([scifact_docs[0], "two"], vocab.tokenizer, backbone, window=256, first_windows=first)

@@ -133,3 +133,33 @@ def test_bfloat16_is_on_by_default_only_where_the_cpu_runs_it_natively(monkeypat
         monkeypatch.setattr(encoder_module, "native_bf16", lambda native=native: native)
         assert InferenceFreeSparseEncoder().bf16 is native
         assert InferenceFreeSparseEncoder(bf16=not native).bf16 is (not native)  # an explicit choice stands
+
+
+def test_the_default_window_reads_first_windows_from_the_dense_encoders_pass(scifact_docs, tmp_path):
+    from recplug_eval import MINILM_NAME, model_description
+    from recplug_eval.embedding_cache import TokenEmbeddingCache
+
+    docs = [" ".join(scifact_docs[:2]), *scifact_docs[2:6]]  # the first one has a second window
+    shared = InferenceFreeSparseEncoder(cache=tmp_path / "a")
+    own = InferenceFreeSparseEncoder(cache=False)
+    assert shared.max_length == own.max_length == 256
+    assert shared.model_pass_key()["first_window"] == "shared"
+    assert InferenceFreeSparseEncoder(max_length=128, cache=tmp_path / "b").model_pass_key()["first_window"] == "own"
+    a, b = shared.encode_documents(docs).toarray(), own.encode_documents(docs).toarray()
+    both = (a > 0) & (b > 0)
+    assert both.sum() >= 0.98 * max((a > 0).sum(), (b > 0).sum())  # float16 states: terms at the threshold may differ
+    np.testing.assert_allclose(a[both], b[both], atol=0.02)
+
+    def never() -> None:
+        raise AssertionError("the sparse encoder did not leave the shared pass in the cache")
+
+    # the pass it read is the one dense MiniLM and minilm-tokens read (same cache entry)
+    assert len(TokenEmbeddingCache().get_or_compute(model_description(MINILM_NAME, 256), docs, never)) == len(docs)
+
+
+def test_a_shipped_head_is_read_with_the_window_it_was_trained_with():
+    from recplug_flops_idf.shipped import manifest
+
+    for name, entry in manifest().items():
+        assert InferenceFreeSparseEncoder(shipped_head=name).max_length == entry["window"]
+        assert InferenceFreeSparseEncoder(shipped_head=name, max_length=64).max_length == 64

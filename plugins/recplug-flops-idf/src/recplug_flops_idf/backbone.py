@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from recplug.errors import ConfigError
+from recplug.errors import ConfigError, IncompatibleFileError
 
 
 @dataclass
@@ -104,6 +104,27 @@ def load_backbone(model_dir: str | Path | None = None) -> Any:
     return BertModel.from_pretrained(str(model_dir or minilm_dir()), add_pooling_layer=False).eval()
 
 
+def first_windows_of(texts: list[str], window: int, model_dir: str | Path | None = None,
+                     desc: str = "MiniLM (shared pass)") -> Any:
+    """The first windows' states of ``texts`` from recplug_eval's shared sentence-transformers pass (the token-embedding
+    cache that dense ``minilm`` and ``minilm-tokens`` read: one model pass per corpus for all three), or ``None``
+    when that pass reads other windows than this backbone would.
+
+    The pass truncates each text to the model's max sequence length, [CLS] and [SEP] included: the same ids, the
+    same positions and the same last hidden states as this module's first ``window``-token window when ``window``
+    is that length (256 for all-MiniLM-L6-v2). Returns a :class:`recplug.multivector.MultiVectorBatch` (``N`` sets,
+    float16, memory-mapped when cached) for :func:`encode_hidden`'s ``first_windows``; computes and caches the pass
+    when it is not cached yet.
+    """
+    from recplug_eval import MINILM_NAME, load_sentence_transformer, model_description, shared_token_embeddings
+
+    model = load_sentence_transformer(model_dir)
+    if int(model.max_seq_length) != int(window):
+        return None
+    label = MINILM_NAME if model_dir is None else Path(model_dir).name  # the dense encoder's label for its pass
+    return shared_token_embeddings(model, model_description(label, window), list(texts), desc=desc)
+
+
 def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_windows: int | None) -> list[list[int]]:
     """``[CLS] chunk [SEP]`` windows of at most ``window`` ids covering ``ids`` (one window if ``ids`` is empty)."""
     step = window - 2
@@ -113,7 +134,7 @@ def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_win
 
 def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int = 512, max_windows: int | None = None,
                   batch_size: int = 16, keep_hidden: bool = True, bf16: bool = False,
-                  progress: bool = False) -> HiddenStates:
+                  progress: bool = False, first_windows: Any = None) -> HiddenStates:
     """Run the backbone over every window of ``texts`` (see the module docstring).
 
     Args:
@@ -122,6 +143,10 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
         batch_size: windows per forward pass (windows are sorted by length to limit padding).
         keep_hidden: keep the per-position states (``False``: only the dense embeddings).
         bf16: run the backbone under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16).
+        first_windows: the states of each text's first window from an earlier pass of the same model (a
+            :class:`recplug.multivector.MultiVectorBatch` of ``N`` sets, ``T_i x H``: the shared sentence-transformers
+            pass, :func:`first_windows_of`, when ``window`` is its max sequence length); only the later windows are
+            run. A set whose length is not its text's first window is an :class:`IncompatibleFileError`.
     """
     import torch
     from recplug_eval import progress_bar
@@ -147,7 +172,25 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
     values = np.zeros((int(starts[-1]) if keep_hidden else 0, width), np.float16)
     dense = np.zeros((n, width), np.float32)
     first = np.searchsorted(owner_a, np.arange(n))  # each text's first window
-    order = np.argsort(-sizes, kind="stable")
+    todo = np.arange(len(windows))
+    if first_windows is not None:
+        if len(first_windows) != n:
+            raise IncompatibleFileError(f"first_windows holds {len(first_windows)} texts, not {n}")
+        given = np.diff(np.asarray(first_windows.offsets))
+        wrong = np.flatnonzero(given != sizes[first])
+        if len(wrong):
+            i = int(wrong[0])
+            raise IncompatibleFileError(f"first_windows: text {i} has {given[i]} states but its first {window}-token "
+                                        f"window has {sizes[first[i]]} positions ({len(wrong)} texts differ): states of "
+                                        "another tokenizer or sequence length")
+        for row, w in enumerate(first):
+            h = np.asarray(first_windows[row])
+            if keep_hidden:
+                values[starts[w] : starts[w + 1]] = h
+            mean = h.astype(np.float32).mean(0)
+            dense[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        todo = np.setdiff1d(todo, first)
+    order = todo[np.argsort(-sizes[todo], kind="stable")]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in progress_bar(range(0, len(order), batch_size), desc="MiniLM backbone", unit="batch",
                                   disable=not progress):

@@ -41,6 +41,9 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=positive_int, default=defaults.warmup, help="steps of the lambda warm-up")
     parser.add_argument("--lexical-weight", type=float, default=defaults.lexical_weight,
                         help="weight of the head's lexical channel (BM25's document-side term weight)")
+    parser.add_argument("--window", type=positive_int, default=defaults.window,
+                        help="backbone tokens per window, [CLS] and [SEP] included (default: %(default)s, MiniLM's "
+                        "sentence length, so the first window is the dense encoder's cached pass)")
     parser.add_argument("--train-split", default="train", help="qrels split to train on (default: train)")
     parser.add_argument("--eval-split", default="test", help="qrels split to evaluate on (default: test; "
                         "skipped when the folder has none)")

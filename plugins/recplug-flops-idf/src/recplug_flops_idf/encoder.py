@@ -49,6 +49,11 @@ def warn_unscored(head: Any, token_ids: list[np.ndarray], idf: np.ndarray | None
     return missed
 
 
+#: backbone tokens per window when neither the caller nor a shipped head says: all-MiniLM-L6-v2's max sequence
+#: length, so that the first window is the sentence-transformers pass the dense encoders share
+DEFAULT_WINDOW = 256
+
+
 def load_idf(path: str | PathLike) -> np.ndarray:
     """An IDF array saved with ``np.save`` (no pickles); a missing or unreadable file is a ConfigError."""
     try:
@@ -67,6 +72,11 @@ class InferenceFreeSparseEncoder:
         model_dir: BERT weights and vocabulary (default: the bundled all-MiniLM-L6-v2).
         max_length: tokens per backbone window ([CLS] and [SEP] included, at most 512); longer documents are
             read window after window and max-pooled, so nothing is cut (see :mod:`recplug_flops_idf.backbone`).
+            ``None`` (default): the window a shipped head was trained with (``heads.json``), else
+            :data:`DEFAULT_WINDOW`. When it equals the sentence-transformers model's max sequence length (256 for
+            all-MiniLM-L6-v2) and the cache is on, each document's first window comes from the forward pass that
+            dense ``minilm`` and ``minilm-tokens`` share (:func:`recplug_flops_idf.backbone.first_windows_of`), so
+            on one corpus the three cost one MiniLM pass plus this encoder's later windows.
         max_windows: read at most this many windows per document (``None``: whole documents).
         query_weighting: ``"idf"`` (values are the IDF) or ``"binary"`` (values are 1).
         idf: ``V`` IDF values, or a ``.npy`` path; default: fitted on the first documents encoded.
@@ -93,12 +103,13 @@ class InferenceFreeSparseEncoder:
     output = "sparse"
 
     def __init__(self, head_path: str | Path | None = None, model_dir: str | Path | None = None,
-                 max_length: int = 512, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
+                 max_length: int | None = None, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
                  batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0,
                  cache: bool | str | Path | None = True, shipped_head: str | None = None,
                  terms: str = "vocabulary") -> None:
         check_choice(terms, "terms", ("vocabulary", "head"))
-        check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
+        if max_length is not None:
+            check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
         check_optional_int(max_windows, "max_windows (None: whole documents)", low=1)
         check_choice(query_weighting, "query_weighting", ("idf", "binary"))
         check_int(batch_size, "batch_size", low=1, high=1 << 16)
@@ -118,6 +129,10 @@ class InferenceFreeSparseEncoder:
             if head_path is not None:
                 raise ConfigError("give head_path or shipped_head, not both")
             head_path = shipped_path(shipped_head)
+            if max_length is None:
+                from recplug_flops_idf.shipped import manifest
+
+                max_length = int(manifest()[shipped_head].get("window", DEFAULT_WINDOW))
         self.head_path = Path(head_path) if head_path else None
         if self.head_path is not None and not self.head_path.exists():
             raise ConfigError(f"head_path {self.head_path} does not exist")
@@ -125,7 +140,8 @@ class InferenceFreeSparseEncoder:
             raise ConfigError("terms='head' needs a trained head (head_path or shipped_head); the untrained head "
                               "scores the whole vocabulary")
         self.terms = terms
-        self.max_length, self.query_weighting = int(max_length), query_weighting
+        self.max_length = DEFAULT_WINDOW if max_length is None else int(max_length)
+        self.query_weighting = query_weighting
         self.max_windows = None if max_windows is None else int(max_windows)
         self.batch_size, self.bf16 = int(batch_size), native_bf16() if bf16 is None else bool(bf16)
         LexicalChannel(weight=lexical_weight)  # a bad weight fails here, not at the first document
@@ -143,6 +159,7 @@ class InferenceFreeSparseEncoder:
         elif cache:
             self.cache_dir = Path(cache)
         self._model: Any = None
+        self._shares: bool | None = None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -203,7 +220,18 @@ class InferenceFreeSparseEncoder:
             "max_length": self.max_length,
             "max_windows": self.max_windows,
             "bf16": self.bf16,
+            "first_window": "shared" if self.shares_first_window() else "own",  # float16 states vs its own pass
         }
+
+    def shares_first_window(self) -> bool:
+        """Whether the model pass reads each document's first window from the shared sentence-transformers pass
+        (the cache is on and the window is that model's max sequence length; see ``max_length``)."""
+        if self._shares is None:
+            from recplug_eval import load_sentence_transformer
+
+            self._shares = self.cache_dir is not None and (
+                int(load_sentence_transformer(self.model_dir).max_seq_length) == self.max_length)
+        return self._shares
 
     def encode_documents(self, texts: Sequence[str]) -> Any:
         """CSR ``N x V`` document term weights; fits the IDF (and the lexical channel's average length) on
@@ -228,8 +256,13 @@ class InferenceFreeSparseEncoder:
             token_ids = [ids[: self.max_windows * (self.max_length - 2)] for ids in token_ids]
 
         def model_pass() -> Any:
+            first = None
+            if self.shares_first_window():
+                from recplug_flops_idf.backbone import first_windows_of
+
+                first = first_windows_of(list(texts), self.max_length, self.model_dir)
             return encode_documents(model, self.vocab.tokenizer, texts, self.max_length, self.max_windows,
-                                    self.batch_size, progress=len(texts) > 256, lexical=False)
+                                    self.batch_size, progress=len(texts) > 256, lexical=False, first_windows=first)
 
         if self.cache_dir is None:
             learned = model_pass()

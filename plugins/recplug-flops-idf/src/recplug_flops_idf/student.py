@@ -52,7 +52,7 @@ class StudentConfig:
     skip_scale: float = 2.0
     init_bias: float = -3.5
     lexical_weight: float = 1.0
-    window: int = 512
+    window: int = 256
     seed: int = 0
 
 
@@ -96,20 +96,25 @@ def corpus_states(texts: list[str], vocab: Any, backbone: Any, window: int = 512
                   keep_hidden: bool = True, cache: Path | None = None, progress: bool = False,
                   model_dir: str | None = None) -> HiddenStates:
     """:func:`recplug_flops_idf.backbone.encode_hidden` of ``texts``, read from / written to ``cache`` (a folder;
-    ``None``: no cache), keyed by the model's checksum, ``window``, ``bf16``, ``keep_hidden`` and the texts."""
+    ``None``: no cache), keyed by the model's checksum, ``window``, ``bf16``, ``keep_hidden`` and the texts.
+
+    With a cache, the first windows of ``texts`` come from the shared sentence-transformers pass when it reads the
+    same windows (:func:`recplug_flops_idf.backbone.first_windows_of`), as the encoder's do."""
     from recplug_eval import cache_key
 
-    from recplug_flops_idf.backbone import encode_hidden, model_checksum
+    from recplug_flops_idf.backbone import encode_hidden, first_windows_of, model_checksum
 
-    path = None
+    path, first = None, None
     if cache is not None:
+        first = first_windows_of(texts, window, model_dir) if keep_hidden else None
         key = cache_key({"model_sha256": model_checksum(model_dir), "window": window, "bf16": bf16,
-                         "keep_hidden": keep_hidden}, "hidden-states", texts)
+                         "keep_hidden": keep_hidden, "first_window": "own" if first is None else "shared"},
+                        "hidden-states", texts)
         path = Path(cache) / f"states-{key}.npz"
         if path.exists():
             return HiddenStates.load(path)
     states = encode_hidden(texts, vocab.tokenizer, backbone, window, keep_hidden=keep_hidden, bf16=bf16,
-                           progress=progress)
+                           progress=progress, first_windows=first)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         states.save(path)
