@@ -262,3 +262,7 @@ def test_the_demo_section_reports_this_runs_numbers(tiny_beir, tmp_path):
     assert section.results["nDCG@10"] == ours.metrics["nDCG@10"]
     assert "BM25" in section.markdown and section.commands and section.caveats
     assert section.results["trained"] == ("shipped_head" in systems[1].encoder_config)
+    from recplug_flops_idf.encoder import InferenceFreeSparseEncoder
+
+    shares = InferenceFreeSparseEncoder(**systems[1].encoder_config).shares_first_window()
+    assert ("came from the MiniLM pass" in section.markdown) == shares
