@@ -136,8 +136,7 @@ def test_bfloat16_is_on_by_default_only_where_the_cpu_runs_it_natively(monkeypat
 
 
 def test_the_default_window_reads_first_windows_from_the_dense_encoders_pass(scifact_docs, tmp_path):
-    from recplug_eval import MINILM_NAME, model_description
-    from recplug_eval.embedding_cache import TokenEmbeddingCache
+    from recplug_eval import MINILM_NAME, model_description, shared_token_embeddings
 
     docs = [" ".join(scifact_docs[:2]), *scifact_docs[2:6]]  # the first one has a second window
     shared = InferenceFreeSparseEncoder(cache=tmp_path / "a")
@@ -150,11 +149,12 @@ def test_the_default_window_reads_first_windows_from_the_dense_encoders_pass(sci
     assert both.sum() >= 0.98 * max((a > 0).sum(), (b > 0).sum())  # float16 states: terms at the threshold may differ
     np.testing.assert_allclose(a[both], b[both], atol=0.02)
 
-    def never() -> None:
-        raise AssertionError("the sparse encoder did not leave the shared pass in the cache")
+    class NoModel:  # the cache must answer: running a model here would fail
+        def __getitem__(self, index: int) -> None:
+            raise AssertionError("the sparse encoder did not leave the shared pass in the cache")
 
-    # the pass it read is the one dense MiniLM and minilm-tokens read (same cache entry)
-    assert len(TokenEmbeddingCache().get_or_compute(model_description(MINILM_NAME, 256), docs, never)) == len(docs)
+    # the pass it read is the one dense MiniLM and minilm-tokens read (the same cache entry)
+    assert len(shared_token_embeddings(NoModel(), model_description(MINILM_NAME, 256), docs)) == len(docs)
 
 
 def test_a_shipped_head_is_read_with_the_window_it_was_trained_with():

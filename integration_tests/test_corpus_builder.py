@@ -1,0 +1,84 @@
+"""The large-corpus builder of issue 34 (tools/bench/muvera/build_corpus.py): page parsing, passage cutting, the
+query split, and one real build from gzipped manual pages rendered by groff."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("build_corpus", ROOT / "tools" / "bench" / "muvera" / "build_corpus.py")
+assert spec is not None and spec.loader is not None
+build_corpus = sys.modules["build_corpus"] = importlib.util.module_from_spec(spec)  # dataclasses look it up there
+spec.loader.exec_module(build_corpus)
+
+RENDERED = """LS(1)                 User Commands                 LS(1)
+
+NAME
+       ls - list directory contents
+       dir - the same, another name
+
+DESCRIPTION
+       List information about the FILEs (the current directory by default).
+       Sort entries alphabetically.
+
+       -a, --all
+              do not ignore entries starting with .
+
+GNU coreutils 9.1            September 2022                  LS(1)
+"""
+
+
+def test_a_rendered_page_gives_its_summary_and_paragraphs_without_header_headings_or_name():
+    page = build_corpus.parse("ls.1", RENDERED)
+    assert page.summary == "list directory contents"  # the NAME section's first line, after the dash
+    assert page.paragraphs == (
+        "List information about the FILEs (the current directory by default). Sort entries alphabetically.",
+        "-a, --all do not ignore entries starting with .",
+    )
+
+
+def test_passages_keep_every_word_in_order_and_stay_near_the_size():
+    words = [f"w{i}" for i in range(1000)]
+    paragraphs = (" ".join(words[:30]), " ".join(words[30:400]), " ".join(words[400:410]), " ".join(words[410:]))
+    cut = list(build_corpus.passages(build_corpus.Page("x.1", "", paragraphs), 75))
+    assert " ".join(cut).split() == words
+    assert all(len(p.split()) <= 75 for p in cut)
+    assert sum(len(p.split()) < 25 for p in cut) <= 1  # only the page's last passage may be short
+
+
+def test_the_query_split_is_seeded_and_near_its_share():
+    names = [f"page{i}.1" for i in range(20000)]
+    held = [n for n in names if build_corpus.held_out(n, 0.01, seed=0)]
+    assert held == [n for n in names if build_corpus.held_out(n, 0.01, seed=0)]
+    assert 150 < len(held) < 250
+    assert held != [n for n in names if build_corpus.held_out(n, 0.01, seed=1)]
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed (apt-get install groff-base)")
+def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
+    root = tmp_path / "man"
+    (root / "man1").mkdir(parents=True)
+    for i in range(12):
+        body = " ".join(f"word{i}x{j}" for j in range(200))
+        roff = f'.TH TOOL{i} 1\n.SH NAME\ntool{i} \\- does thing number {i} well\n.SH DESCRIPTION\n{body}\n.PP\nsee also\n'
+        (root / "man1" / f"tool{i}.1.gz").write_bytes(gzip.compress(roff.encode()))
+    (root / "man1" / "alias.1.gz").write_bytes(gzip.compress(b".so man1/tool0.1\n"))  # an alias page: skipped
+    out = tmp_path / "corpus"
+    build_corpus.main(["--root", str(root), "--out", str(out), "--query-share", "0.3", "--jobs", "1"])
+    corpus = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
+    queries = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["pages"] == 13 and manifest["rendered"] == 12  # the alias page renders to nothing
+    held = {q["_id"] for q in queries}
+    assert held and all(q["text"].startswith("does thing number") for q in queries)
+    assert not held & {row["title"] for row in corpus}  # a held-out page has no passage in the corpus
+    assert len({row["_id"] for row in corpus}) == len(corpus) == manifest["passages"]
+    assert all(row["text"].split()[0].startswith("word") or row["text"] == "see also" for row in corpus)
+    assert manifest["minilm_tokens_per_passage"]["mean"] > 0
