@@ -71,7 +71,7 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
         (root / "man1" / f"tool{i}.1.gz").write_bytes(gzip.compress(roff.encode()))
     (root / "man1" / "alias.1.gz").write_bytes(gzip.compress(b".so man1/tool0.1\n"))  # an alias page: skipped
     out = tmp_path / "corpus"
-    build_corpus.main(["--root", str(root), "--out", str(out), "--query-share", "0.3", "--jobs", "1"])
+    build_corpus.main(["--root", str(root), "--out", str(out), "--query-share", "0.3", "--jobs", "1", "--no-python"])
     corpus = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
     queries = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -82,3 +82,16 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     assert len({row["_id"] for row in corpus}) == len(corpus) == manifest["passages"]
     assert all(row["text"].split()[0].startswith("word") or row["text"] == "see also" for row in corpus)
     assert manifest["minilm_tokens_per_passage"]["mean"] > 0
+
+
+def test_docstrings_become_pages_of_their_own(tmp_path):
+    source = tmp_path / "pkg" / "mod.py"
+    source.parent.mkdir()
+    long = " ".join(f"word{i}" for i in range(30))
+    source.write_text(f'"""{long}\n\nSecond paragraph."""\n\nclass A:\n    """too short"""\n\n'
+                      f'    def f(self):\n        """{long}"""\n')
+    pages = build_corpus.docstring_pages(source, tmp_path)
+    assert [p.name for p in pages] == ["py:pkg.mod:<module>", "py:pkg.mod:A.f"]  # the short docstring is left out
+    assert pages[0].paragraphs == (long, "Second paragraph.")
+    (tmp_path / "bad.py").write_text("def (:\n")
+    assert build_corpus.docstring_pages(tmp_path / "bad.py", tmp_path) == []  # unparsable: nothing, no error

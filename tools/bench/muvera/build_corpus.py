@@ -4,7 +4,10 @@ No dataset can be downloaded here, so the corpus comes from text that ships in p
 under ``/usr/share/man/man[1-8]`` (not the translations beside them), rendered to plain text by groff (no
 hyphenation, one line per paragraph), cut into passages of about ``--words`` words (75 words are about 100
 all-MiniLM-L6-v2 WordPiece tokens on this text: measured and written to the manifest) at paragraph boundaries where
-possible, exact duplicates dropped (boilerplate such as licence paragraphs repeats across pages).
+possible, exact duplicates dropped (boilerplate such as licence paragraphs repeats across pages). The manual pages of
+a Debian system give about 124k passages; to pass 200k, the corpus also takes the docstrings (at least 20 words;
+read with ``ast``, nothing imported) of the running interpreter's standard library and site-packages: in this
+project's ``.venv`` the packages pinned by ``tools/env/requirements-cpu.txt`` (``--no-python`` leaves them out).
 
 Queries: a seeded share of the pages (``--query-share``) is held out of the corpus; each held-out page with a
 one-line summary in its NAME section ("ls - list directory contents") gives one query, the summary ("list directory
@@ -26,13 +29,16 @@ import argparse
 import gzip
 import hashlib
 import json
+import platform
 import re
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 MAN_ROOT = Path("/usr/share/man")
@@ -95,6 +101,43 @@ def load_page(path: Path) -> Page:
     return parse(path.name.removesuffix(".gz"), render(path))
 
 
+def python_files(roots: Sequence[Path]) -> list[Path]:
+    """The ``*.py`` files under ``roots`` (the interpreter's standard library and site-packages), sorted."""
+    return sorted({p for root in roots if root.is_dir() for p in root.rglob("*.py") if p.is_file()})
+
+
+def docstring_pages(path: Path, root: Path, min_words: int = 20) -> list[Page]:
+    """One page per docstring of at least ``min_words`` words in the Python file ``path`` (module, classes,
+    functions; read with ``ast``, never imported): named ``py:<module>:<qualified name>``, paragraphs split at
+    blank lines, whitespace normalised."""
+    import ast
+
+    try:
+        if path.stat().st_size > 2_000_000:
+            return []
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (SyntaxError, ValueError, OSError, RecursionError):
+        return []
+    module = ".".join(path.relative_to(root).with_suffix("").parts)
+    pages: list[Page] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        text = ast.get_docstring(node, clean=True) if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        if text and len(text.split()) >= min_words:
+            paragraphs = tuple(" ".join(block.split()) for block in text.split("\n\n") if block.strip())
+            pages.append(Page(f"py:{module}:{prefix or '<module>'}", "", paragraphs))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, f"{prefix}.{child.name}" if prefix else child.name)
+
+    visit(tree, "")
+    return pages
+
+
+def load_python_file(item: tuple[Path, Path]) -> list[Page]:
+    return docstring_pages(*item)
+
+
 def passages(page: Page, words: int) -> Iterator[str]:
     """Passages of about ``words`` words: paragraphs gathered until they reach it; a longer paragraph is cut into
     pieces of ``words`` words (its last piece joins the next passage when short)."""
@@ -152,17 +195,30 @@ def measure_tokens(texts: Sequence[str], sample: int = 2000, seed: int = 0) -> d
             "p95": lengths[int(len(lengths) * 0.95)], "max": lengths[-1]}
 
 
-def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs: int) -> tuple[list[dict], list[dict], dict]:
-    """Corpus rows, query rows and counts from the page ``files``."""
+def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs: int,
+          python_items: Sequence[tuple[Path, Path]] = ()) -> tuple[list[dict], list[dict], dict]:
+    """Corpus rows, query rows and counts from the manual page ``files`` and the Python files ``python_items``
+    (``(file, root)`` pairs; their docstrings join the corpus, never the queries)."""
     files = list(files)
     corpus: list[dict] = []
     queries: list[dict] = []
     seen: set[str] = set()
-    counts = {"pages": len(files), "rendered": 0, "held_out": 0, "duplicates_dropped": 0}
-    started, step = time.perf_counter(), max(len(files) // 10, 1)
+    counts = {"pages": len(files), "rendered": 0, "held_out": 0, "python_files": len(python_items), "docstrings": 0,
+              "duplicates_dropped": 0}
+
+    def add(page: Page) -> None:
+        for i, text in enumerate(passages(page, words)):
+            key = hashlib.sha256(text.encode()).hexdigest()
+            if key in seen:
+                counts["duplicates_dropped"] += 1
+                continue
+            seen.add(key)
+            corpus.append({"_id": f"{page.name}#{i}", "title": page.name, "text": text})
+
+    started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for done, page in enumerate(pool.map(load_page, files, chunksize=64), 1):
-            if done % step == 0:
+            if done % max(len(files) // 10, 1) == 0:
                 print(f"pages: {done:,}/{len(files):,} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
             if not page.paragraphs:
                 continue
@@ -172,13 +228,14 @@ def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs
                 if len(page.summary.split()) >= 3:
                     queries.append({"_id": page.name, "text": page.summary})
                 continue
-            for i, text in enumerate(passages(page, words)):
-                key = hashlib.sha256(text.encode()).hexdigest()
-                if key in seen:
-                    counts["duplicates_dropped"] += 1
-                    continue
-                seen.add(key)
-                corpus.append({"_id": f"{page.name}#{i}", "title": page.name, "text": text})
+            add(page)
+        for done, found in enumerate(pool.map(load_python_file, python_items, chunksize=256), 1):
+            if done % max(len(python_items) // 10, 1) == 0:
+                print(f"python files: {done:,}/{len(python_items):,} ({time.perf_counter() - started:.0f} s)",
+                      file=sys.stderr, flush=True)
+            counts["docstrings"] += len(found)
+            for page in found:
+                add(page)
     return corpus, queries, counts
 
 
@@ -197,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-pages", type=int, default=None, help="read only this many pages (a quick build)")
     parser.add_argument("--jobs", type=int, default=2, help="groff processes")
     parser.add_argument("--root", default=str(MAN_ROOT), help="manual page root (default: /usr/share/man)")
+    parser.add_argument("--no-python", action="store_true",
+                        help="leave out the docstrings of this interpreter's standard library and site-packages")
     args = parser.parse_args(argv)
     from recplug.errors import ConfigError
     from recplug.fileio import atomic_folder
@@ -207,18 +266,26 @@ def main(argv: list[str] | None = None) -> None:
     files = page_files(root)[: args.max_pages]
     if not files:
         raise ConfigError(f"{root}: no manual pages under man1..man8 (install some, e.g. apt-get install manpages)")
+    python_roots = [] if args.no_python else sorted({Path(p) for k, p in sysconfig.get_paths().items()
+                                                      if k in ("stdlib", "purelib", "platlib")})
+    python_items = [(f, root) for root in python_roots for f in python_files([root])
+                    if not any(r != root and r.is_relative_to(root) and f.is_relative_to(r) for r in python_roots)]
     started = time.perf_counter()
-    corpus, queries, counts = build(files, args.words, args.query_share, args.seed, args.jobs)
+    corpus, queries, counts = build(files, args.words, args.query_share, args.seed, args.jobs, python_items)
     if not corpus or not queries:
         raise ConfigError(f"{root}: {len(corpus)} passages and {len(queries)} queries: too few pages")
     manifest = {
         "command": "python -m tools.bench.muvera.build_corpus " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "source": f"English manual pages under {root}/man1..man8, rendered by groff 'groff -man -Tutf8 -rHY=0'",
+        "source": f"English manual pages under {root}/man1..man8, rendered by groff 'groff -man -Tutf8 -rHY=0'"
+                  + ("" if args.no_python else "; docstrings (>= 20 words) of the Python files of this interpreter's "
+                     "standard library and site-packages, read with ast"),
         "words_per_passage": args.words, "query_share": args.query_share, "seed": args.seed,
         **counts, "passages": len(corpus), "queries": len(queries),
         "minilm_tokens_per_passage": measure_tokens([row["text"] for row in corpus], seed=args.seed),
         "build_seconds": round(time.perf_counter() - started, 1),
         "debian_packages": owning_packages(root, SECTIONS),
+        "python": {"version": platform.python_version(), "roots": [str(r) for r in python_roots],
+                   "distributions": {d.metadata["Name"]: d.version for d in metadata.distributions()} if python_roots else {}},
     }
     with atomic_folder(Path(args.out)) as staging:
         write_jsonl(staging / "corpus.jsonl", corpus)
