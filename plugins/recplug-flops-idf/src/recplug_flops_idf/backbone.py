@@ -104,6 +104,15 @@ def load_backbone(model_dir: str | Path | None = None) -> Any:
     return BertModel.from_pretrained(str(model_dir or minilm_dir()), add_pooling_layer=False).eval()
 
 
+@lru_cache(maxsize=4)
+def shared_pass_length(model_dir: str | None = None) -> int:
+    """Tokens per text of recplug_eval's shared sentence-transformers pass of the model in ``model_dir`` (``None``:
+    the bundled all-MiniLM-L6-v2, 256): a backbone window of this length reads the same first window."""
+    from recplug_eval import load_sentence_transformer
+
+    return int(load_sentence_transformer(model_dir).max_seq_length)
+
+
 def first_windows_of(texts: list[str], window: int, model_dir: str | Path | None = None,
                      desc: str = "MiniLM (shared pass)") -> Any:
     """The first windows' states of ``texts`` from recplug_eval's shared sentence-transformers pass (the token-embedding
@@ -118,9 +127,9 @@ def first_windows_of(texts: list[str], window: int, model_dir: str | Path | None
     """
     from recplug_eval import MINILM_NAME, load_sentence_transformer, model_description, shared_token_embeddings
 
-    model = load_sentence_transformer(model_dir)
-    if int(model.max_seq_length) != int(window):
+    if shared_pass_length(None if model_dir is None else str(model_dir)) != int(window):
         return None
+    model = load_sentence_transformer(model_dir)
     label = MINILM_NAME if model_dir is None else Path(model_dir).name  # the dense encoder's label for its pass
     return shared_token_embeddings(model, model_description(label, window), list(texts), desc=desc)
 
@@ -130,6 +139,14 @@ def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_win
     step = window - 2
     chunks = [ids[i : i + step] for i in range(0, max(len(ids), 1), step)][:max_windows]
     return [[cls_id, *chunk, sep_id] for chunk in chunks]
+
+
+def unit_mean(states: Any) -> np.ndarray:
+    """``L x H`` states of one window -> their mean, L2-normalised (sentence-transformers' mean pooling +
+    Normalize): float32 ``H``."""
+    import torch
+
+    return torch.nn.functional.normalize(states.mean(0), dim=-1).numpy()
 
 
 def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int = 512, max_windows: int | None = None,
@@ -187,8 +204,7 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
             h = np.asarray(first_windows[row])
             if keep_hidden:
                 values[starts[w] : starts[w + 1]] = h
-            mean = h.astype(np.float32).mean(0)
-            dense[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            dense[row] = unit_mean(torch.from_numpy(h.astype(np.float32)))
         todo = np.setdiff1d(todo, first)
     order = todo[np.argsort(-sizes[todo], kind="stable")]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -207,7 +223,7 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
                 if keep_hidden:
                     values[starts[w] : starts[w + 1]] = h.numpy().astype(np.float16)
                 if first[owner_a[w]] == w:
-                    dense[owner_a[w]] = torch.nn.functional.normalize(h.mean(0), dim=-1).numpy()
+                    dense[owner_a[w]] = unit_mean(h)
     if not keep_hidden:
         return HiddenStates(values, np.zeros(n + 1, np.int64), dense, np.zeros(0, np.int32))
     token_ids = np.fromiter((i for w in windows for i in w), np.int32, int(starts[-1]))

@@ -159,7 +159,6 @@ class InferenceFreeSparseEncoder:
         elif cache:
             self.cache_dir = Path(cache)
         self._model: Any = None
-        self._shares: bool | None = None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -226,12 +225,10 @@ class InferenceFreeSparseEncoder:
     def shares_first_window(self) -> bool:
         """Whether the model pass reads each document's first window from the shared sentence-transformers pass
         (the cache is on and the window is that model's max sequence length; see ``max_length``)."""
-        if self._shares is None:
-            from recplug_eval import load_sentence_transformer
+        from recplug_flops_idf.backbone import shared_pass_length
 
-            self._shares = self.cache_dir is not None and (
-                int(load_sentence_transformer(self.model_dir).max_seq_length) == self.max_length)
-        return self._shares
+        model_dir = None if self.model_dir is None else str(self.model_dir)
+        return self.cache_dir is not None and shared_pass_length(model_dir) == self.max_length
 
     def encode_documents(self, texts: Sequence[str]) -> Any:
         """CSR ``N x V`` document term weights; fits the IDF (and the lexical channel's average length) on

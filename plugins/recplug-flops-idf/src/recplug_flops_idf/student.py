@@ -102,17 +102,18 @@ def corpus_states(texts: list[str], vocab: Any, backbone: Any, window: int = 512
     same windows (:func:`recplug_flops_idf.backbone.first_windows_of`), as the encoder's do."""
     from recplug_eval import cache_key
 
-    from recplug_flops_idf.backbone import encode_hidden, first_windows_of, model_checksum
+    from recplug_flops_idf.backbone import encode_hidden, first_windows_of, model_checksum, shared_pass_length
 
-    path, first = None, None
+    path = None
+    shares = cache is not None and keep_hidden and shared_pass_length(model_dir) == window
     if cache is not None:
-        first = first_windows_of(texts, window, model_dir) if keep_hidden else None
         key = cache_key({"model_sha256": model_checksum(model_dir), "window": window, "bf16": bf16,
-                         "keep_hidden": keep_hidden, "first_window": "own" if first is None else "shared"},
+                         "keep_hidden": keep_hidden, "first_window": "shared" if shares else "own"},
                         "hidden-states", texts)
         path = Path(cache) / f"states-{key}.npz"
-        if path.exists():
+        if path.exists():  # the shared pass is read only when the states must be computed
             return HiddenStates.load(path)
+    first = first_windows_of(texts, window, model_dir) if shares else None
     states = encode_hidden(texts, vocab.tokenizer, backbone, window, keep_hidden=keep_hidden, bf16=bf16,
                            progress=progress, first_windows=first)
     if path is not None:
