@@ -5,7 +5,7 @@ characters; students trained for a few steps), not a measurement: its caches and
 not touched. Seismic runs when ``pyseismic-lsr`` is installed (``recplug-flops-idf[bench]``), else is skipped with
 a line saying so.
 
-    .venv/bin/python -m tools.bench.flops_idf.quick --out /tmp/flops-idf-quick
+    .venv/bin/python -m tools.bench.flops_idf.quick --out out/flops-idf-quick
 """
 
 from __future__ import annotations

@@ -40,11 +40,12 @@ from typing import Any
 
 import numpy as np
 
+from tools.bench.muvera.fde_peer_worker import SEED, K, P, R, best_time, close  # numpy only: one setting, one timer
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 REQUIREMENTS = HERE / "requirements-fde-peers.txt"
 WORKER = HERE / "fde_peer_worker.py"
-R, K, P, SEED = 20, 5, 16, 42  # as fde_peer_worker.py
 
 
 def peers_python(venv: Path) -> Path:
@@ -55,15 +56,6 @@ def peers_python(venv: Path) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
     return python
-
-
-def best_time(fn: Any, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def recplug_side(docs: list[np.ndarray], queries: list[np.ndarray], repeats: int) -> dict[str, Any]:
@@ -79,16 +71,16 @@ def recplug_side(docs: list[np.ndarray], queries: list[np.ndarray], repeats: int
     encode_docs = FixedDimensionalEncoder(config)
     encode_queries = FixedDimensionalEncoder(config.for_queries(), encode_docs.matrices)
     doc_batch, query_batch = MultiVectorBatch.from_sets(docs), MultiVectorBatch.from_sets(queries)
-    timing = {"documents_s": best_time(lambda: encode_docs(doc_batch), repeats),
-              "queries_s": best_time(lambda: encode_queries(query_batch), repeats),
-              "documents_list_s": best_time(lambda: encode_docs(docs), repeats)}
+    timing = {"documents_s": best_time(lambda: encode_docs(doc_batch), repeats)[0],
+              "queries_s": best_time(lambda: encode_queries(query_batch), repeats)[0],
+              "documents_list_s": best_time(lambda: encode_docs(docs), repeats)[0]}
     try:  # muvera-python is also in the project's environment: timed again here, in recplug's own process
         from muvera import Muvera
 
         theirs = Muvera(num_repetitions=R, num_simhash_projections=K, dimension=docs[0].shape[1],
                         projection_type="ams_sketch", projection_dimension=P, fill_empty_partitions=True, seed=SEED)
-        timing["muvera_python_here_documents_s"] = best_time(lambda: theirs.encode_documents(docs), repeats)
-        timing["muvera_python_here_queries_s"] = best_time(lambda: theirs.encode_queries(queries), repeats)
+        timing["muvera_python_here_documents_s"] = best_time(lambda: theirs.encode_documents(docs), repeats)[0]
+        timing["muvera_python_here_queries_s"] = best_time(lambda: theirs.encode_queries(queries), repeats)[0]
     except ImportError:
         pass
     cases = {}
@@ -98,13 +90,8 @@ def recplug_side(docs: list[np.ndarray], queries: list[np.ndarray], repeats: int
         seeded = fde([arrays["points"]], FDEConfig(**case["config"], random_source="reference"))[0]
         injected = fde([arrays["points"]], FDEConfig(**case["config"]), matrices)[0]
         cases[case["file"]] = {"expressible": True,
-                               "from_seed": agreement(seeded, want), "injected": agreement(injected, want)}
+                               "from_seed": close(seeded, want), "injected": close(injected, want)}
     return {"timing": timing, "cases": cases}
-
-
-def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, Any]:
-    return {"equal": bool(np.allclose(got, want, rtol=1e-5, atol=1e-6)),
-            "max_abs_diff": float(np.abs(np.asarray(got, np.float32) - want).max())}
 
 
 def count_equal(cases: dict[str, Any], how: str) -> str:
