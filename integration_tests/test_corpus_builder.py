@@ -82,6 +82,7 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     assert len({row["_id"] for row in corpus}) == len(corpus) == manifest["passages"]
     assert all(row["text"].split()[0].startswith("word") or row["text"] == "see also" for row in corpus)
     assert manifest["minilm_tokens_per_passage"]["mean"] > 0
+    assert manifest["command"].endswith("--out DIR") and str(out) not in manifest["command"]  # no machine's folder
 
 
 def test_docstrings_become_pages_of_their_own(tmp_path):

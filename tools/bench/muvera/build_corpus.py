@@ -239,6 +239,28 @@ def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs
     return corpus, queries, counts
 
 
+def recorded_command(args: Sequence[str]) -> str:
+    """The command for the manifest, without ``--out DIR`` (where it was written says nothing about what was built and
+    would put a path of one machine into the record)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip or arg == "--out" or arg.startswith("--out="):
+            skip = arg == "--out"
+            continue
+        kept.append(arg)
+    return " ".join(["python -m tools.bench.muvera.build_corpus", *kept, "--out DIR"])
+
+
+def portable(path: Path) -> str:
+    """``path`` relative to the interpreter's prefix (``{prefix}/lib/...``, ``{base_prefix}/lib/...``) where it lies
+    inside one, so that the manifest names no folder of one machine."""
+    for name in ("prefix", "base_prefix"):
+        root = Path(getattr(sys, name))
+        if path.is_relative_to(root):
+            return f"{{{name}}}/{path.relative_to(root)}"
+    return str(path)
+
+
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -275,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     if not corpus or not queries:
         raise ConfigError(f"{root}: {len(corpus)} passages and {len(queries)} queries: too few pages")
     manifest = {
-        "command": "python -m tools.bench.muvera.build_corpus " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": recorded_command(argv if argv is not None else sys.argv[1:]),
         "source": f"English manual pages under {root}/man1..man8, rendered by groff 'groff -man -Tutf8 -rHY=0'"
                   + ("" if args.no_python else "; docstrings (>= 20 words) of the Python files of this interpreter's "
                      "standard library and site-packages, read with ast"),
@@ -284,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         "minilm_tokens_per_passage": measure_tokens([row["text"] for row in corpus], seed=args.seed),
         "build_seconds": round(time.perf_counter() - started, 1),
         "debian_packages": owning_packages(root, SECTIONS),
-        "python": {"version": platform.python_version(), "roots": [str(r) for r in python_roots],
+        "python": {"version": platform.python_version(), "roots": [portable(r) for r in python_roots],
                    "distributions": {d.metadata["Name"]: d.version for d in metadata.distributions()} if python_roots else {}},
     }
     with atomic_folder(Path(args.out)) as staging:
