@@ -84,6 +84,23 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     assert manifest["minilm_tokens_per_passage"]["mean"] > 0
     assert manifest["command"].endswith("--out DIR") and str(out) not in manifest["command"]  # no machine's folder
 
+    # `recplug eval` runs the built folder as it is (no qrels): quality is the overlap with a reference system's run
+    from recplug.cli.main import main as recplug
+
+    report = tmp_path / "eval"
+    assert recplug(["eval", "--dataset", "beir", "--dataset-config", f"path={out}", "--bm25", "--encoder", "minilm",
+                    "--name", "minilm", "--reference", "bm25", "--k", "5", "--no-cache", "--latency-queries", "0",
+                    "--out", str(report)]) == 0
+    results = json.loads((report / "results.json").read_text())
+    minilm = next(s for s in results["systems"] if s["name"] == "minilm")
+    assert set(minilm["metrics"]) == {"R@5 vs bm25"} and 0.0 <= minilm["metrics"]["R@5 vs bm25"] <= 1.0
+    assert results["dataset"]["split"] is None and results["dataset"]["judged_queries"] == len(queries)
+    # the committed exact-vs-MUVERA configuration runs on it too (tools/bench/muvera/README.md)
+    assert recplug(["eval", "--config", str(ROOT / "tools" / "bench" / "muvera" / "exact-vs-muvera.toml"), "--dataset",
+                    "beir", "--dataset-config", f"path={out}", "--k", "5", "--no-cache", "--out", str(report)]) == 0
+    muvera = json.loads((report / "results.json").read_text())["systems"][1]
+    assert muvera["name"] == "muvera-hnsw-n200" and muvera["metrics"]["R@5 vs exact-chamfer"] > 0.5
+
 
 def test_docstrings_become_pages_of_their_own(tmp_path):
     source = tmp_path / "pkg" / "mod.py"

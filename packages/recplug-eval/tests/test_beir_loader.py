@@ -87,8 +87,9 @@ def test_missing_files(tiny: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"corpus\.jsonl .*missing"):
         BeirDataset(tiny).corpus()
     shutil.rmtree(tiny / "qrels")
-    with pytest.raises(InvalidInputError, match="qrels"):
-        BeirDataset(tiny)
+    assert BeirDataset(tiny).splits == ()  # an unjudged corpus: evaluated against a reference system only
+    with pytest.raises(ConfigError, match="no judgments"):
+        BeirDataset(tiny).qrels("test")
     with pytest.raises(InvalidInputError, match="missing"):
         BeirDataset(tiny / "nowhere")
 

@@ -199,6 +199,8 @@ def test_eval_plan_reference_and_latency_options() -> None:
     args = parser.parse_args(["eval", "--bm25", "--encoder", "minilm", "--reference", "bm25", "--latency-queries", "0"])
     config, (bm25, dense) = eval_plan(args)
     assert config.latency_queries == 0 and dense.reference == "bm25" and bm25.reference is None
+    config, _ = eval_plan(parser.parse_args(["eval", "--bm25", "--latency-seconds", "2.5"]))
+    assert config.latency_seconds == 2.5 and config.latency_queries == 100
 
 
 # ------------------------------------------------------------------------------- one-line user errors

@@ -232,6 +232,50 @@ def test_latency_off_and_all_queries(pm, slice_config: EvalConfig) -> None:
     assert every.config["single_query_latency"]["queries"] == 30 and not every.config["single_query_latency"]["sampled"]
 
 
+def test_a_latency_time_limit_stops_the_timing_after_the_minimum(pm, slice_config: EvalConfig) -> None:
+    from dataclasses import replace
+
+    from recplug_eval.report import markdown_report
+    from recplug_eval.runner import MIN_LATENCY_QUERIES
+
+    limited = replace(slice_config, latency_queries=30, latency_seconds=1e-9)
+    (bm25,) = run_evaluation(limited, [SystemConfig.bm25()], pm=pm, progress=False).systems
+    sample = bm25.config["single_query_latency"]
+    assert (sample["queries"], sample["of"], sample["sampled"]) == (MIN_LATENCY_QUERIES, 30, True)
+    report = run_evaluation(replace(slice_config, latency_queries=30), [SystemConfig.bm25()], pm=pm, progress=False)
+    report.systems.append(bm25)  # two systems timed over 30 and 20 queries: the report says which stopped early
+    report.systems[1].name = "bm25 (limited)"
+    assert "1-query latency over 30 queries (bm25 (limited): 20, where the time limit stopped it)" in markdown_report(report)
+    for bad in (0, -1.0, "5", True):
+        with pytest.raises(ConfigError, match="latency_seconds must be a positive number"):
+            EvalConfig(latency_seconds=bad)
+
+
+def test_a_folder_without_judgments_is_scored_against_a_reference(pm, scifact_slice: Path, tmp_path: Path) -> None:
+    """A BEIR folder without qrels/ (e.g. the built corpus of tools/bench/muvera): every query is answered and
+    the only measure is the overlap with the reference system's run; without a reference it is a one-line error."""
+    import shutil
+
+    from recplug_eval.report import markdown_report, write_report
+
+    folder = tmp_path / "unjudged"
+    shutil.copytree(scifact_slice, folder)
+    shutil.rmtree(folder / "qrels")
+    config = EvalConfig(dataset="beir", dataset_config={"path": str(folder)}, k=20, use_cache=False,
+                        latency_queries=0, max_queries=25)
+    with pytest.raises(ConfigError, match=r"has no qrels .*name a reference system"):
+        run_evaluation(config, [SystemConfig.bm25()], pm=pm, progress=False)
+    systems = [SystemConfig.bm25(), SystemConfig(name="bow", encoder="hash-bow", reference="bm25")]
+    report = run_evaluation(config, systems, pm=pm, progress=False)
+    bm25, bow = report.systems
+    assert bm25.metrics == {} and bm25.per_query is None and bm25.run["query_id"].n_unique() == 25
+    assert set(bow.metrics) == {"R@10 vs bm25", "R@20 vs bm25"} and 0.0 < bow.metrics["R@10 vs bm25"] < 1.0
+    assert report.dataset["split"] is None and report.dataset["judgments"] == 0 and report.dataset["judged_queries"] == 25
+    assert "no judgments" in markdown_report(report)
+    paths = write_report(report, tmp_path / "out")
+    assert (tmp_path / "out" / "plot.png").stat().st_size > 0 and not any(k.startswith("per_query") for k in paths)
+
+
 def test_recall_against_counts_overlap() -> None:
     import polars as pl
     from recplug_eval.runner import recall_against

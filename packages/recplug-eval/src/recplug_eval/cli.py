@@ -40,6 +40,8 @@ def _configure_eval(parser: argparse.ArgumentParser) -> None:
                         help="compare the encoder system's run with this system's (adds 'R@k vs SYSTEM' metrics)")
     parser.add_argument("--latency-queries", type=int, default=None, metavar="N",
                         help="queries timed one per call after the batch search (a seeded sample; default 100; 0: off)")
+    parser.add_argument("--latency-seconds", type=float, default=None, metavar="S",
+                        help="stop that timing after S seconds per system (at least 20 queries are timed)")
     parser.add_argument("--run", action="append", default=[], metavar="FILE",
                         help="score an existing TREC run file (repeatable; named after the file)")
     parser.add_argument("--config", help="JSON/TOML file: an [eval] table (EvalConfig fields) and [[systems]]")
@@ -64,7 +66,7 @@ def eval_plan(args: argparse.Namespace) -> tuple[Any, list[Any]]:
         raise ConfigError(f"{args.config}: unknown top-level keys {sorted(unknown)}; expected 'eval' and 'systems'")
     settings: dict[str, Any] = dict(file.get("eval", {}))
     for key, value in (("dataset", args.dataset), ("split", args.split), ("k", args.k), ("max_queries", args.max_queries),
-                       ("latency_queries", args.latency_queries)):
+                       ("latency_queries", args.latency_queries), ("latency_seconds", args.latency_seconds)):
         if value is not None:
             settings[key] = value
     if args.dataset_config:

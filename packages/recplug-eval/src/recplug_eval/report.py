@@ -72,19 +72,34 @@ def results_table(report: Any) -> str:
     return markdown_table(headers, rows, floatfmt=["", *[".4f"] * len(measures), *[".2f"] * (1 + len(single)), ""])
 
 
+def timed_queries_note(report: Any) -> str:
+    """`` 1-query latency over N queries (S: n, where latency_seconds stopped it)``, or ``""`` when none was timed."""
+    counts = {s.name: s.config["single_query_latency"]["queries"] for s in report.systems
+              if isinstance(s.config, dict) and "single_query_latency" in s.config}
+    if not counts:
+        return ""
+    most = max(counts.values())
+    fewer = [f"{name}: {n}" for name, n in counts.items() if n < most]
+    return (f" 1-query latency over {most} queries" + (f" ({', '.join(fewer)}, where the time limit stopped it)"
+                                                       if fewer else "") + ".")
+
+
 def markdown_report(report: Any, title: str = "Retrieval evaluation") -> str:
     d = report.dataset
     lines = [
         f"# {title}",
         "",
-        f"Dataset `{d['name']}` split `{d['split']}`: {d['documents']} documents, {d['judged_queries']} judged queries, "
-        f"{d['judgments']} judgments; top {report.config.k} per query.",
+        (f"Dataset `{d['name']}` split `{d['split']}`: {d['documents']} documents, {d['judged_queries']} judged queries, "
+         f"{d['judgments']} judgments; top {report.config.k} per query." if d.get("split") is not None else
+         f"Dataset `{d['name']}`: {d['documents']} documents, {d['judged_queries']} queries, no judgments (no qrels): "
+         f"the only quality measure is `R@k vs <reference>`, the overlap with a reference system's top k; top "
+         f"{report.config.k} per query."),
         "",
         results_table(report),
         "",
         "ms/query: query encoding + search (+ rerank) of all queries in one batch, per query; 1-query p50/p95: "
         "one query per call (where measured); memory: what the system keeps for search (document vectors, "
-        "BM25 score matrix).",
+        "BM25 score matrix)." + timed_queries_note(report),
     ]
     notes = d.get("load_notes") or {}
     if notes:
@@ -133,7 +148,7 @@ def plot_report(report: Any, path: str | Path, measure: str | None = None) -> Pa
         ax.set_xlabel(label)
         ax.set_ylabel(measure)
         ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"{report.dataset['name']} {report.dataset['split']}: {measure} vs latency and memory")
+    fig.suptitle(f"{report.dataset['name']} {report.dataset['split'] or '(no judgments)'}: {measure} vs latency and memory")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=columns, frameon=False)
     atomic_save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

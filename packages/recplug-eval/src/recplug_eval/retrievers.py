@@ -114,6 +114,7 @@ class EncoderIndexRetriever:
         self.name = name or f"{encoder.name}+{index.name}"
         self.add_batch = add_batch
         self.timings: dict[str, float] = {}
+        self.stats: dict[str, float] = {}  # what the corpus's encodings hold (sparse: terms per document)
         self.index_config: dict[str, Any] = {"dimension": index.dimension}
 
     def index_corpus(self, doc_ids: Sequence[str], texts: Sequence[str]) -> None:
@@ -121,6 +122,8 @@ class EncoderIndexRetriever:
         start = time.perf_counter()
         vectors = _document_encoder(self.encoder, self.cache).encode_documents(list(texts))
         self.timings["encode_documents_s"] = time.perf_counter() - start
+        if self.encoder.output == "sparse" and len(texts):  # the postings per document: a sparse index's size
+            self.stats["terms_per_document"] = float(vectors.nnz) / len(texts)
         if self.cache is not None:
             self.timings["documents_from_cache"] = float(self.cache.hits > hits)
         ids = np.asarray(list(doc_ids), dtype=str)
@@ -148,6 +151,7 @@ class EncoderIndexRetriever:
             "encoder_config": self.encoder.config(),
             "index": self.index.name,
             "index_config": self.index_config,
+            **self.stats,
         }
 
     def memory_bytes(self) -> int | None:

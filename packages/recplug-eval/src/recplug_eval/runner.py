@@ -19,6 +19,7 @@ its spec pairs it with (its ``index`` field) or, for dense output, the default d
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,9 @@ from recplug.protocols import RetrievalDataset, check_protocol
 
 from recplug_eval.metrics import DEFAULT_MEASURES, evaluate_run, parse_measures
 from recplug_eval.options import check_positive_int
+
+#: queries a one-at-a-time latency measurement times at least, whatever ``latency_seconds`` says
+MIN_LATENCY_QUERIES = 20
 
 SystemKind = Literal["encoder", "bm25", "run"]
 
@@ -115,6 +119,9 @@ class EvalConfig:
         latency_queries: after the batch search, time this many queries searched one per call (a sample
             drawn with ``latency_seed``; all queries when there are fewer; 0: no one-at-a-time timing).
         latency_seed: seed of that sample.
+        latency_seconds: stop that timing once a system has spent this many seconds on it and timed at least
+            :data:`MIN_LATENCY_QUERIES` queries (``None``: time all ``latency_queries``), so a slow exact system
+            costs a bounded wait; the report says how many queries were timed.
     """
 
     dataset: str = "scifact"
@@ -127,6 +134,7 @@ class EvalConfig:
     max_queries: int | None = None
     latency_queries: int = 100
     latency_seed: int = 0
+    latency_seconds: float | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("eval: k", self.k)
@@ -134,6 +142,11 @@ class EvalConfig:
             raise ConfigError(f"eval: latency_queries must be an integer >= 0, got {self.latency_queries!r}")
         if isinstance(self.latency_seed, bool) or not isinstance(self.latency_seed, int):
             raise ConfigError(f"eval: latency_seed must be an integer, got {self.latency_seed!r}")
+        if self.latency_seconds is not None and (isinstance(self.latency_seconds, bool)
+                                                 or not isinstance(self.latency_seconds, (int, float))
+                                                 or not self.latency_seconds > 0):
+            raise ConfigError(f"eval: latency_seconds must be a positive number of seconds (or unset), "
+                              f"got {self.latency_seconds!r}")
         check_positive_int("eval: max_queries", self.max_queries, optional=True)
         if not isinstance(self.dataset_config, Mapping):
             raise ConfigError(f"eval: dataset_config must be a table of options, got {self.dataset_config!r}")
@@ -216,7 +229,11 @@ def _environment() -> dict[str, Any]:
 
 
 def _split_frames(dataset: Any, config: EvalConfig) -> tuple[Any, Any]:
-    """The judged queries of the split (first ``max_queries``) and their qrels."""
+    """The judged queries of the split (first ``max_queries``) and their qrels; for a dataset without judgments
+    (no splits) every query (first ``max_queries``) and ``None``."""
+    if not dataset.splits:
+        queries = dataset.queries()
+        return (queries if config.max_queries is None else queries.head(config.max_queries)), None
     qrels = dataset.qrels(config.split)
     queries = dataset.queries().filter(dataset.queries()["query_id"].is_in(qrels["query_id"].unique().implode()))
     if config.max_queries is not None:
@@ -225,7 +242,17 @@ def _split_frames(dataset: Any, config: EvalConfig) -> tuple[Any, Any]:
 
 
 def _judgments(dataset: Any, config: EvalConfig) -> int:
-    return int(_split_frames(dataset, config)[1].height)
+    qrels = _split_frames(dataset, config)[1]
+    return 0 if qrels is None else int(qrels.height)
+
+
+def _score(qrels: Any, run: Any, measures: Sequence[str]) -> tuple[dict[str, float], Any]:
+    """``(aggregate metrics, per-query frame)`` of ``run``; ``({}, None)`` without judgments (the reference recall
+    is added later, :func:`add_reference_recall`)."""
+    if qrels is None:
+        return {}, None
+    metrics = evaluate_run(qrels, run, measures)
+    return metrics.aggregate, metrics.per_query
 
 
 def build_retriever(system: SystemConfig, pm: Any, cache: Any) -> Any:
@@ -279,17 +306,17 @@ def evaluate_system(
     if singles:
         timings.update(singles.pop("timings"))
         described = {**described, "single_query_latency": singles}
-    metrics = evaluate_run(qrels, run, config.measures)
+    aggregate, per_query = _score(qrels, run, config.measures)
     return SystemResult(
         name=system.name,
-        metrics=metrics.aggregate,
+        metrics=aggregate,
         timings=timings,
         num_queries=len(query_ids),
         num_documents=len(doc_ids),
         memory_bytes=retriever.memory_bytes(),
         config=described,
         run=run,
-        per_query=metrics.per_query,
+        per_query=per_query,
     )
 
 
@@ -298,7 +325,8 @@ def one_query_latency(retriever: Any, reranker: Any, texts: Sequence[str], depth
     encoding, search and rerank of each, after one untimed warm-up call.
 
     Which queries: all of ``texts`` when ``config.latency_queries`` covers them, else a sample of that many
-    drawn with ``config.latency_seed``. The retriever's batch timings are kept as they were.
+    drawn with ``config.latency_seed``, in sample order; with ``config.latency_seconds``, timing stops once that
+    much time is spent and :data:`MIN_LATENCY_QUERIES` are timed. The retriever's batch timings are kept as they were.
 
     Returns:
         ``{}`` when ``latency_queries`` is 0; else ``{"timings": {"single_query_p50_ms": ..,
@@ -309,7 +337,8 @@ def one_query_latency(retriever: Any, reranker: Any, texts: Sequence[str], depth
     if not config.latency_queries or not texts:
         return {}
     sampled = config.latency_queries < len(texts)
-    picks = (np.sort(np.random.default_rng(config.latency_seed).choice(len(texts), config.latency_queries, replace=False))
+    # the sample in its random order (a timing stopped by latency_seconds keeps a random subset)
+    picks = (np.random.default_rng(config.latency_seed).choice(len(texts), config.latency_queries, replace=False)
              if sampled else np.arange(len(texts)))
     kept = [dict(retriever.timings), dict(reranker.timings) if reranker is not None else {}]
 
@@ -319,8 +348,11 @@ def one_query_latency(retriever: Any, reranker: Any, texts: Sequence[str], depth
             reranker.rerank([text], found, config.k)
 
     answer(texts[int(picks[0])])  # warm-up: first-call costs (kernels, caches) are not a query's
-    elapsed = []
+    elapsed: list[float] = []
+    budget_ms = math.inf if config.latency_seconds is None else 1000.0 * config.latency_seconds
     for i in picks.tolist():
+        if len(elapsed) >= MIN_LATENCY_QUERIES and sum(elapsed) >= budget_ms:
+            break
         start = time.perf_counter()
         answer(texts[i])
         elapsed.append(1000.0 * (time.perf_counter() - start))
@@ -332,7 +364,7 @@ def one_query_latency(retriever: Any, reranker: Any, texts: Sequence[str], depth
         "timings": {"single_query_p50_ms": p50, "single_query_p95_ms": p95},
         "queries": len(elapsed),
         "of": len(texts),
-        "sampled": sampled,
+        "sampled": sampled or len(elapsed) < len(texts),
         "seed": config.latency_seed,
     }
 
@@ -378,17 +410,17 @@ def score_run_file(system: SystemConfig, config: EvalConfig, qrels: Any, queries
     run = read_trec_run(str(system.run_file))
     run = rank_run(run.filter(pl.col("query_id").is_in(queries["query_id"].implode())))
     run = run.filter(pl.col("rank") <= config.k)
-    metrics = evaluate_run(qrels, run, config.measures)
+    aggregate, per_query = _score(qrels, run, config.measures)
     return SystemResult(
         name=system.name,
-        metrics=metrics.aggregate,
+        metrics=aggregate,
         timings={},
         num_queries=queries.height,
         num_documents=documents,
         memory_bytes=None,
         config={"kind": "run", "run_file": system.run_file},
         run=run,
-        per_query=metrics.per_query,
+        per_query=per_query,
     )
 
 
@@ -417,7 +449,10 @@ def run_evaluation(
                           "(corpus / queries / qrels)")
     dataset = spec.create(**dict(config.dataset_config))  # options may be named "name"
     check_protocol(dataset, RetrievalDataset, f"dataset {config.dataset!r}", InvalidInputError)
-    if config.split not in dataset.splits:
+    if not dataset.splits and not any(s.reference for s in systems):
+        raise ConfigError(f"dataset {config.dataset!r} has no qrels (no judgments): name a reference system to compare "
+                          "the others with (--reference SYSTEM, e.g. exact search; its run stands in for judgments)")
+    if dataset.splits and config.split not in dataset.splits:
         raise ConfigError(f"dataset {config.dataset!r} has no split {config.split!r}; splits: {dataset.splits}")
     cache = EmbeddingCache(None if config.cache_dir is None else Path(config.cache_dir) / "encodings") if config.use_cache else None
     results = []
@@ -427,7 +462,7 @@ def run_evaluation(
     info = {
         "name": dataset.name,
         "path": "" if dataset.path is None else str(dataset.path),
-        "split": config.split,
+        "split": config.split if dataset.splits else None,  # None: no judgments, reference recall only
         "documents": dataset.corpus().height,
         "judged_queries": results[0].num_queries,
         "judgments": _judgments(dataset, config),

@@ -206,7 +206,9 @@ class BeirDataset:
         name: the component name shown in reports.
 
     Attributes:
-        splits: the qrels splits found in ``path/qrels`` (sorted).
+        splits: the qrels splits found in ``path/qrels`` (sorted); empty for a folder without judgments (no
+            ``qrels/``, as a corpus built for agreement with exact search, e.g. ``tools/bench/muvera``'s), which
+            ``recplug eval`` scores against a reference system's run only.
         load_notes: counts of tolerated oddities (blank lines, missing titles), by file.
     """
 
@@ -218,11 +220,8 @@ class BeirDataset:
         if not self.path.is_dir():
             raise InvalidInputError(f"{self.path}: BEIR folder is missing")
         qrels_dir = self.path / "qrels"
-        if not qrels_dir.is_dir():
-            raise InvalidInputError(f"{qrels_dir}: folder is missing (expected qrels/<split>.tsv)")
-        self.splits: tuple[str, ...] = tuple(sorted(p.stem for p in qrels_dir.glob("*.tsv")))
-        if not self.splits:
-            raise InvalidInputError(f"{qrels_dir}: no <split>.tsv files")
+        # no qrels/ (or none in it): an unjudged corpus with queries; evaluation then needs a reference system
+        self.splits: tuple[str, ...] = tuple(sorted(p.stem for p in qrels_dir.glob("*.tsv"))) if qrels_dir.is_dir() else ()
         self.load_notes: dict[str, int] = {}
         self._corpus: pl.DataFrame | None = None
         self._queries: pl.DataFrame | None = None
@@ -253,7 +252,8 @@ class BeirDataset:
     def qrels(self, split: str) -> pl.DataFrame:
         """``query_id, doc_id, relevance`` of ``split``; ids are checked against corpus and queries."""
         if split not in self.splits:
-            raise ConfigError(f"{self.name}: unknown split {split!r}; available: {', '.join(self.splits)}")
+            raise ConfigError(f"{self.name}: unknown split {split!r}; available: {', '.join(self.splits)}" if self.splits
+                              else f"{self.name}: {self.path / 'qrels'} holds no <split>.tsv: this folder has no judgments")
         if split not in self._qrels:
             self._qrels[split] = read_qrels(
                 self.path / "qrels" / f"{split}.tsv",
