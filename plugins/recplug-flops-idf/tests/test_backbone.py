@@ -86,3 +86,29 @@ def test_first_windows_of_another_length_are_an_error(backbone, vocab, scifact_d
         encode_hidden([scifact_docs[0]], vocab.tokenizer, backbone, window=200, first_windows=first)
     with pytest.raises(IncompatibleFileError, match="holds 1 texts"):
         encode_hidden([scifact_docs[0], "two"], vocab.tokenizer, backbone, window=256, first_windows=first)
+
+
+def test_cached_later_windows_complete_the_shared_pass(backbone, vocab, scifact_docs, tmp_path):
+    from recplug.errors import IncompatibleFileError
+    from recplug_flops_idf.backbone import cached_later_windows, first_windows_of
+
+    long_text = " ".join(scifact_docs[:3])  # three windows of 256 tokens
+    texts = ["short text", long_text, scifact_docs[1]]
+    own = encode_hidden(texts, vocab.tokenizer, backbone, window=256)
+    later = cached_later_windows(texts, vocab.tokenizer, backbone, 256, tmp_path)
+    assert later.lengths[0] == 0 and later.lengths[1] == own.lengths[1] - 256
+    assert len(list(tmp_path.glob("later-*.npz"))) == 1
+    again = cached_later_windows(texts, vocab.tokenizer, None, 256, tmp_path)  # read back: no backbone needed
+    np.testing.assert_array_equal(again.values, later.values)
+    np.testing.assert_array_equal(again.token_ids[: later.offsets[2]], own.token_ids[own.offsets[1] + 256 : own.offsets[2]])
+    states = encode_hidden(texts, vocab.tokenizer, backbone, window=256, first_windows=first_windows_of(texts, 256),
+                           later=again)
+    np.testing.assert_array_equal(states.offsets, own.offsets)
+    np.testing.assert_array_equal(states.token_ids, own.token_ids)
+    np.testing.assert_allclose(states.values.astype(np.float32), own.values.astype(np.float32), atol=2e-2)
+    np.testing.assert_array_equal(states.values[own.offsets[1] + 256 : own.offsets[2]],
+                                  own.values[own.offsets[1] + 256 : own.offsets[2]])
+    np.testing.assert_array_equal(states.select([2, 1]).values[: states.lengths[2]],
+                                  states.values[states.offsets[2] : states.offsets[3]])
+    with pytest.raises(IncompatibleFileError, match="later"):
+        encode_hidden(texts[::-1], vocab.tokenizer, backbone, window=256, later=again)

@@ -157,6 +157,40 @@ def test_the_default_window_reads_first_windows_from_the_dense_encoders_pass(sci
     assert len(shared_token_embeddings(NoModel(), model_description(MINILM_NAME, 256), docs)) == len(docs)
 
 
+def test_a_second_head_on_the_same_corpus_runs_no_backbone(scifact_docs, tmp_path, monkeypatch):
+    from recplug_flops_idf.shipped import manifest
+
+    docs = [" ".join(scifact_docs[:2]), *scifact_docs[2:5]]  # the first one has a second window
+    first = InferenceFreeSparseEncoder(cache=tmp_path / "a")
+    first.encode_documents(docs)
+    name = sorted(manifest())[0]
+    second = InferenceFreeSparseEncoder(shipped_head=name, cache=tmp_path / "b")
+    bert = second.model().bert
+
+    def no_backbone(*args, **kwargs):
+        raise AssertionError("the backbone ran: the later windows were not read from the cache")
+
+    monkeypatch.setattr(bert, "forward", no_backbone)
+    weights = second.encode_documents(docs)
+    assert weights.shape[0] == len(docs) and weights.nnz > 0
+
+
+def test_mean_terms_prunes_the_corpus_to_a_matched_sparsity(fitted_encoder, scifact_docs):
+    docs = scifact_docs[:12]
+    full = fitted_encoder.encode_documents(docs)
+    pruned_encoder = InferenceFreeSparseEncoder(max_length=64, idf=fitted_encoder.idf, mean_terms=40)
+    pruned = pruned_encoder.encode_documents(docs)
+    assert pruned.nnz / len(docs) == pytest.approx(40, abs=0.5) and full.nnz / len(docs) > 60
+    kept = pruned.toarray() > 0
+    dense = full.toarray()
+    np.testing.assert_allclose(pruned.toarray()[kept], dense[kept], rtol=1e-5)  # the kept weights are unchanged
+    assert dense[kept].min() >= dense[~kept & (dense > 0)].max()  # and they are the largest of the corpus
+    assert pruned_encoder.config()["mean_terms"] == 40 and "mean_terms" not in fitted_encoder.config()
+    for bad in (0, -3, "40", True):
+        with pytest.raises(ConfigError, match="mean_terms"):
+            InferenceFreeSparseEncoder(mean_terms=bad)
+
+
 def test_a_shipped_head_is_read_with_the_window_it_was_trained_with():
     from recplug_flops_idf.shipped import manifest
 

@@ -16,3 +16,5 @@ def test_eval_runner_builds_and_searches_with_the_plugin(scifact_docs):
     result = retriever.retrieve([docs[11][:150], docs[3][:150]], k=5)
     assert result.ids[:, 0].tolist() == ["d11", "d3"]
     assert np.all(np.diff(result.scores, axis=1) <= 0)
+    terms = retriever.describe()["terms_per_document"]  # the postings per document the report shows
+    assert terms == retriever.index.nnz / len(docs) and terms > 10

@@ -234,15 +234,34 @@ def test_terms_head_scores_only_the_heads_terms_with_the_same_weights(scifact_do
 
 def test_the_demo_step_labels_what_it_runs():
     from recplug.records import DemoStep
-    from recplug_flops_idf.demo import STUDENT_NAME, UNTRAINED_NAME, demo_steps, shipped_available
+    from recplug_flops_idf.demo import (
+        PLAIN_IDF_NAME,
+        PLAIN_NAME,
+        STUDENT_NAME,
+        UNTRAINED_NAME,
+        demo_steps,
+        shipped_available,
+    )
 
     (step,) = demo_steps()
     assert isinstance(step, DemoStep) and step.systems is not None and step.run is not None
-    (system,) = step.systems()
+    system, *others = step.systems()
     if shipped_available():
         assert system.name == STUDENT_NAME and "shipped_head" in system.encoder_config
     else:
-        assert system.name == UNTRAINED_NAME and "UNTRAINED" in system.name
+        assert system.name == UNTRAINED_NAME and "UNTRAINED" in system.name and not others
+    if others:  # the plain-FLOPS student with binary queries (as trained) and IDF queries, at matched sparsity
+        assert [o.name for o in others] == [PLAIN_NAME, PLAIN_IDF_NAME]
+        assert others[0].encoder_config["query_weighting"] == "binary" and "query_weighting" not in others[1].encoder_config
+        assert {o.encoder_config["mean_terms"] for o in others} == {system.encoder_config["mean_terms"]}
+
+
+def test_matched_sparsity_is_the_sparser_heads_record():
+    from recplug_flops_idf.demo import PLAIN, SHIPPED, matched_terms
+
+    assert matched_terms({SHIPPED: {"terms_per_document": 420.0}, PLAIN: {"terms_per_document": 380.5}}) == 380.5
+    assert matched_terms({SHIPPED: {"terms_per_document": 420.0}}) is None
+    assert matched_terms({SHIPPED: {}, PLAIN: {"terms_per_document": 380.5}}) is None
 
 
 def test_the_demo_section_reports_this_runs_numbers(tiny_beir, tmp_path):
@@ -266,3 +285,10 @@ def test_the_demo_section_reports_this_runs_numbers(tiny_beir, tmp_path):
 
     shares = InferenceFreeSparseEncoder(**systems[1].encoder_config).shares_first_window()
     assert ("came from the MiniLM pass" in section.markdown) == shares
+    assert section.results["terms_per_document"] == ours.config["terms_per_document"] > 0
+    if len(systems) > 2:  # the plain-FLOPS student ran beside it, at the same matched sparsity
+        plain = next(s for s in report.systems if s.name == systems[2].name)
+        assert section.results["plain_flops"][0]["nDCG@10"] == plain.metrics["nDCG@10"]
+        target = systems[1].encoder_config["mean_terms"]
+        assert max(ours.config["terms_per_document"], plain.config["terms_per_document"]) <= target + 0.5
+        assert "plain FLOPS" in section.markdown and len(section.commands) == 2

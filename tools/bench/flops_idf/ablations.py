@@ -16,11 +16,12 @@ import argparse
 import json
 
 import numpy as np
+from recplug_flops_idf.pruning import mean_terms_threshold as threshold_for
 
 from .caches import corpus_idf_cached
 from .common import add_run_arguments, configure, load_scifact, results_dir, set_threads, test_split
 from .holdout import lexical_channel_docs, lexical_docs, untrained_docs
-from .scoring import K, flops_per_query, metrics, run_of, threshold_for
+from .scoring import K, flops_per_query, metrics, run_of
 from .train_students import INIT_BIAS, LEXICAL_WEIGHT, SKIP_SCALE
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from recplug_eval import native_bf16
+from recplug_flops_idf.pruning import mean_terms_threshold as threshold_for
 
 from .caches import corpus_idf_cached, head_terms
 from .common import (
@@ -29,7 +30,7 @@ from .common import (
     set_threads,
     test_split,
 )
-from .scoring import REPEATS, K, flops_per_query, median_time, metrics, run_of, threshold_for
+from .scoring import REPEATS, K, flops_per_query, median_time, metrics, run_of
 from .teachers import bm25_retriever, bm25_tokens
 
 

@@ -45,14 +45,6 @@ def sparse_metrics(docs, data, idf, query_ids: list[str]) -> dict[str, float]:
             "doc_nnz": index.nnz / len(index)}
 
 
-def threshold_for(docs, target_nnz: float) -> float:
-    """Smallest weight kept so that the average document keeps about ``target_nnz`` terms."""
-    keep = round(target_nnz * docs.shape[0])
-    if keep >= docs.nnz:
-        return 0.0
-    return float(np.partition(docs.data, docs.nnz - keep)[docs.nnz - keep])
-
-
 def flops_per_query(index, queries) -> float:
     """Mean number of postings a query touches (the multiply-adds of an inverted-index search)."""
     lengths = np.diff(index._folded().indptr)

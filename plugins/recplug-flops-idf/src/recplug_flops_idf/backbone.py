@@ -57,6 +57,12 @@ class HiddenStates:
         index = np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows])
         return self.values[index], offsets, self.token_ids[index]
 
+    def select(self, rows: Any) -> HiddenStates:
+        """The states of ``rows`` (in that order) as their own :class:`HiddenStates`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        values, offsets, token_ids = self.gather(rows)
+        return HiddenStates(values, offsets, self.dense[rows], token_ids)
+
     def save(self, path: Path) -> None:
         """Write an uncompressed npz atomically."""
         from recplug.fileio import atomic_writer
@@ -149,26 +155,34 @@ def unit_mean(states: Any) -> np.ndarray:
     return torch.nn.functional.normalize(states.mean(0), dim=-1).numpy()
 
 
-def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int = 512, max_windows: int | None = None,
-                  batch_size: int = 16, keep_hidden: bool = True, bf16: bool = False,
-                  progress: bool = False, first_windows: Any = None) -> HiddenStates:
-    """Run the backbone over every window of ``texts`` (see the module docstring).
+@dataclass
+class WindowPlan:
+    """The backbone windows of ``N`` texts (see :func:`split_windows`), stored text-major.
 
-    Args:
-        window: tokens per backbone pass, [CLS] and [SEP] included (3 to the model's maximum positions).
-        max_windows: read at most this many windows per text (``None``: whole texts).
-        batch_size: windows per forward pass (windows are sorted by length to limit padding).
-        keep_hidden: keep the per-position states (``False``: only the dense embeddings).
-        bf16: run the backbone under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16).
-        first_windows: the states of each text's first window from an earlier pass of the same model (a
-            :class:`recplug.multivector.MultiVectorBatch` of ``N`` sets, ``T_i x H``: the shared sentence-transformers
-            pass, :func:`first_windows_of`, when ``window`` is its max sequence length); only the later windows are
-            run. A set whose length is not its text's first window is an :class:`IncompatibleFileError`.
+    Attributes:
+        windows: ``W`` windows of ids, [CLS] and [SEP] included, text after text.
+        owner: ``W`` int64: the text of each window.
+        sizes: ``W`` int64: the positions of each window.
+        starts: ``W + 1`` int64: where each window starts in the packed ``T x H`` layout of all windows.
+        first: ``N`` int64: each text's first window.
     """
-    import torch
-    from recplug_eval import progress_bar
 
-    limit = int(backbone.config.max_position_embeddings)
+    windows: list[list[int]]
+    owner: np.ndarray
+    sizes: np.ndarray
+    starts: np.ndarray
+    first: np.ndarray
+
+    @property
+    def later_lengths(self) -> np.ndarray:
+        """``N`` positions per text in its windows after the first (0 for a text of one window)."""
+        ends = self.starts[np.r_[self.first[1:], len(self.windows)]]
+        return ends - self.starts[self.first + 1]
+
+
+def plan_windows(texts: list[str], tokenizer: Any, window: int, max_windows: int | None, limit: int) -> WindowPlan:
+    """Tokenize ``texts`` (no special tokens, no length alarm) and cut them into windows; ``limit``: the model's
+    maximum positions. Bad ``window`` / ``max_windows`` are a :class:`ConfigError`."""
     if not 3 <= window <= limit:
         raise ConfigError(f"window must be between 3 and the model's {limit} positions, got {window}")
     if max_windows is not None and max_windows < 1:
@@ -183,13 +197,105 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
         owner += [row] * len(parts)
     sizes = np.array([len(w) for w in windows], np.int64)
     owner_a = np.asarray(owner, np.int64)
-    n, width = len(ids), backbone.config.hidden_size
-    # Text-major packed layout: windows are stored in (text, window) order.
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return WindowPlan(windows, owner_a, sizes, starts, np.searchsorted(owner_a, np.arange(len(ids))))
+
+
+def run_windows(plan: WindowPlan, todo: np.ndarray, backbone: Any, batch_size: int, bf16: bool, progress: bool,
+                store: Any, desc: str = "MiniLM backbone") -> None:
+    """Run the backbone over the windows ``todo`` (longest first, so that a batch holds windows of about one
+    length and little padding) and call ``store(window, states)`` with each window's ``L x H`` float32 states."""
+    import torch
+    from recplug_eval import progress_bar
+
+    order = todo[np.argsort(-plan.sizes[todo], kind="stable")]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for start in progress_bar(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not progress):
+            chosen = order[start : start + batch_size]
+            longest = int(plan.sizes[chosen].max())
+            input_ids = torch.zeros(len(chosen), longest, dtype=torch.long)
+            mask = torch.zeros(len(chosen), longest, dtype=torch.long)
+            for i, w in enumerate(chosen):
+                input_ids[i, : plan.sizes[w]] = torch.tensor(plan.windows[w])
+                mask[i, : plan.sizes[w]] = 1
+            out = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()  # B x L x H
+            for i, w in enumerate(chosen):
+                store(int(w), out[i, : plan.sizes[w]])
+
+
+def later_windows(texts: list[str], tokenizer: Any, backbone: Any, window: int, max_windows: int | None = None,
+                  batch_size: int = 16, bf16: bool = False, progress: bool = False) -> HiddenStates:
+    """The states of every window of ``texts`` but the first: what :func:`encode_hidden` runs the backbone for when
+    the first windows come from the shared pass. Text ``i`` owns ``values[offsets[i]:offsets[i + 1]]`` (none for a
+    text of one window); ``dense`` is ``N x 0`` (the dense embedding reads the first window)."""
+    plan = plan_windows(texts, tokenizer, window, max_windows, int(backbone.config.max_position_embeddings))
+    lengths = plan.later_lengths
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    values = np.zeros((int(offsets[-1]), backbone.config.hidden_size), np.float16)
+    token_ids = np.zeros(int(offsets[-1]), np.int32)
+    second = plan.starts[plan.first + 1]  # where each text's later windows start in the all-windows layout
+
+    def store(w: int, h: Any) -> None:
+        text = plan.owner[w]
+        at = int(offsets[text] + plan.starts[w] - second[text])
+        values[at : at + len(h)] = h.numpy().astype(np.float16)
+        token_ids[at : at + len(h)] = plan.windows[w]
+
+    later = np.setdiff1d(np.arange(len(plan.windows)), plan.first)
+    run_windows(plan, later, backbone, batch_size, bf16, progress, store, desc="MiniLM backbone (later windows)")
+    return HiddenStates(values, offsets, np.zeros((len(texts), 0), np.float32), token_ids)
+
+
+def cached_later_windows(texts: list[str], tokenizer: Any, backbone: Any, window: int, cache: Path,
+                         max_windows: int | None = None, bf16: bool = False, model_dir: str | None = None,
+                         progress: bool = False) -> HiddenStates:
+    """:func:`later_windows` of ``texts``, read from / written to the folder ``cache`` (``later-<key>.npz``, keyed by
+    the model's checksum, the window settings, ``bf16`` and the texts). With :func:`first_windows_of` it gives every
+    state of a corpus from one backbone pass, whichever head or training run asks first."""
+    from recplug_eval import cache_key
+
+    key = cache_key({"model_sha256": model_checksum(model_dir), "window": int(window), "max_windows": max_windows,
+                     "bf16": bool(bf16)}, "later-windows", texts)
+    path = Path(cache) / f"later-{key}.npz"
+    if path.exists():
+        try:
+            return HiddenStates.load(path)
+        except (OSError, ValueError, KeyError) as exc:  # a damaged entry is recomputed, never trusted
+            import logging
+
+            logging.getLogger(__name__).warning("%s cannot be read (%s); recomputing", path, exc)
+    states = later_windows(texts, tokenizer, backbone, window, max_windows, bf16=bf16, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    states.save(path)
+    return states
+
+
+def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int = 512, max_windows: int | None = None,
+                  batch_size: int = 16, keep_hidden: bool = True, bf16: bool = False,
+                  progress: bool = False, first_windows: Any = None, later: HiddenStates | None = None) -> HiddenStates:
+    """Run the backbone over every window of ``texts`` (see the module docstring).
+
+    Args:
+        window: tokens per backbone pass, [CLS] and [SEP] included (3 to the model's maximum positions).
+        max_windows: read at most this many windows per text (``None``: whole texts).
+        batch_size: windows per forward pass (windows are sorted by length to limit padding).
+        keep_hidden: keep the per-position states (``False``: only the dense embeddings).
+        bf16: run the backbone under bfloat16 autocast (about 2x faster on CPUs with AVX512-BF16).
+        first_windows: the states of each text's first window from an earlier pass of the same model (a
+            :class:`recplug.multivector.MultiVectorBatch` of ``N`` sets, ``T_i x H``: the shared sentence-transformers
+            pass, :func:`first_windows_of`, when ``window`` is its max sequence length); only the later windows are
+            run. A set whose length is not its text's first window is an :class:`IncompatibleFileError`.
+        later: the states of each text's later windows from an earlier :func:`later_windows` with the same
+            settings; with ``first_windows`` as well, the backbone does not run at all.
+    """
+    import torch
+
+    plan = plan_windows(texts, tokenizer, window, max_windows, int(backbone.config.max_position_embeddings))
+    n, width, first = len(plan.first), backbone.config.hidden_size, plan.first
+    starts, sizes = plan.starts, plan.sizes
     values = np.zeros((int(starts[-1]) if keep_hidden else 0, width), np.float16)
     dense = np.zeros((n, width), np.float32)
-    first = np.searchsorted(owner_a, np.arange(n))  # each text's first window
-    todo = np.arange(len(windows))
+    todo = np.arange(len(plan.windows))
     if first_windows is not None:
         if len(first_windows) != n:
             raise IncompatibleFileError(f"first_windows holds {len(first_windows)} texts, not {n}")
@@ -206,25 +312,23 @@ def encode_hidden(texts: list[str], tokenizer: Any, backbone: Any, window: int =
                 values[starts[w] : starts[w + 1]] = h
             dense[row] = unit_mean(torch.from_numpy(h.astype(np.float32)))
         todo = np.setdiff1d(todo, first)
-    order = todo[np.argsort(-sizes[todo], kind="stable")]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in progress_bar(range(0, len(order), batch_size), desc="MiniLM backbone", unit="batch",
-                                  disable=not progress):
-            chosen = order[start : start + batch_size]
-            longest = int(sizes[chosen].max())
-            input_ids = torch.zeros(len(chosen), longest, dtype=torch.long)
-            mask = torch.zeros(len(chosen), longest, dtype=torch.long)
-            for i, w in enumerate(chosen):
-                input_ids[i, : sizes[w]] = torch.tensor(windows[w])
-                mask[i, : sizes[w]] = 1
-            out = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()  # B x L x H
-            for i, w in enumerate(chosen):
-                h = out[i, : sizes[w]]
-                if keep_hidden:
-                    values[starts[w] : starts[w + 1]] = h.numpy().astype(np.float16)
-                if first[owner_a[w]] == w:
-                    dense[owner_a[w]] = unit_mean(h)
+    if later is not None and keep_hidden:
+        if len(later) != n or not np.array_equal(later.lengths, plan.later_lengths):
+            raise IncompatibleFileError(f"later: states of {len(later)} texts whose windows after the first are not "
+                                        f"these {n} texts' {window}-token windows (another tokenizer, window or "
+                                        "max_windows)")
+        for row, w in enumerate(first):
+            values[starts[w + 1] : starts[w + 1] + later.lengths[row]] = later.values[later.offsets[row] : later.offsets[row + 1]]
+        todo = np.intersect1d(todo, first)
+
+    def store(w: int, h: Any) -> None:
+        if keep_hidden:
+            values[starts[w] : starts[w + 1]] = h.numpy().astype(np.float16)
+        if first[plan.owner[w]] == w:
+            dense[plan.owner[w]] = unit_mean(h)
+
+    run_windows(plan, todo, backbone, batch_size, bf16, progress, store)
     if not keep_hidden:
         return HiddenStates(values, np.zeros(n + 1, np.int64), dense, np.zeros(0, np.int32))
-    token_ids = np.fromiter((i for w in windows for i in w), np.int32, int(starts[-1]))
-    return HiddenStates(values, starts[np.r_[first, len(windows)]], dense, token_ids)
+    token_ids = np.fromiter((i for w in plan.windows for i in w), np.int32, int(starts[-1]))
+    return HiddenStates(values, starts[np.r_[first, len(plan.windows)]], dense, token_ids)

@@ -324,11 +324,12 @@ class SparseDocEncoder(nn.Module):
 @torch.no_grad()
 def encode_documents(model: SparseDocEncoder, tokenizer: Any, texts: list[str], window: int = 512,
                      max_windows: int | None = None, batch_size: int = 16, progress: bool = False,
-                     lexical: bool = True, first_windows: Any = None) -> Any:
+                     lexical: bool = True, first_windows: Any = None, later: Any = None) -> Any:
     """Encode ``N`` whole texts (every ``window``-token window, see :mod:`recplug_flops_idf.backbone`) into a
     CSR ``N x V`` float32 matrix of term weights (``lexical=False``: the learned part only, without the lexical
     channel). ``first_windows``: the texts' first-window states from an earlier pass
-    (:func:`recplug_flops_idf.backbone.first_windows_of`); only the later windows then go through the backbone."""
+    (:func:`recplug_flops_idf.backbone.first_windows_of`); only the later windows then go through the backbone, or
+    none when ``later`` holds their states too (:func:`recplug_flops_idf.backbone.cached_later_windows`)."""
     import scipy.sparse as sp
     from recplug_eval import progress_bar
 
@@ -343,7 +344,8 @@ def encode_documents(model: SparseDocEncoder, tokenizer: Any, texts: list[str], 
         stop = min(start + step, len(texts))
         states = encode_hidden(texts[start:stop], tokenizer, model.bert, window, max_windows, batch_size,
                                bf16=model.bf16,
-                               first_windows=None if first_windows is None else first_windows.select(range(start, stop)))
+                               first_windows=None if first_windows is None else first_windows.select(range(start, stop)),
+                               later=None if later is None else later.select(np.arange(start, stop)))
         blocks.append(encode_hidden_states(model.head, states, lexical=lexical))
     model.train(was_training)
     if not blocks:

@@ -76,7 +76,9 @@ class InferenceFreeSparseEncoder:
             :data:`DEFAULT_WINDOW`. When it equals the sentence-transformers model's max sequence length (256 for
             all-MiniLM-L6-v2) and the cache is on, each document's first window comes from the forward pass that
             dense ``minilm`` and ``minilm-tokens`` share (:func:`recplug_flops_idf.backbone.first_windows_of`), so
-            on one corpus the three cost one MiniLM pass plus this encoder's later windows.
+            on one corpus the three cost one MiniLM pass plus this encoder's later windows; those are cached as
+            well (:func:`recplug_flops_idf.backbone.cached_later_windows`), so another head, or a training run, on
+            the same corpus runs no backbone at all.
         max_windows: read at most this many windows per document (``None``: whole documents).
         query_weighting: ``"idf"`` (values are the IDF) or ``"binary"`` (values are 1).
         idf: ``V`` IDF values, or a ``.npy`` path; default: fitted on the first documents encoded.
@@ -91,6 +93,9 @@ class InferenceFreeSparseEncoder:
             trained on keep the untrained tied rows, see :meth:`model`) or ``"head"`` (only the terms the head file
             has rows for: the benchmark's students' setting, about half the head's cost, and right on the corpus the
             head was trained on, where no other term occurs in a document).
+        mean_terms: prune the corpus's document vectors to about this many terms per document on average (one
+            weight threshold for the whole corpus, :func:`recplug_flops_idf.pruning.prune_to_mean_terms`): matched
+            sparsity when comparing heads. ``None`` (default): every term the head and the lexical channel give.
         cache: folder for the model pass's document encodings (``True``: ``<recplug cache>/flops_idf/documents``;
             ``None`` / ``False``: no cache). What the model computes (each document's learned term weights) is
             cached, keyed by the model's and the head file's checksums, the encoder settings and the texts
@@ -106,8 +111,12 @@ class InferenceFreeSparseEncoder:
                  max_length: int | None = None, max_windows: int | None = None, query_weighting: str = "idf", idf: Any = None,
                  batch_size: int = 16, bf16: bool | None = None, lexical_weight: float = 0.0,
                  cache: bool | str | Path | None = True, shipped_head: str | None = None,
-                 terms: str = "vocabulary") -> None:
+                 terms: str = "vocabulary", mean_terms: float | None = None) -> None:
         check_choice(terms, "terms", ("vocabulary", "head"))
+        if mean_terms is not None and (isinstance(mean_terms, bool) or not isinstance(mean_terms, (int, float))
+                                       or not mean_terms > 0):
+            raise ConfigError(f"mean_terms must be a positive number of terms per document (or None), got {mean_terms!r}")
+        self.mean_terms = None if mean_terms is None else float(mean_terms)
         if max_length is not None:
             check_int(max_length, "max_length (between 3 and MiniLM's 512 positions)", low=3, high=512)
         check_optional_int(max_windows, "max_windows (None: whole documents)", low=1)
@@ -170,6 +179,7 @@ class InferenceFreeSparseEncoder:
             "max_windows": self.max_windows,
             "query_weighting": self.query_weighting,
             **({"terms": self.terms} if self.terms != "vocabulary" else {}),
+            **({"mean_terms": self.mean_terms} if self.mean_terms is not None else {}),
             **({"lexical_weight": self.lexical_weight} if self.head_path is None and self.lexical_weight else {}),
         }
 
@@ -253,13 +263,18 @@ class InferenceFreeSparseEncoder:
             token_ids = [ids[: self.max_windows * (self.max_length - 2)] for ids in token_ids]
 
         def model_pass() -> Any:
-            first = None
-            if self.shares_first_window():
-                from recplug_flops_idf.backbone import first_windows_of
+            first = later = None
+            progress = len(texts) > 256
+            if self.shares_first_window():  # every backbone state from the caches: the heads differ, not the states
+                from recplug_flops_idf.backbone import cached_later_windows, first_windows_of
+                from recplug_flops_idf.student import states_cache_dir
 
+                model_dir = None if self.model_dir is None else str(self.model_dir)
                 first = first_windows_of(list(texts), self.max_length, self.model_dir)
+                later = cached_later_windows(list(texts), self.vocab.tokenizer, model.bert, self.max_length,
+                                             states_cache_dir(), self.max_windows, self.bf16, model_dir, progress)
             return encode_documents(model, self.vocab.tokenizer, texts, self.max_length, self.max_windows,
-                                    self.batch_size, progress=len(texts) > 256, lexical=False, first_windows=first)
+                                    self.batch_size, progress=progress, lexical=False, first_windows=first, later=later)
 
         if self.cache_dir is None:
             learned = model_pass()
@@ -269,11 +284,16 @@ class InferenceFreeSparseEncoder:
             learned = EmbeddingCache(self.cache_dir).get_or_compute(self.model_pass_key(), "documents-model-pass",
                                                                     texts, model_pass)
         warn_unscored(head, token_ids, self.idf)
-        if not head.lexical_channel.active:
-            return learned
-        if fitted_now or head.lexical_channel.average_length == 0:
-            head.set_average_length(average_length(head.columns.numpy()[np.concatenate(token_ids)], len(texts)))
-        return sp.csr_matrix(learned + lexical_documents(head, token_ids), dtype=np.float32)
+        docs = learned
+        if head.lexical_channel.active:
+            if fitted_now or head.lexical_channel.average_length == 0:
+                head.set_average_length(average_length(head.columns.numpy()[np.concatenate(token_ids)], len(texts)))
+            docs = sp.csr_matrix(learned + lexical_documents(head, token_ids), dtype=np.float32)
+        if self.mean_terms is None:
+            return docs
+        from recplug_flops_idf.pruning import prune_to_mean_terms
+
+        return prune_to_mean_terms(docs, self.mean_terms)
 
     def build_index(self, prune_below: float = 0.0) -> InvertedIndex:
         """An empty :class:`InvertedIndex` for this encoder: IDF folded into the postings (``"idf"``

@@ -96,26 +96,37 @@ def corpus_states(texts: list[str], vocab: Any, backbone: Any, window: int = 512
                   keep_hidden: bool = True, cache: Path | None = None, progress: bool = False,
                   model_dir: str | None = None) -> HiddenStates:
     """:func:`recplug_flops_idf.backbone.encode_hidden` of ``texts``, read from / written to ``cache`` (a folder;
-    ``None``: no cache), keyed by the model's checksum, ``window``, ``bf16``, ``keep_hidden`` and the texts.
+    ``None``: no cache).
 
-    With a cache, the first windows of ``texts`` come from the shared sentence-transformers pass when it reads the
-    same windows (:func:`recplug_flops_idf.backbone.first_windows_of`), as the encoder's do."""
+    With a cache and ``window`` equal to the shared sentence-transformers pass's length, the states are that pass's
+    first windows (:func:`recplug_flops_idf.backbone.first_windows_of`) plus the later windows cached in ``cache``
+    (:func:`recplug_flops_idf.backbone.cached_later_windows`), as the encoder's are: one backbone pass per corpus for
+    training, the encoder's heads and the dense systems. Otherwise the whole states are cached in ``cache``, keyed
+    by the model's checksum, ``window``, ``bf16``, ``keep_hidden`` and the texts."""
     from recplug_eval import cache_key
 
-    from recplug_flops_idf.backbone import encode_hidden, first_windows_of, model_checksum, shared_pass_length
+    from recplug_flops_idf.backbone import (
+        cached_later_windows,
+        encode_hidden,
+        first_windows_of,
+        model_checksum,
+        shared_pass_length,
+    )
 
+    if cache is not None and keep_hidden and shared_pass_length(model_dir) == window:
+        first = first_windows_of(texts, window, model_dir)
+        later = cached_later_windows(texts, vocab.tokenizer, backbone, window, cache, bf16=bf16, model_dir=model_dir,
+                                     progress=progress)
+        return encode_hidden(texts, vocab.tokenizer, backbone, window, bf16=bf16, first_windows=first, later=later)
     path = None
-    shares = cache is not None and keep_hidden and shared_pass_length(model_dir) == window
     if cache is not None:
         key = cache_key({"model_sha256": model_checksum(model_dir), "window": window, "bf16": bf16,
-                         "keep_hidden": keep_hidden, "first_window": "shared" if shares else "own"},
-                        "hidden-states", texts)
+                         "keep_hidden": keep_hidden, "first_window": "own"}, "hidden-states", texts)
         path = Path(cache) / f"states-{key}.npz"
-        if path.exists():  # the shared pass is read only when the states must be computed
+        if path.exists():
             return HiddenStates.load(path)
-    first = first_windows_of(texts, window, model_dir) if shares else None
     states = encode_hidden(texts, vocab.tokenizer, backbone, window, keep_hidden=keep_hidden, bf16=bf16,
-                           progress=progress, first_windows=first)
+                           progress=progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         states.save(path)
