@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 SHARDING_TYPES = ("table_wise", "column_wise", "data_parallel")
-BASELINES = ("hashing", "quotient-remainder", "int8")
+BASELINES = ("hashing", "quotient-remainder", "multiplexed", "int8")
 STEPS = 9
 
 
@@ -114,10 +114,12 @@ def _run(sharding_type: str, out: Path) -> dict:
 
 
 def _run_baseline(name: str, out: Path) -> dict:
-    """A baseline compressor (hashing, quotient-remainder, int8) table-wise sharded: train, export, serve."""
+    """A baseline compressor (hashing, quotient-remainder, multiplexed, int8) table-wise sharded: train, export,
+    serve."""
     import torch
     import torch.distributed as dist
     from recplug.manager import load_plugin_manager
+    from recplug.protocols import TableSpec
     from torchrec.distributed import DistributedModelParallel
     from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
     from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
@@ -125,6 +127,8 @@ def _run_baseline(name: str, out: Path) -> dict:
 
     rank = dist.get_rank()
     _, item_tables = _tables()
+    if name == "multiplexed":  # a second sum-pooled 16-dim table: it shares one table of 60 rows with t_item_id
+        item_tables = [*item_tables, TableSpec("t_item_brand", 40, 16, ("item_brand",))]
     # the 12-row genres table stays dense (below dense_below_rows), the 80-row item table is compressed
     options = {"device": "meta"} if name == "int8" else {"density": 0.5, "dense_below_rows": 20, "device": "meta"}
     compressor = load_plugin_manager().create("embedding_compressor", name, **options)

@@ -59,11 +59,11 @@ def test_dsl_budgets_every_schema_table(shop, tmp_path) -> None:
             assert torch.all(bag.weight.detach()[~mask] == 0)
 
 
-@pytest.mark.parametrize("name", ["dense", "hashing", "int4", "int8", "magnitude-prune", "quotient-remainder"])
+@pytest.mark.parametrize("name", ["dense", "hashing", "int4", "int8", "magnitude-prune", "multiplexed", "quotient-remainder"])
 def test_every_compressor_trains_and_exports_the_schema_tables(shop, tmp_path, name) -> None:
     """Each compressor builds, trains and exports whatever tables the schema declares (not MovieLens's)."""
     torch.set_num_threads(1)
-    options = {"density": 0.3} if name in ("magnitude-prune", "hashing", "quotient-remainder") else {}
+    options = {"density": 0.3} if name in ("magnitude-prune", "hashing", "multiplexed", "quotient-remainder") else {}
     compressor = {"name": name, "options": options}
     config = load_config(None, [*SMALL, "epochs=1", *shop_overrides(shop), f"compressor={json.dumps(compressor)}",
                                 f'output_dir="{tmp_path / "run"}"'])

@@ -10,7 +10,7 @@ from recplug.protocols import TableSpec
 TINY = [TableSpec("t_tiny", 4, 8, ("tiny",))]
 
 
-@pytest.mark.parametrize("name", ["dsl", "magnitude-prune", "hashing", "quotient-remainder"])
+@pytest.mark.parametrize("name", ["dsl", "magnitude-prune", "hashing", "quotient-remainder", "multiplexed"])
 @pytest.mark.parametrize("density", [0.0, -0.1, 1.5, float("nan")])
 def test_density_outside_unit_interval(name: str, density: float) -> None:
     with pytest.raises(ConfigError, match="density"):
@@ -24,7 +24,8 @@ def test_delta_t_must_be_positive(delta_t: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "density"), [("dsl", 0.01), ("magnitude-prune", 0.01), ("hashing", 0.1), ("quotient-remainder", 0.5)]
+    ("name", "density"),
+    [("dsl", 0.01), ("magnitude-prune", 0.01), ("hashing", 0.1), ("quotient-remainder", 0.5), ("multiplexed", 0.1)],
 )
 def test_table_too_small_for_the_budget(name: str, density: float) -> None:
     compressor = load_plugin_manager().create("embedding_compressor", name, density=density, dense_below_rows=0)
@@ -32,7 +33,7 @@ def test_table_too_small_for_the_budget(name: str, density: float) -> None:
         compressor.build(TINY)
 
 
-@pytest.mark.parametrize("name", ["dsl", "magnitude-prune", "hashing", "quotient-remainder"])
+@pytest.mark.parametrize("name", ["dsl", "magnitude-prune", "hashing", "quotient-remainder", "multiplexed"])
 def test_small_tables_stay_dense_by_default(name: str, tmp_path) -> None:
     compressor = load_plugin_manager().create("embedding_compressor", name, density=0.01)
     module = compressor.build(TINY)

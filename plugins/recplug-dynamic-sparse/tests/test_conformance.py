@@ -8,7 +8,7 @@ import pytest
 from recplug.manager import load_plugin_manager
 from recplug.testing import CompressorConformance
 
-NAMES = ("dsl", "magnitude-prune", "hashing", "quotient-remainder", "int8", "int4")
+NAMES = ("dsl", "magnitude-prune", "hashing", "quotient-remainder", "multiplexed", "int8", "int4")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -42,6 +42,25 @@ class TestQuotientRemainder(CompressorConformance):
     @pytest.fixture
     def compressor(self) -> Any:
         return load_plugin_manager().create("embedding_compressor", "quotient-remainder", density=0.5)
+
+
+class TestMultiplexed(CompressorConformance):
+    @pytest.fixture
+    def compressor(self) -> Any:
+        return load_plugin_manager().create("embedding_compressor", "multiplexed", density=0.25)
+
+    @pytest.fixture
+    def table_specs(self) -> list[Any]:  # two 16-dim tables share one table; the small genre table stays dense
+        from recplug.protocols import TableSpec
+
+        return [TableSpec("t_item", 200, 16, ("item_id",)), TableSpec("t_user", 150, 16, ("user_id",)),
+                TableSpec("t_genre", 20, 8, ("genre",), pooling="sum")]
+
+
+class TestMultiplexedListedGroups(CompressorConformance):
+    @pytest.fixture
+    def compressor(self) -> Any:  # the kit's default tables, both listed: a 200 x 16 and a 20 x 8 table cannot share
+        return load_plugin_manager().create("embedding_compressor", "multiplexed", density=0.5, groups=[["item_id"]])
 
 
 class TestInt8(CompressorConformance):

@@ -18,7 +18,7 @@ from recplug.testing.strategies import ci_settings, garbage, outcome
 
 pytest.importorskip("torchrec")
 
-NAMES = ("dsl", "magnitude-prune", "hashing", "quotient-remainder", "int8", "int4")
+NAMES = ("dsl", "magnitude-prune", "hashing", "quotient-remainder", "multiplexed", "int8", "int4")
 
 #: option name -> plausible values (garbage() adds the implausible ones)
 PLAUSIBLE: dict[str, st.SearchStrategy] = {
@@ -36,6 +36,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "value_bits": st.sampled_from([8, 16, 32, 4]),
     "prune_step": st.one_of(st.none(), st.integers(-1, 3)),
     "mode": st.sampled_from(["low-precision", "post-training", "fp8"]),
+    "groups": st.one_of(st.none(), st.sampled_from([[["item_id"]], [["item_id", "genre"]], [["genre", "genre2"]],
+                                                    [["nope"]], [[]], "item_id"])),
 }
 OPTIONS = {
     "dsl": ("density", "delta_t", "total_steps", "update_ratio", "final_update_ratio", "grow", "seed",
@@ -43,6 +45,7 @@ OPTIONS = {
     "magnitude-prune": ("density", "prune_step", "dense_below_rows", "device", "init_std", "value_bits"),
     "hashing": ("density", "seed", "dense_below_rows", "device", "init_std"),
     "quotient-remainder": ("density", "seed", "dense_below_rows", "device", "init_std"),
+    "multiplexed": ("density", "groups", "seed", "dense_below_rows", "device", "init_std"),
     "int8": ("mode", "seed", "device", "init_std"),
     "int4": ("mode", "seed", "device", "init_std"),
 }
@@ -112,7 +115,7 @@ def test_any_option_values(pm, name: str, tmp_path_factory, data) -> None:
     # serving equals the trained model exactly unless the export itself approximates (int8 values, row-wise
     # quantization, or magnitude pruning that happens only at export)
     pruned_in_training = name == "dsl" or (name == "magnitude-prune" and compressor.prune_step in (0, 1))
-    exact = name in ("hashing", "quotient-remainder") or (pruned_in_training and compressor.value_bits == 32)
+    exact = name in ("hashing", "quotient-remainder", "multiplexed") or (pruned_in_training and compressor.value_bits == 32)
     if exact:
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 

@@ -39,6 +39,7 @@ METHODS: dict[str, Any] = {
     "magnitude-prune-int8-values": ("density", lambda d, t: {"density": d, "value_bits": 8}),
     "hashing": ("density", lambda d, t: {"density": d}),
     "quotient-remainder": ("density", lambda d, t: {"density": d}),
+    "multiplexed": ("density", lambda d, t: {"density": d}),
     "int8": (None, lambda d, t: {}),
     "int4": (None, lambda d, t: {}),
 }

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from recplug.builtins.dense_tables import check_init_std
 from recplug.checks import check_choice, check_int, check_real
 from recplug.errors import ConfigError
 from recplug.protocols import TableSpec
@@ -29,11 +30,10 @@ def check_seed(seed: int) -> int:
 
 def check_common(device: str, init_std: float | None, owner: str) -> None:
     """The table options every compressor of this plugin shares: ``device`` a string naming a device,
-    ``init_std`` None or a finite number >= 0 (the device itself is checked when the tables are built)."""
+    ``init_std`` None or a finite number in [0, 100] (the device itself is checked when the tables are built)."""
     if not isinstance(device, str) or not device:
         raise ConfigError(f"{owner}: device must be a string such as 'cpu', 'cuda' or 'meta', got {device!r}")
-    if init_std is not None:
-        check_real(init_std, f"{owner}: init_std", low=0)
+    check_init_std(init_std, owner)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Embedding compressors:
 
 - ``dsl``: Dynamic Sparse Learning (Wang et al., WSDM 2024), fixed density, prune/grow every ΔT steps.
 - ``magnitude-prune``: dense training, one-shot magnitude pruning.
-- ``hashing``: the hashing trick; ``quotient-remainder``: the compositional (QR) trick.
+- ``hashing``: the hashing trick; ``quotient-remainder``: the compositional (QR) trick; ``multiplexed``: several
+  tables hashed into one shared table (feature multiplexing).
 - ``int8`` / ``int4``: row-wise quantized tables.
 """
 
@@ -37,6 +38,8 @@ def recplug_embedding_compressors() -> list[EmbeddingCompressorSpec]:
         spec("hashing", _lazy("remapped_tables:HashedTables"), "hashing trick: ids share density·N rows", _ALL),
         spec("quotient-remainder", _lazy("remapped_tables:QuotientRemainderTables"),
              "quotient-remainder (compositional) trick: Q[id // m] + R[id mod m] within density·N rows", _ALL),
+        spec("multiplexed", _lazy("remapped_tables:MultiplexedTables"), "feature multiplexing (Unified Embedding, "
+             "NeurIPS 2023): the tables of a group hash into one shared table of density·ΣN rows", _ALL),
         spec("int8", _lazy("quantized:QuantizedTables", bits=8), "row-wise int8 tables (low-precision training "
              "or post-training)", _STEPPED),
         spec("int4", _lazy("quantized:QuantizedTables", bits=4), "row-wise int4 tables (low-precision training "

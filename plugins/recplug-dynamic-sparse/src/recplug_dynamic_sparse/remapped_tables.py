@@ -1,4 +1,5 @@
-"""Row-sharing baselines: the hashing trick and the quotient-remainder (compositional) trick.
+"""Row-sharing baselines: the hashing trick, the quotient-remainder (compositional) trick and feature
+multiplexing (several tables hashed into one shared table).
 
 Both train a torchrec ``EmbeddingBagCollection`` over smaller *virtual* tables and map each id to rows of
 them before the lookup: :class:`RemappedEmbeddingBags` rewrites the KeyedJaggedTensor's values, calls the
@@ -8,7 +9,8 @@ of ``Q[id // m] + R[id mod m]`` is the pooled Q plus the pooled R), which keeps 
 and shardable.
 
 Budgets: at ``density`` d a table of N rows keeps ⌊d·N⌋ rows of D float32 (hashing) or a remainder
-table of m rows and a quotient table of ⌈N/m⌉ rows with m + ⌈N/m⌉ ≤ ⌊d·N⌋ (QR, m as large as fits).
+table of m rows and a quotient table of ⌈N/m⌉ rows with m + ⌈N/m⌉ ≤ ⌊d·N⌋ (QR, m as large as fits); the tables
+of a multiplexed group share ⌊d·ΣN⌋ rows.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class VirtualPart:
     """One virtual table serving an original table: ids map to ``op(id)`` rows of it.
 
     ``op`` is ``"hash"`` (``((a·id + b) mod P) mod rows``), ``"quotient"`` (``id // m``), ``"remainder"``
-    (``id mod m``) or ``"identity"`` (a small table kept dense).
+    (``id mod m``) or ``"identity"`` (a small table kept dense). ``shared``: the name of a virtual table that
+    several original tables hash into (feature multiplexing); empty: the virtual table is this table's own.
     """
 
     original: TableSpec
@@ -46,11 +49,14 @@ class VirtualPart:
     a: int = 0
     b: int = 0
     m: int = 1
+    shared: str = ""
 
     @property
     def spec(self) -> TableSpec:
+        """The virtual table, with this part's features only (:func:`virtual_tables` merges shared ones)."""
         t = self.original
-        return TableSpec(t.name + self.suffix, self.rows, t.embedding_dim, tuple(f + self.suffix for f in t.feature_names), t.pooling)
+        name = self.shared or t.name + self.suffix
+        return TableSpec(name, self.rows, t.embedding_dim, tuple(f + self.suffix for f in t.feature_names), t.pooling)
 
     def map_ids(self, ids: torch.Tensor) -> torch.Tensor:
         ids = ids.long()
@@ -61,6 +67,17 @@ class VirtualPart:
         if self.op == "identity":
             return ids
         return ids % self.m
+
+
+def virtual_tables(parts: Sequence[VirtualPart]) -> list[TableSpec]:
+    """The virtual tables of ``parts``: one per name, with the features of every part that maps into it."""
+    merged: dict[str, TableSpec] = {}
+    for part in parts:
+        spec = part.spec
+        seen = merged.get(spec.name)
+        merged[spec.name] = spec if seen is None else TableSpec(
+            spec.name, spec.num_embeddings, spec.embedding_dim, seen.feature_names + spec.feature_names, spec.pooling)
+    return list(merged.values())
 
 
 class RemappedEmbeddingBags(torch.nn.Module):
@@ -87,7 +104,7 @@ class RemappedEmbeddingBags(torch.nn.Module):
     def __init__(self, parts: Sequence[VirtualPart], device: str = "cpu", init_std: float | None = None) -> None:
         super().__init__()
         self.parts = list(parts)
-        self.ebc = DenseTables(device=device, init_std=init_std).build([p.spec for p in self.parts])
+        self.ebc = DenseTables(device=device, init_std=init_std).build(virtual_tables(self.parts))
         self.originals = list(dict.fromkeys(p.original for p in self.parts))
 
     def forward(self, features: Any) -> Any:
@@ -253,3 +270,93 @@ class QuotientRemainderTables(RemappedTables):
     def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
         quotient, remainder = parts
         return QuotientRemainderRows(weights[quotient.spec.name], weights[remainder.spec.name])
+
+
+class MultiplexedTables(RemappedTables):
+    """Feature multiplexing (Coleman et al., "Unified Embedding", NeurIPS 2023): the tables of a group share one
+    table of ⌊density · ΣN⌋ rows, and each table hashes its ids into it with a hash function of its own
+    (``((a·id + b) mod P) mod rows``, ``a, b`` drawn per table from ``seed``), so the features' collisions land on
+    different rows and the shared rows serve every feature.
+
+    Args:
+        density: the shared table's rows as a fraction of its group's rows, in (0, 1]: the budget.
+        groups: lists of feature names whose tables share one table (a table joins through any of its features);
+            tables of a group must agree on the embedding dimension and pooling, and a table named in no group
+            keeps its own dense table. ``None`` (default): every table of at least ``dense_below_rows`` rows,
+            grouped by embedding dimension and pooling.
+        seed: picks the hash parameters of each table.
+        dense_below_rows: with ``groups=None``, tables with fewer rows stay dense.
+
+    The paper's multi-probe variant (several hashed chunks concatenated per feature) is not built here: each
+    table looks up one row of its group's table.
+    """
+
+    name = "multiplexed"
+
+    def __init__(self, density: float = 0.2, groups: Sequence[Sequence[str]] | None = None, seed: int = 0,
+                 dense_below_rows: int = 100, device: str = "cpu", init_std: float | None = None) -> None:
+        super().__init__(density, seed, dense_below_rows, device, init_std)
+        if groups is not None:
+            if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or not groups or any(
+                    isinstance(g, (str, bytes)) or not isinstance(g, Sequence) or not g
+                    or not all(isinstance(f, str) for f in g) for g in groups):
+                raise ConfigError(f"{self.name}: groups must be a non-empty list of non-empty lists of feature names, "
+                                  f"got {groups!r}")
+            groups = [list(g) for g in groups]
+            listed = [f for g in groups for f in g]
+            repeated = sorted({f for f in listed if listed.count(f) > 1})
+            if repeated:
+                raise ConfigError(f"{self.name}: feature(s) {repeated} are listed in more than one group")
+        self.groups = groups
+
+    def table_groups(self, tables: Sequence[TableSpec]) -> list[list[TableSpec]]:
+        """The groups of tables that share one table (``groups``, or by dimension and pooling)."""
+        if self.groups is None:
+            by_shape: dict[tuple[int, str], list[TableSpec]] = {}
+            for table in tables:
+                if table.num_embeddings >= self.dense_below_rows:
+                    by_shape.setdefault((table.embedding_dim, table.pooling), []).append(table)
+            return list(by_shape.values())
+        owner = {f: t for t in tables for f in t.feature_names}
+        found = []
+        for group in self.groups:
+            unknown = [f for f in group if f not in owner]
+            if unknown:
+                raise ConfigError(f"{self.name}: group {group}: no table serves feature(s) {unknown}; features: "
+                                  f"{', '.join(owner)}")
+            members = list(dict.fromkeys(owner[f] for f in group))
+            shapes = {(t.embedding_dim, t.pooling) for t in members}
+            if len(shapes) > 1:
+                raise ConfigError(f"{self.name}: group {group}: its tables must share one embedding dimension and "
+                                  f"pooling, got {sorted(shapes)}")
+            found.append(members)
+        grouped = [t.name for g in found for t in g]
+        repeated = sorted({n for n in grouped if grouped.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"{self.name}: table(s) {repeated} fall in more than one group (through different features)")
+        return found
+
+    def build(self, tables: Sequence[TableSpec]) -> torch.nn.Module:
+        """A module with the EmbeddingBagCollection interface: one virtual table per group, the others dense."""
+        tables = check_tables(tables, self.name)
+        names = {t.name for t in tables}
+        parts: dict[str, VirtualPart] = {}
+        for i, group in enumerate(self.table_groups(tables)):
+            shared = f"multiplexed_{i}"
+            if shared in names:
+                raise ConfigError(f"{self.name}: a table is named {shared!r}, the name of a shared table; rename it")
+            total = sum(t.num_embeddings for t in group)
+            rows = math.floor(self.density * total)
+            if rows < 1:
+                raise ConfigError(f"{self.name}: table(s) {[t.name for t in group]} ({total} rows in all) are too small "
+                                  f"for density {self.density}: no row left to share")
+            for table in group:
+                rng = random.Random(f"{self.seed}/{table.name}")
+                parts[table.name] = VirtualPart(table, "", rows, "hash", a=rng.randrange(1, HASH_PRIME),
+                                                b=rng.randrange(0, HASH_PRIME), shared=shared)
+        ordered = [parts.get(t.name) or VirtualPart(t, "", t.num_embeddings, "identity") for t in tables]
+        return RemappedEmbeddingBags(ordered, self.device, self.init_std)
+
+    def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
+        (part,) = parts
+        return HashedRows(weights[part.spec.name], part.a, part.b)  # one tensor for the group: stored once

@@ -83,8 +83,24 @@ class CompactEmbeddingBags(torch.nn.Module):
         return KeyedTensor(keys=[f for f, _ in self._features], length_per_key=dims, values=torch.cat(pooled, dim=1))
 
     def nbytes(self) -> int:
-        """Bytes the compact tables hold."""
-        return sum(source.nbytes() for source in self.sources.values())  # type: ignore[operator]
+        """Bytes the compact tables hold (a table several features share counted once)."""
+        return held_bytes(dict(self.sources))
+
+
+def held_bytes(sources: Mapping[str, torch.nn.Module]) -> int:
+    """The bytes ``sources`` (``*Rows`` modules) hold, each tensor storage counted once: the tables of a multiplexed
+    group hold one shared tensor (torch.save writes it once too)."""
+    total, seen = 0, set()
+    for source in sources.values():
+        total += int(cast(RowsModule, source).nbytes())
+        for value in cast(RowsModule, source).payload().values():
+            if isinstance(value, torch.Tensor):
+                storage = value.untyped_storage()
+                key = (storage.data_ptr(), storage.nbytes())
+                if key in seen:  # a shared storage: its bytes are already counted
+                    total -= value.numel() * value.element_size()
+                seen.add(key)
+    return total
 
 
 def save_export(path: Path, compressor: str, tables: Sequence[TableSpec], sources: Mapping[str, torch.nn.Module]) -> ExportInfo:
@@ -112,7 +128,7 @@ def save_export(path: Path, compressor: str, tables: Sequence[TableSpec], source
         "dense_bytes": dense,
         "file_bytes": Path(path).stat().st_size,
     }
-    return ExportInfo(Path(path), sum(per_table.values()), details)
+    return ExportInfo(Path(path), held_bytes(sources), details)
 
 
 def write_export(path: Path, compressor: str, tables: Sequence[TableSpec], sources: Mapping[str, torch.nn.Module]) -> ExportInfo:

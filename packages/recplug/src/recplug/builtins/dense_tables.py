@@ -72,9 +72,14 @@ def check_device(device: Any, owner: str = "embedding tables") -> Any:
     return parsed
 
 
+#: the largest initial standard deviation accepted: far beyond any embedding initialisation in use (torchrec's default
+#: is uniform within ±1/√N); tables drawn wider overflowed float32 within two training steps (int8 at 27,711)
+MAX_INIT_STD = 100.0
+
+
 def check_init_std(init_std: Any, owner: str = "embedding tables") -> float | None:
-    """``None`` or a finite standard deviation >= 0."""
-    return None if init_std is None else check_real(init_std, f"{owner}: init_std", low=0)
+    """``None`` or a finite standard deviation in [0, :data:`MAX_INIT_STD`]."""
+    return None if init_std is None else check_real(init_std, f"{owner}: init_std", low=0, high=MAX_INIT_STD)
 
 
 def check_tables_fit(tables: Sequence[TableSpec], device: Any, owner: str, bytes_per_weight: float = 4) -> None:
