@@ -172,6 +172,23 @@ def test_demo_list(capsys: pytest.CaptureFixture) -> None:
     assert "baselines" in capsys.readouterr().out
 
 
+def test_the_demo_command_bounds_one_query_timing(monkeypatch, tmp_path: Path) -> None:
+    import recplug_eval.demo as demo_module
+    from recplug_eval.demo import DEMO_LATENCY_SECONDS
+
+    seen = {}
+
+    def fake_run_demo(out, only=(), skip=(), eval_config=None, pm=None):
+        seen["config"] = eval_config
+        return None, {}
+
+    monkeypatch.setattr(demo_module, "run_demo", fake_run_demo)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--max-queries", "7"]) == 0
+    config = seen["config"]  # the command's table is the one run_demo makes by default
+    assert config.latency_seconds == DEMO_LATENCY_SECONDS and config.max_queries == 7
+    assert config == demo_module.demo_eval_config(max_queries=7)
+
+
 def test_eval_plan_for_an_encoder_system(tmp_path: Path) -> None:
     from recplug.cli.main import build_parser
     from recplug_eval.cli import eval_plan

@@ -133,22 +133,16 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace, pm: Any) -> int:
     from pathlib import Path
 
-    from recplug_eval.demo import discover_steps, run_demo
+    from recplug_eval.demo import demo_eval_config, discover_steps, run_demo
     from recplug_eval.paths import check_output_dir
     from recplug_eval.report import results_table
-    from recplug_eval.runner import EvalConfig
 
     if args.list:
         for loaded in discover_steps(pm):
             print(f"{loaded.name:20s} {loaded.source:24s} {loaded.step.title}")
         return 0
     check_output_dir(args.out, "--out")
-    config = EvalConfig(
-        dataset="scifact",
-        split="test",
-        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-        max_queries=args.max_queries,
-    )
+    config = demo_eval_config(args.cache_dir or None, args.max_queries)
     report, _ = run_demo(args.out, only=args.only, skip=args.skip, eval_config=config, pm=pm)
     if report is not None:
         print(results_table(report))

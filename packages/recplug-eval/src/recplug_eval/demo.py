@@ -55,6 +55,14 @@ log = logging.getLogger(__name__)
 #: multi-vector search takes about 0.75 s a query on 2 cores, so it stops after about 40 of the 100)
 DEMO_LATENCY_SECONDS = 30.0
 
+
+def demo_eval_config(cache_dir: str | Path | None = None, max_queries: int | None = None) -> Any:
+    """The demo's shared table: all of SciFact test, one-query timing bounded by :data:`DEMO_LATENCY_SECONDS`."""
+    from recplug_eval.runner import EvalConfig
+
+    return EvalConfig(dataset="scifact", split="test", cache_dir=None if cache_dir is None else Path(cache_dir),
+                      max_queries=max_queries, latency_seconds=DEMO_LATENCY_SECONDS)
+
 def baseline_steps() -> list[DemoStep]:
     """The built-in step: BM25 (bm25s) and dense all-MiniLM-L6-v2 with the default dense index."""
     from recplug_eval.runner import SystemConfig
@@ -140,13 +148,13 @@ def run_demo(
     )
     from recplug_eval.paths import make_output_dir
     from recplug_eval.report import write_report
-    from recplug_eval.runner import EvalConfig, run_evaluation
+    from recplug_eval.runner import run_evaluation
 
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     output_dir = Path(output_dir)
     pm = pm or load_plugin_manager()
     loaded = select_steps(discover_steps(pm), only, skip)
-    config = eval_config or EvalConfig(dataset="scifact", split="test", latency_seconds=DEMO_LATENCY_SECONDS)
+    config = eval_config or demo_eval_config()
     outcomes = {item.name: StepOutcome(item.name, item.step.title, item.source) for item in loaded}
     systems: list[Any] = []
     for item in loaded:

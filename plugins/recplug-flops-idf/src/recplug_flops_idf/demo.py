@@ -102,7 +102,7 @@ def demo_section(context: Any) -> Any:
         + (", over the terms the head was trained on (SciFact's own: the benchmark's setting)." if name == STUDENT_NAME
            else "."),
         "",
-        f"In this run: nDCG@10 **{ndcg:.4f}**, R@100 {recall:.4f}, {terms:.0f} terms per document"
+        f"In this run: nDCG@10 **{ndcg:.4f}**, R@100 {recall:.4f}, {terms:.1f} terms per document"
         + (f" (BM25 {_pair(bm25, 'nDCG@10')} / {_pair(bm25, 'R@100')})" if bm25 is not None else "")
         + f"; document encoding {encode_s:.0f} s for {ours.num_documents:,} documents"
         + (" (model pass read from the cache)" if ours.timings.get("documents_from_cache") else shared_note())
@@ -117,12 +117,12 @@ def demo_section(context: Any) -> Any:
             "",
             f"`{PLAIN_NAME}`: the same student, command and settings trained with plain FLOPS instead of the "
             f"IDF-aware FLOPS (`{RETRAIN_PLAIN}`), so with binary queries, as it was trained: nDCG@10 "
-            f"**{_pair(plain, 'nDCG@10')}**, R@100 {_pair(plain, 'R@100')}, {plain_terms:.0f} terms per document; "
+            f"**{_pair(plain, 'nDCG@10')}**, R@100 {_pair(plain, 'R@100')}, {plain_terms:.1f} terms per document; "
             f"document encoding {plain.timings.get('encode_documents_s', math.nan):.0f} s"
             + (f". Searched with the student's IDF queries instead (`{PLAIN_IDF_NAME}`, the same documents): nDCG@10 "
                f"**{_pair(plain_idf, 'nDCG@10')}**, R@100 {_pair(plain_idf, 'R@100')}" if plain_idf is not None else "")
             + ". Matched sparsity: all are pruned to at most "
-            f"{ours.config.get('encoder_config', {}).get('mean_terms', math.nan):.0f} terms per document on average "
+            f"{ours.config.get('encoder_config', {}).get('mean_terms', math.nan):.1f} terms per document on average "
             "(one weight threshold per corpus; the sparser head keeps all of its own).",
         ]
         results["plain_flops"] = [{"system": r.name, "nDCG@10": r.metrics.get("nDCG@10", math.nan),
@@ -136,8 +136,8 @@ def demo_section(context: Any) -> Any:
                        "benchmark the IDF-aware student beat plain FLOPS with binary queries by 0.044 and tied it with "
                        "IDF queries at search, 0.694 vs 0.695); see " + BENCHMARK)
         if abs(plain_terms - terms) > 0.01 * max(terms, plain_terms):
-            caveats.append(f"The two students' sparsities differ by more than 1% in this run ({terms:.0f} vs "
-                           f"{plain_terms:.0f} terms per document): heads.json's record was measured elsewhere.")
+            caveats.append(f"The two students' sparsities differ by more than 1% in this run ({terms:.1f} vs "
+                           f"{plain_terms:.1f} terms per document): heads.json's record was measured elsewhere.")
     elif name == STUDENT_NAME:
         caveats.append("Plain FLOPS at matched sparsity is not in this table (its head does not ship with this "
                        f"install; train it with `{RETRAIN_PLAIN}`); see " + BENCHMARK)
