@@ -102,6 +102,19 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     assert muvera["name"] == "muvera-hnsw-n200" and muvera["metrics"]["R@5 vs exact-chamfer"] > 0.5
 
 
+def test_pages_of_one_name_get_unique_ids(tmp_path):
+    """A property's getter and setter both document ``host``: two pages of one name, two distinct ids."""
+    package = tmp_path / "py" / "pkg"
+    package.mkdir(parents=True)
+    getter = " ".join(f"get{i}" for i in range(30))
+    setter = " ".join(f"set{i}" for i in range(30))
+    (package / "conn.py").write_text(f'class C:\n    @property\n    def host(self):\n        """{getter}"""\n\n'
+                                     f'    @host.setter\n    def host(self, value):\n        """{setter}"""\n')
+    corpus, _, counts = build_corpus.build([], 75, 0.01, 0, 1, [(package / "conn.py", tmp_path / "py")])
+    ids = [row["_id"] for row in corpus]
+    assert counts["docstrings"] == 2 and ids == ["py:pkg.conn:C.host#0", "py:pkg.conn:C.host~2#0"]
+
+
 def test_docstrings_become_pages_of_their_own(tmp_path):
     source = tmp_path / "pkg" / "mod.py"
     source.parent.mkdir()

@@ -206,14 +206,23 @@ def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs
     counts = {"pages": len(files), "rendered": 0, "held_out": 0, "python_files": len(python_items), "docstrings": 0,
               "duplicates_dropped": 0}
 
+    names: dict[str, int] = {}
+
+    def unique(name: str) -> str:
+        """``name``, or ``name~2``, ``name~3``, ... for the second, third page of that name (a property's getter and
+        setter both have docstrings; ids must be unique in a BEIR folder)."""
+        names[name] = names.get(name, 0) + 1
+        return name if names[name] == 1 else f"{name}~{names[name]}"
+
     def add(page: Page) -> None:
+        name = unique(page.name)
         for i, text in enumerate(passages(page, words)):
             key = hashlib.sha256(text.encode()).hexdigest()
             if key in seen:
                 counts["duplicates_dropped"] += 1
                 continue
             seen.add(key)
-            corpus.append({"_id": f"{page.name}#{i}", "title": page.name, "text": text})
+            corpus.append({"_id": f"{name}#{i}", "title": name, "text": text})
 
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -226,7 +235,7 @@ def build(files: Iterable[Path], words: int, query_share: float, seed: int, jobs
             if held_out(page.name, query_share, seed):
                 counts["held_out"] += 1
                 if len(page.summary.split()) >= 3:
-                    queries.append({"_id": page.name, "text": page.summary})
+                    queries.append({"_id": unique(page.name), "text": page.summary})
                 continue
             add(page)
         for done, found in enumerate(pool.map(load_python_file, python_items, chunksize=256), 1):
