@@ -100,6 +100,20 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
                     "beir", "--dataset-config", f"path={out}", "--k", "5", "--no-cache", "--out", str(report)]) == 0
     muvera = json.loads((report / "results.json").read_text())["systems"][1]
     assert muvera["name"] == "muvera-hnsw-n200" and muvera["metrics"]["R@5 vs exact-chamfer"] > 0.5
+    # the scale benchmark reads the same folder: nested samples, both systems, JSON + markdown + plot
+    scale_spec = importlib.util.spec_from_file_location("scale", ROOT / "tools" / "bench" / "muvera" / "scale.py")
+    assert scale_spec is not None and scale_spec.loader is not None
+    scale = importlib.util.module_from_spec(scale_spec)
+    scale_spec.loader.exec_module(scale)
+    scale.main(["--corpus", str(out), "--sizes", "4", "8", "--k", "3", "--latency-seconds", "0.01",
+                "--out", str(tmp_path / "scale")])
+    rows = json.loads((tmp_path / "scale" / "results.json").read_text())["rows"]
+    assert [r["documents"] for r in rows] == [4, 8] and rows[0]["token_vectors"] < rows[1]["token_vectors"]
+    for row in rows:
+        assert set(row["systems"]) == {"exact-chamfer", "muvera"}
+        assert 0.0 <= row["systems"]["muvera"]["R@10 vs exact"] <= 1.0 and row["systems"]["muvera"]["memory_bytes"] > 0
+    assert (tmp_path / "scale" / "cost_growth.png").stat().st_size > 0
+    assert "| documents " in (tmp_path / "scale" / "results.md").read_text()
 
 
 def test_pages_of_one_name_get_unique_ids(tmp_path):
