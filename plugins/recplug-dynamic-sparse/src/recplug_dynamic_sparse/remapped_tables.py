@@ -203,6 +203,14 @@ class RemappedTables:
         return load_export_file(Path(path), self.name, tables)
 
 
+def hashed_part(table: TableSpec, rows: int, seed: int, shared: str = "") -> VirtualPart:
+    """``table`` hashed into ``rows`` rows (of its own table, or of the table named ``shared``), with ``a, b`` drawn
+    from ``seed`` and the table's name."""
+    rng = random.Random(f"{seed}/{table.name}")
+    return VirtualPart(table, "", rows, "hash", a=rng.randrange(1, HASH_PRIME), b=rng.randrange(0, HASH_PRIME),
+                       shared=shared)
+
+
 class HashedTables(RemappedTables):
     """The hashing trick: ⌊density · N⌋ shared rows, id -> ((a·id + b) mod P) mod rows.
 
@@ -215,9 +223,7 @@ class HashedTables(RemappedTables):
     name = "hashing"
 
     def parts(self, table: TableSpec) -> list[VirtualPart]:
-        rows = row_budget(table, self.density)
-        rng = random.Random(f"{self.seed}/{table.name}")
-        return [VirtualPart(table, "", rows, "hash", a=rng.randrange(1, HASH_PRIME), b=rng.randrange(0, HASH_PRIME))]
+        return [hashed_part(table, row_budget(table, self.density), self.seed)]
 
     def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
         (part,) = parts
@@ -272,7 +278,7 @@ class QuotientRemainderTables(RemappedTables):
         return QuotientRemainderRows(weights[quotient.spec.name], weights[remainder.spec.name])
 
 
-class MultiplexedTables(RemappedTables):
+class MultiplexedTables(HashedTables):
     """Feature multiplexing (Coleman et al., "Unified Embedding", NeurIPS 2023): the tables of a group share one
     table of ⌊density · ΣN⌋ rows, and each table hashes its ids into it with a hash function of its own
     (``((a·id + b) mod P) mod rows``, ``a, b`` drawn per table from ``seed``), so the features' collisions land on
@@ -288,7 +294,8 @@ class MultiplexedTables(RemappedTables):
         dense_below_rows: with ``groups=None``, tables with fewer rows stay dense.
 
     The paper's multi-probe variant (several hashed chunks concatenated per feature) is not built here: each
-    table looks up one row of its group's table.
+    table looks up one row of its group's table. Serving is the hashing trick's (:class:`HashedTables`): the tables
+    of a group get one tensor, which the export stores and counts once.
     """
 
     name = "multiplexed"
@@ -351,12 +358,6 @@ class MultiplexedTables(RemappedTables):
                 raise ConfigError(f"{self.name}: table(s) {[t.name for t in group]} ({total} rows in all) are too small "
                                   f"for density {self.density}: no row left to share")
             for table in group:
-                rng = random.Random(f"{self.seed}/{table.name}")
-                parts[table.name] = VirtualPart(table, "", rows, "hash", a=rng.randrange(1, HASH_PRIME),
-                                                b=rng.randrange(0, HASH_PRIME), shared=shared)
+                parts[table.name] = hashed_part(table, rows, self.seed, shared)
         ordered = [parts.get(t.name) or VirtualPart(t, "", t.num_embeddings, "identity") for t in tables]
         return RemappedEmbeddingBags(ordered, self.device, self.init_std)
-
-    def serving_rows(self, table: TableSpec, parts: list[VirtualPart], weights: dict[str, torch.Tensor]) -> torch.nn.Module:
-        (part,) = parts
-        return HashedRows(weights[part.spec.name], part.a, part.b)  # one tensor for the group: stored once
