@@ -36,9 +36,12 @@ def read_folder(folder: Path) -> tuple[list[str], list[str], list[str]]:
     return corpus["doc_id"].to_list(), document_texts(corpus), data.queries()["text"].to_list()
 
 
-def one_at_a_time(index: Any, queries: Any, k: int, seconds: float, minimum: int = 20) -> list[float]:
-    """Milliseconds per single-query search over the queries in order, stopped after ``seconds`` (at least
-    ``minimum`` queries), after one untimed warm-up search."""
+def one_at_a_time(index: Any, queries: Any, k: int, seconds: float) -> list[float]:
+    """Milliseconds per single-query search over the queries in order, stopped after ``seconds`` (at least the
+    ``MIN_LATENCY_QUERIES`` of ``recplug eval``'s ``latency_seconds``), after one untimed warm-up search."""
+    from recplug_eval.runner import MIN_LATENCY_QUERIES
+
+    minimum = MIN_LATENCY_QUERIES
     index.search(queries.select([0]), k)
     elapsed: list[float] = []
     for i in range(len(queries)):
@@ -50,18 +53,11 @@ def one_at_a_time(index: Any, queries: Any, k: int, seconds: float, minimum: int
     return elapsed
 
 
-def overlap_at(found: np.ndarray, exact: np.ndarray, k: int) -> float:
-    """Mean over queries of ``|top k found & top k exact| / k`` (ids arrays, ``Q x >= k``)."""
-    return float(np.mean([len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact, strict=True)]))
+def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.Namespace, pm: Any,
+            chosen: Any) -> dict[str, Any]:
+    """Both systems over the first ``size`` documents; MUVERA in ``chosen`` (a ``MuveraDemoConfig``)."""
+    from tools.bench.muvera.bench_muvera import recall_vs
 
-
-def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Both systems over the first ``size`` documents."""
-    from recplug.manager import load_plugin_manager
-    from recplug_muvera.demo import recommended
-
-    pm = load_plugin_manager()
-    chosen = recommended()
     configs = {"exact-chamfer": ("chamfer-exact", {}), "muvera": ("muvera-chamfer", dict(chosen.index_config))}
     subset = docs.select(np.arange(size))
     row: dict[str, Any] = {"documents": size, "token_vectors": int(subset.offsets[-1]), "systems": {}}
@@ -83,7 +79,7 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
         if system == "exact-chamfer":
             exact_ids = result.ids
         else:
-            entry["R@10 vs exact"] = overlap_at(result.ids, exact_ids, 10)
+            entry["R@10 vs exact"] = recall_vs(exact_ids, result.ids, 10)
             entry["configuration"] = chosen.name
         row["systems"][system] = entry
         print(f"{size:>7,} docs  {system:14s} build {build:7.1f} s  batch {entry['batch_ms_per_query']:8.2f} ms/q  "
@@ -171,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     order = np.random.default_rng(args.seed).permutation(len(texts))[: sizes[-1]]
     from recplug.manager import load_plugin_manager
 
-    encoder = load_plugin_manager().create("retrieval_encoder", "minilm-tokens")
+    pm, chosen = load_plugin_manager(), recommended()
+    encoder = pm.create("retrieval_encoder", "minilm-tokens")
     start = time.perf_counter()
     docs = encoder.encode_documents([texts[i] for i in order])  # cached: the shared MiniLM pass of this sample
     encode_s = time.perf_counter() - start
@@ -181,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         "setup": {"corpus": args.corpus.name, "corpus_passages": len(texts), "queries": len(query_texts),
                   "seed": args.seed, "sizes": sizes, "k": args.k, "latency_seconds": args.latency_seconds,
                   "threads": torch.get_num_threads(), "cpu": cpu_model(), "python": platform.python_version(),
-                  "muvera": recommended().name, "encode_documents_s": encode_s,
+                  "muvera": chosen.name, "encode_documents_s": encode_s,
                   "command": "python -m tools.bench.muvera.scale --corpus DIR --sizes "
                              + " ".join(str(s) for s in sizes)
                              + ("" if os.environ.get("OMP_NUM_THREADS") is None
@@ -189,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         "rows": [],
     }
     for size in sizes:
-        results["rows"].append(measure(size, docs, ids, queries, args))
+        results["rows"].append(measure(size, docs, ids, queries, args, pm, chosen))
         args.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(args.out / "results.json", results)  # every finished size is kept
     plot(results, args.out / "cost_growth.png")
