@@ -112,3 +112,7 @@ def test_cached_later_windows_complete_the_shared_pass(backbone, vocab, scifact_
                                   states.values[states.offsets[2] : states.offsets[3]])
     with pytest.raises(IncompatibleFileError, match="later"):
         encode_hidden(texts[::-1], vocab.tokenizer, backbone, window=256, later=again)
+    (entry,) = tmp_path.glob("later-*.npz")
+    entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry is recomputed, not trusted
+    redone = cached_later_windows(texts, vocab.tokenizer, backbone, 256, tmp_path)
+    np.testing.assert_array_equal(redone.values, later.values)

@@ -63,6 +63,7 @@ def demo_eval_config(cache_dir: str | Path | None = None, max_queries: int | Non
     return EvalConfig(dataset="scifact", split="test", cache_dir=None if cache_dir is None else Path(cache_dir),
                       max_queries=max_queries, latency_seconds=DEMO_LATENCY_SECONDS)
 
+
 def baseline_steps() -> list[DemoStep]:
     """The built-in step: BM25 (bm25s) and dense all-MiniLM-L6-v2 with the default dense index."""
     from recplug_eval.runner import SystemConfig

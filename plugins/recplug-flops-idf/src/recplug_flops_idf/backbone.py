@@ -14,6 +14,8 @@ are its windows' states concatenated; a corpus is stored packed (``T x 384`` flo
 from __future__ import annotations
 
 import hashlib
+import logging
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import Any
 
 import numpy as np
 from recplug.errors import ConfigError, IncompatibleFileError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -260,10 +264,8 @@ def cached_later_windows(texts: list[str], tokenizer: Any, backbone: Any, window
     if path.exists():
         try:
             return HiddenStates.load(path)
-        except (OSError, ValueError, KeyError) as exc:  # a damaged entry is recomputed, never trusted
-            import logging
-
-            logging.getLogger(__name__).warning("%s cannot be read (%s); recomputing", path, exc)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # recomputed, never trusted
+            log.warning("%s cannot be read (%s); recomputing", path, exc)
     states = later_windows(texts, tokenizer, backbone, window, max_windows, bf16=bf16, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     states.save(path)
