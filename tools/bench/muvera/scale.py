@@ -142,7 +142,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.set_title(label)
         ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(loc="upper left")
-    fig.savefig(path, dpi=110)
+    from recplug.fileio import atomic_save_with
+
+    atomic_save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
 
