@@ -108,3 +108,43 @@ def test_minilm_documents_come_from_one_shared_pass(tmp_path: Path) -> None:
     plain = pm.create("retrieval_encoder", "minilm", num_threads=2, cache_dir="")
     assert not list(Path(tmp_path).glob("other*"))
     np.testing.assert_allclose(plain.encode_documents(texts), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_pass_is_its_own_cache_entry_and_close_to_float32(tmp_path: Path) -> None:
+    """Real MiniLM: the bfloat16-autocast pass (the default where the CPU runs bfloat16 natively) is cached under
+    its own key, never mixed with the float32 one, and its vectors stay within bfloat16's rounding of float32's."""
+    from recplug_eval.sentence_encoder import SentenceTransformerEncoder
+
+    texts = ["Aspirin reduces the risk of heart attack in some adults.", "Short.",
+             "Vitamin D deficiency is associated with an increased risk of fractures " * 8]
+    full = SentenceTransformerEncoder(num_threads=2, cache_dir=str(tmp_path), bf16=False)
+    half = SentenceTransformerEncoder(num_threads=2, cache_dir=str(tmp_path), bf16=True)
+    assert "compute" not in full.config() and half.config()["compute"] == "bfloat16"
+    a, b = full.encode_documents(texts), half.encode_documents(texts)
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert not np.array_equal(a, b)
+    assert (a * b).sum(axis=1).min() >= 0.999
+    q = half.encode_queries(texts)
+    assert q.dtype == np.float32 and (q * b).sum(axis=1).min() >= 0.9999
+
+
+def test_bf16_is_decided_from_the_cpu_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recplug.errors import ConfigError
+    from recplug_eval import cpu_features
+    from recplug_eval.sentence_encoder import SentenceEncoderConfig, model_description, use_bf16
+
+    class OnCpu:
+        device = "cpu"
+
+    class OnGpu:
+        device = "cuda:0"
+
+    for native in (True, False):
+        monkeypatch.setattr(cpu_features, "native_bf16", lambda native=native: native)
+        assert use_bf16(OnCpu(), None) is native
+        assert use_bf16(OnGpu(), None) is False
+        assert use_bf16(OnCpu(), False) is False and use_bf16(OnGpu(), True) is True
+    assert model_description("m", 8) == MODEL | {"model": "m"}
+    assert model_description("m", 8, bf16=True)["compute"] == "bfloat16"
+    with pytest.raises(ConfigError, match="bf16"):
+        SentenceEncoderConfig(bf16="yes")  # type: ignore[arg-type]

@@ -154,7 +154,7 @@ def test_the_default_window_reads_first_windows_from_the_dense_encoders_pass(sci
             raise AssertionError("the sparse encoder did not leave the shared pass in the cache")
 
     # the pass it read is the one dense MiniLM and minilm-tokens read (the same cache entry)
-    assert len(shared_token_embeddings(NoModel(), model_description(MINILM_NAME, 256), docs)) == len(docs)
+    assert len(shared_token_embeddings(NoModel(), model_description(MINILM_NAME, 256, shared.bf16), docs)) == len(docs)
 
 
 def test_a_second_head_on_the_same_corpus_runs_no_backbone(scifact_docs, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ The public API, for users and for plugins (plugins import only these names)::
     from recplug_eval import measure_name                                  # "MRR@10" -> "RR@10": metric keys
     from recplug_eval import progress_bar, is_terminal                     # tqdm on a terminal, plain lines in a log
     from recplug_eval import shared_token_embeddings, model_description    # one cached MiniLM forward pass
+    from recplug_eval import use_bf16, precision_key                       # its precision (bfloat16 where native)
 
 Names are imported on first use (``import recplug_eval`` imports neither torch nor faiss).
 """
@@ -68,6 +69,8 @@ _EXPORTS = {
     "model_description": "recplug_eval.sentence_encoder:model_description",
     "shared_token_embeddings": "recplug_eval.sentence_encoder:shared_token_embeddings",
     "normalised_tokens": "recplug_eval.sentence_encoder:normalised_tokens",
+    "use_bf16": "recplug_eval.sentence_encoder:use_bf16",
+    "precision_key": "recplug_eval.sentence_encoder:precision_key",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,6 +10,11 @@ model once per corpus and keeps its unnormalised token embeddings (float16, ``T 
 (:func:`mean_pooled`: the model's mean pooling, then L2), as are recplug-muvera's ``"minilm-tokens"``
 sets (:func:`normalised_tokens`), so ``minilm`` and ``minilm-tokens`` on one corpus cost one pass.
 Queries (short, and timed one at a time) go through ``SentenceTransformer.encode`` directly.
+
+Precision: on a CPU that runs bfloat16 GEMMs natively (:func:`recplug_eval.cpu_features.native_bf16`: AVX512-BF16
+or AMX) the model runs under bfloat16 autocast, documents and queries alike (all-MiniLM-L6-v2's forward pass
+0.67x float32's time on a Zen 4 EPYC, ``tools/bench/cpu_kernels``); elsewhere, and with ``bf16=False``, in float32.
+The precision is part of the shared pass's cache key (:func:`model_description`), so passes of either never mix.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class SentenceEncoderConfig:
         device: ``"cpu"``, ``"cuda"``; ``None`` picks CUDA when available.
         num_threads: torch CPU threads (``None``: leave torch's setting).
         chunk_size: texts per progress-bar step.
+        bf16: run the model under bfloat16 autocast; ``None`` decides from the CPU (:func:`use_bf16`).
         cache_dir: folder of the shared forward pass (:class:`~recplug_eval.embedding_cache.TokenEmbeddingCache`;
             None: its default; ``""``: documents are encoded by ``SentenceTransformer.encode`` and not cached here).
     """
@@ -51,11 +57,13 @@ class SentenceEncoderConfig:
     num_threads: int | None = None
     chunk_size: int = 512
     cache_dir: str | None = None
+    bf16: bool | None = None
 
     def __post_init__(self) -> None:
         check_int(self.batch_size, "batch_size", low=1)
         check_int(self.chunk_size, "chunk_size", low=1)
         check_choice(self.normalize, "normalize", (True, False))
+        check_choice(self.bf16, "bf16", (True, False, None))
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             raise ConfigError(f"cache_dir must be a folder path or '' (no cache), got {self.cache_dir!r}")
         # model, device, num_threads and max_seq_length are checked where the model is loaded
@@ -88,7 +96,8 @@ class SentenceTransformerEncoder:
         self.dimension = int(dim_of())
         #: whether the model L2-normalises its mean pooling; None: its embedding is not a mean of tokens
         self._mean_pooling_normalizes = mean_pooling_model(self.model)
-        self._forward = model_description(self._model_label, int(self.model.max_seq_length))
+        self.bf16 = use_bf16(self.model, self.settings.bf16)
+        self._forward = model_description(self._model_label, int(self.model.max_seq_length), self.bf16)
 
     def config(self) -> dict[str, Any]:
         """What determines the vectors (not batch size, device or threads)."""
@@ -98,6 +107,7 @@ class SentenceTransformerEncoder:
             "normalize": self.settings.normalize,
             "max_seq_length": int(self.model.max_seq_length),
             "dimension": self.dimension,
+            **precision_key(self.bf16),
         }
 
     def _encode(self, texts: Sequence[str], what: str) -> np.ndarray:
@@ -109,7 +119,8 @@ class SentenceTransformerEncoder:
             return out
         order = np.argsort([-len(t) for t in texts], kind="stable")
         step = self.settings.chunk_size
-        with progress(total=len(texts), desc=f"{self.name}: {what}", unit="text", disable=len(texts) < step) as bar:
+        with progress(total=len(texts), desc=f"{self.name}: {what}", unit="text", disable=len(texts) < step) as bar, \
+                autocast(self.model, self.bf16):
             for start in range(0, len(texts), step):
                 chunk = order[start : start + step]
                 vectors = self.model.encode(
@@ -166,10 +177,35 @@ def mean_pooling_model(model: Any) -> bool | None:
     return rest == ["Normalize"]
 
 
-def forward_token_embeddings(model: Any, texts: Sequence[str], batch_size: int = 32, desc: str = "MiniLM") -> Any:
+def use_bf16(model: Any, bf16: bool | None) -> bool:
+    """Whether ``model`` (a ``SentenceTransformer``) runs under bfloat16 autocast: ``bf16`` when given, else True
+    only on a CPU model where this CPU runs bfloat16 GEMMs natively (:func:`recplug_eval.cpu_features.native_bf16`)."""
+    from recplug_eval.cpu_features import native_bf16
+
+    if bf16 is not None:
+        return bool(bf16)
+    return str(getattr(model, "device", "cpu")).startswith("cpu") and native_bf16()
+
+
+def autocast(model: Any, bf16: bool) -> Any:
+    """``torch.autocast`` to bfloat16 on ``model``'s device when ``bf16``, a no-op context otherwise."""
+    import torch
+
+    return torch.autocast(torch.device(getattr(model, "device", "cpu")).type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def precision_key(bf16: bool) -> dict[str, str]:
+    """The precision entry of a cache key or encoder config: ``{"compute": "bfloat16"}``, or nothing for float32
+    (so float32 keys are those of earlier versions and their caches stay valid)."""
+    return {"compute": "bfloat16"} if bf16 else {}
+
+
+def forward_token_embeddings(model: Any, texts: Sequence[str], batch_size: int = 32, desc: str = "MiniLM",
+                             bf16: bool = False) -> Any:
     """One forward pass of ``model`` (a ``SentenceTransformer``) over ``texts``: the unnormalised token
     embeddings of each text (``output_value="token_embeddings"``, special tokens included, padding
-    dropped) as a float16 :class:`recplug.multivector.MultiVectorBatch` (``T x D`` + ``N + 1`` offsets).
+    dropped) as a float16 :class:`recplug.multivector.MultiVectorBatch` (``T x D`` + ``N + 1`` offsets),
+    computed under bfloat16 autocast when ``bf16``.
     Texts go longest first (similar lengths share a batch), with a progress bar (:mod:`recplug_eval.progress`)."""
     from recplug.multivector import MultiVectorBatch
 
@@ -181,7 +217,7 @@ def forward_token_embeddings(model: Any, texts: Sequence[str], batch_size: int =
     order = np.argsort([-len(t) for t in texts], kind="stable")
     sets: list[np.ndarray] = [np.zeros(0)] * len(texts)
     step = max(batch_size * 8, 256)
-    with progress(total=len(texts), desc=desc, unit="text", disable=len(texts) < step) as bar:
+    with progress(total=len(texts), desc=desc, unit="text", disable=len(texts) < step) as bar, autocast(model, bf16):
         for start in range(0, len(texts), step):
             chunk = order[start : start + step]
             out = model.encode([texts[i] for i in chunk], batch_size=batch_size, output_value="token_embeddings",
@@ -192,20 +228,24 @@ def forward_token_embeddings(model: Any, texts: Sequence[str], batch_size: int =
     return MultiVectorBatch.from_sets(sets, dtype=np.float16)
 
 
-def model_description(label: str, max_seq_length: int) -> dict[str, Any]:
-    """What determines a model's token embeddings: its name and max sequence length (the cache key)."""
-    return {"model": label, "max_seq_length": int(max_seq_length), "output": "token_embeddings", "dtype": "float16"}
+def model_description(label: str, max_seq_length: int, bf16: bool = False) -> dict[str, Any]:
+    """What determines a model's token embeddings: its name, max sequence length and compute precision (the cache
+    key; :func:`shared_token_embeddings` reads the precision from it)."""
+    return {"model": label, "max_seq_length": int(max_seq_length), "output": "token_embeddings", "dtype": "float16",
+            **precision_key(bf16)}
 
 
 def shared_token_embeddings(model: Any, description: Mapping[str, Any], texts: Sequence[str], *, batch_size: int = 32,
                             cache_dir: str | Path | None = None, desc: str = "MiniLM") -> Any:
     """The unnormalised float16 token embeddings of ``texts`` by ``model`` (:func:`model_description`), from the shared
     :class:`~recplug_eval.embedding_cache.TokenEmbeddingCache` at ``cache_dir`` (None: its default;
-    ``""``: computed, not cached) or one :func:`forward_token_embeddings` pass stored there."""
+    ``""``: computed, not cached) or one :func:`forward_token_embeddings` pass stored there, in the description's
+    precision."""
     from recplug_eval.embedding_cache import TokenEmbeddingCache
 
     texts = list(texts)
-    run = lambda: forward_token_embeddings(model, texts, batch_size, desc)  # noqa: E731
+    bf16 = description.get("compute") == "bfloat16"
+    run = lambda: forward_token_embeddings(model, texts, batch_size, desc, bf16)  # noqa: E731
     if cache_dir == "":
         return run()
     return TokenEmbeddingCache(None if cache_dir is None else Path(cache_dir)).get_or_compute(

@@ -124,10 +124,11 @@ def shared_pass_length(model_dir: str | None = None) -> int:
 
 
 def first_windows_of(texts: list[str], window: int, model_dir: str | Path | None = None,
-                     desc: str = "MiniLM (shared pass)") -> Any:
+                     desc: str = "MiniLM (shared pass)", bf16: bool = False) -> Any:
     """The first windows' states of ``texts`` from recplug_eval's shared sentence-transformers pass (the token-embedding
     cache that dense ``minilm`` and ``minilm-tokens`` read: one model pass per corpus for all three), or ``None``
-    when that pass reads other windows than this backbone would.
+    when that pass reads other windows than this backbone would. ``bf16``: the pass run under bfloat16 autocast (the
+    one dense ``minilm`` runs where the CPU has native bfloat16, :func:`recplug_eval.use_bf16`).
 
     The pass truncates each text to the model's max sequence length, [CLS] and [SEP] included: the same ids, the
     same positions and the same last hidden states as this module's first ``window``-token window when ``window``
@@ -141,7 +142,7 @@ def first_windows_of(texts: list[str], window: int, model_dir: str | Path | None
         return None
     model = load_sentence_transformer(model_dir)
     label = MINILM_NAME if model_dir is None else Path(model_dir).name  # the dense encoder's label for its pass
-    return shared_token_embeddings(model, model_description(label, window), list(texts), desc=desc)
+    return shared_token_embeddings(model, model_description(label, window, bf16), list(texts), desc=desc)
 
 
 def split_windows(ids: list[int], window: int, cls_id: int, sep_id: int, max_windows: int | None) -> list[list[int]]:

@@ -270,7 +270,7 @@ class InferenceFreeSparseEncoder:
                 from recplug_flops_idf.student import states_cache_dir
 
                 model_dir = None if self.model_dir is None else str(self.model_dir)
-                first = first_windows_of(list(texts), self.max_length, self.model_dir)
+                first = first_windows_of(list(texts), self.max_length, self.model_dir, bf16=self.bf16)
                 later = cached_later_windows(list(texts), self.vocab.tokenizer, model.bert, self.max_length,
                                              states_cache_dir(), self.max_windows, self.bf16, model_dir, progress)
             return encode_documents(model, self.vocab.tokenizer, texts, self.max_length, self.max_windows,

@@ -114,7 +114,7 @@ def corpus_states(texts: list[str], vocab: Any, backbone: Any, window: int = 512
     )
 
     if cache is not None and keep_hidden and shared_pass_length(model_dir) == window:
-        first = first_windows_of(texts, window, model_dir)
+        first = first_windows_of(texts, window, model_dir, bf16=bf16)
         later = cached_later_windows(texts, vocab.tokenizer, backbone, window, cache, bf16=bf16, model_dir=model_dir,
                                      progress=progress)
         return encode_hidden(texts, vocab.tokenizer, backbone, window, bf16=bf16, first_windows=first, later=later)

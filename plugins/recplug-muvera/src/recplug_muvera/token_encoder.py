@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recplug.checks import check_int
+from recplug.checks import check_choice, check_int
 from recplug.errors import ConfigError
 from recplug.multivector import MultiVectorBatch
 from recplug.validation import check_texts
@@ -25,7 +25,9 @@ from recplug_eval import (
     load_sentence_transformer,
     model_description,
     normalised_tokens,
+    precision_key,
     shared_token_embeddings,
+    use_bf16,
 )
 
 
@@ -40,6 +42,7 @@ class TokenEncoderConfig:
             :class:`recplug_eval.embedding_cache.TokenEmbeddingCache`).
         device: ``"cpu"``, ``"cuda"``; None picks CUDA when available.
         num_threads: torch CPU threads (None leaves torch's setting).
+        bf16: run the model under bfloat16 autocast; None decides from the CPU (:func:`recplug_eval.use_bf16`).
     """
 
     max_seq_length: int = 256
@@ -47,10 +50,12 @@ class TokenEncoderConfig:
     cache_dir: str | None = None
     device: str | None = None
     num_threads: int | None = None
+    bf16: bool | None = None
 
     def __post_init__(self) -> None:
         check_int(self.max_seq_length, "max_seq_length", low=1)
         check_int(self.batch_size, "batch_size", low=1)
+        check_choice(self.bf16, "bf16", (True, False, None))
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, os.PathLike)):
             raise ConfigError(f"cache_dir must be a folder path or '' (no cache), got {self.cache_dir!r}")
         # device and num_threads are checked where the model is loaded
@@ -73,6 +78,7 @@ class TokenEmbeddingEncoder:
         self.model = load_sentence_transformer(None, self.settings.device, self.settings.num_threads,
                                                self.settings.max_seq_length)
         self.dimension = int(self.model[0].auto_model.config.hidden_size)
+        self.bf16 = use_bf16(self.model, self.settings.bf16)
 
     def config(self) -> dict[str, Any]:
         """What determines the vectors (not batch size, device, threads or cache)."""
@@ -83,17 +89,19 @@ class TokenEmbeddingEncoder:
             "normalize": True,
             "dtype": "float16",
             "dimension": self.dimension,
+            **precision_key(self.bf16),
         }
 
     def encode_queries(self, texts: Sequence[str]) -> MultiVectorBatch:
         """``Q`` texts -> their token sets (float16 values + offsets), encoded live (not cached)."""
         texts = check_texts(texts, "queries")
-        return normalised_tokens(forward_token_embeddings(self.model, texts, self.settings.batch_size, self.name))
+        return normalised_tokens(forward_token_embeddings(self.model, texts, self.settings.batch_size, self.name,
+                                                          self.bf16))
 
     def encode_documents(self, texts: Sequence[str]) -> MultiVectorBatch:
         """``N`` texts -> their token sets (float16 values + offsets), derived from the shared forward pass."""
         texts = check_texts(texts, "documents")
-        described = model_description(MINILM_NAME, self.settings.max_seq_length)
+        described = model_description(MINILM_NAME, self.settings.max_seq_length, self.bf16)
         tokens = shared_token_embeddings(self.model, described, texts, batch_size=self.settings.batch_size,
                                          cache_dir=self.settings.cache_dir, desc=f"{self.name}: documents")
         return normalised_tokens(tokens)
