@@ -106,13 +106,18 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     scale = importlib.util.module_from_spec(scale_spec)
     scale_spec.loader.exec_module(scale)
     scale.main(["--corpus", str(out), "--sizes", "4", "8", "--k", "3", "--latency-seconds", "0.01",
-                "--out", str(tmp_path / "scale")])
+                "--candidates", "2", "6", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "scale")])
     rows = json.loads((tmp_path / "scale" / "results.json").read_text())["rows"]
     assert [r["documents"] for r in rows] == [4, 8] and rows[0]["token_vectors"] < rows[1]["token_vectors"]
     for row in rows:
-        assert set(row["systems"]) == {"exact-chamfer", "muvera"}
-        assert 0.0 <= row["systems"]["muvera"]["R@10 vs exact"] <= 1.0 and row["systems"]["muvera"]["memory_bytes"] > 0
-    assert (tmp_path / "scale" / "cost_growth.png").stat().st_size > 0
+        assert set(row["systems"]) == {"exact-chamfer", "muvera-n2", "muvera-n6"}
+        for name in ("muvera-n2", "muvera-n6"):
+            assert 0.0 <= row["systems"][name]["R@10 vs exact"] <= 1.0 and row["systems"][name]["memory_bytes"] > 0
+        assert row["systems"]["exact-chamfer"]["peak_rss_bytes"] > 0
+        assert row["cheapest_at_target"] in (None, "muvera-n2", "muvera-n6")
+    assert len(list((tmp_path / "work").glob("sample-*.values.npy"))) == 1  # the memory-mapped sample, written once
+    for png in ("cost_growth.png", "recall_latency.png"):
+        assert (tmp_path / "scale" / png).stat().st_size > 0
     assert "| documents " in (tmp_path / "scale" / "results.md").read_text()
 
 

@@ -142,6 +142,10 @@ def test_header_has_versions_machine_and_wall_times(demo: dict[str, Any]) -> Non
         assert f"{library} {saved['versions'][library]}" in header
     assert cpu_model() in header and saved["machine"]["cpu_model"] == cpu_model()
     assert "torch threads:" in header and "OMP_NUM_THREADS" in header
+    from recplug_eval.cpu_features import native_bf16
+
+    assert f"native bfloat16 GEMMs: {'yes' if native_bf16() else 'no'}" in header
+    assert saved["machine"]["native_bf16"] is native_bf16()
     assert saved["wall_s"] > saved["retrieval_table_s"] > 0
     assert saved["started_utc"] < saved["finished_utc"] and " UTC**" in header
     assert "**total**" in header and "a caveat of the plots step" in header

@@ -30,20 +30,34 @@ def fake_result(name: str, ms: float, single: float, metrics: dict[str, float], 
                            timings={"single_query_p50_ms": single})
 
 
+def section_for(exact_ndcg: float, ndcg: float, recall: float) -> Any:
+    """The section of a run where exact scored 400 / 500 ms and MUVERA 20 / 25 ms (batch / one query)."""
+    report = SimpleNamespace(systems=[
+        fake_result(demo.EXACT_NAME, 400.0, 500.0, {"nDCG@10": exact_ndcg}, 900),
+        fake_result(demo.recommended().name, 20.0, 25.0, {"nDCG@10": ndcg, f"R@10 vs {demo.EXACT_NAME}": recall}, 1000),
+    ])
+    return demo.muvera_section(SimpleNamespace(report=report))
+
+
 def test_the_section_reports_recall_speedup_and_the_command() -> None:
     chosen = demo.recommended()
-    report = SimpleNamespace(systems=[
-        fake_result(demo.EXACT_NAME, 400.0, 500.0, {"nDCG@10": 0.7072}, 900),
-        fake_result(chosen.name, 20.0, 25.0, {"nDCG@10": 0.7078, f"R@10 vs {demo.EXACT_NAME}": 0.963}, 1000),
-    ])
-    section = demo.muvera_section(SimpleNamespace(report=report))
+    section = section_for(0.7072, 0.7078, 0.963)
     assert isinstance(section, DemoSection)
     assert "0.963" in section.markdown and "20.0x" in section.markdown and chosen.name in section.markdown
     assert section.results["speedup_batch"] == pytest.approx(20.0)
     assert section.results["speedup_single_query_p50"] == pytest.approx(20.0)
     assert list(section.commands) == [demo.BENCHMARK_COMMAND]
+    assert section.results["meets_targets"] and not section.caveats
     missing = demo.muvera_section(SimpleNamespace(report=None))
     assert "did not run" in missing.markdown
+
+
+def test_a_run_below_the_benchmarks_target_says_so() -> None:
+    section = section_for(0.7073, 0.7080, 0.949)
+    assert "Below the benchmark's target here" in section.markdown and "0.949 < 0.95" in section.markdown
+    assert not section.results["meets_targets"]
+    (caveat,) = section.caveats
+    assert "misses the benchmark's target" in caveat and "nDCG" not in caveat  # only what it missed
 
 
 def test_demo_systems_on_a_scifact_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

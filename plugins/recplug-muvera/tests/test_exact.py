@@ -89,3 +89,48 @@ def test_the_plugin_registers_it() -> None:
     pm = load_plugin_manager()
     index = pm.create("retrieval_index", "chamfer-exact", dimension=8)
     assert isinstance(index, ChamferExactIndex) and index.capabilities.exact
+
+
+@pytest.mark.parametrize("kind", ["exact", "muvera"])
+def test_a_read_only_float16_store_is_read_in_place_and_a_writable_one_copied(tmp_path: Any, kind: str) -> None:
+    """A memory-mapped float16 corpus (read-only) stays mapped in the index, no copy, with the same results as an
+    in-memory one; an array the caller can still change is copied, so changing it later changes nothing."""
+    docs, ids = documents(30, seed=11), np.arange(30)
+    queries = MultiVectorBatch.from_sets(unit_sets(4, D, seed=12, low=3, high=8))
+    path = tmp_path / "values.npy"
+    np.save(path, docs.values.astype(np.float16))
+    mapped = MultiVectorBatch(np.load(path, mmap_mode="r"), docs.offsets)
+    in_memory = MultiVectorBatch(docs.values.astype(np.float16), docs.offsets)
+
+    def make() -> Any:
+        if kind == "exact":
+            return ChamferExactIndex(dimension=D)
+        return MuveraChamferIndex(dimension=D, num_repetitions=2, num_simhash_projections=2, candidates=10)
+
+    a, b = make(), make()
+    a.add(mapped.first(20), ids[:20])
+    b.add(in_memory.first(20), ids[:20])
+    assert np.shares_memory(a._values, mapped.values) and not np.shares_memory(b._values, in_memory.values)
+    before = b.search(queries, 5)
+    in_memory.values[:] = 0  # the caller's array changes; the index kept its own copy
+    after, from_map = b.search(queries, 5), a.search(queries, 5)
+    assert before.ids.tolist() == after.ids.tolist() == from_map.ids.tolist()
+    np.testing.assert_allclose(from_map.scores, before.scores, rtol=1e-5)
+    a.add(mapped.select(range(20, 30)), ids[20:])  # a second add appends to a copy, the map untouched
+    assert len(a) == 30 and not np.shares_memory(a._values, mapped.values)
+    assert np.array_equal(np.asarray(mapped.values), docs.values.astype(np.float16))
+
+
+def test_first_is_a_view_and_a_non_finite_value_is_found_in_any_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recplug import multivector
+    from recplug.errors import InvalidInputError
+
+    docs = documents(10, seed=13)
+    head = docs.first(4)
+    assert len(head) == 4 and np.shares_memory(head.values, docs.values)
+    assert np.array_equal(head.values, docs.select(range(4)).values)
+    monkeypatch.setattr(multivector, "CHECK_ROWS", 7)
+    values = docs.values.copy()
+    values[int(docs.offsets[6]) + 1, 3] = np.inf
+    with pytest.raises(InvalidInputError, match="set 6 contains NaN"):
+        MultiVectorBatch(values, docs.offsets)

@@ -5,10 +5,17 @@ encoded once with MiniLM token embeddings (the shared, cached pass ``recplug eva
 prefix of that sample, so every size reads the same cached vectors. Per size and system, in one run: index build
 time, memory at query time (the index's own count) and bytes per document, batch search time, one-query-at-a-time
 p50 / p95 (a bounded sample), and Recall@10 against exact Chamfer's top 10 (no human judgments). MUVERA runs in the
-configuration ``recplug demo`` recommends for this CPU (:func:`recplug_muvera.demo.recommended`).
+configuration ``recplug demo`` recommends for this CPU (:func:`recplug_muvera.demo.recommended`), built once per
+size and searched at each of ``--candidates`` (the rerank depth ``N``): recall against latency, and the cheapest
+depth reaching Recall@10 >= 0.95 (issue 34's target) at each size.
 
-``.venv/bin/python -m tools.bench.muvera.scale --corpus out/corpora/debian-man --sizes 10000 20000 40000``
-writes ``tools/bench/muvera/scale/results.json``, ``results.md`` and ``cost_growth.png``.
+Memory: the normalised float16 token vectors of the sample are written once to a ``.npy`` beside the cache and
+memory-mapped read-only; both indexes read them in place (:func:`recplug.multivector.append_float16`), so the
+corpus is not copied per index and the largest size is bounded by disk, not by memory. The process's peak resident
+memory is reported beside each index's own count.
+
+``.venv/bin/python -m tools.bench.muvera.scale --corpus out/corpora/debian-man --sizes 10000 20000 40000 80000``
+writes ``tools/bench/muvera/scale/results.json``, ``results.md``, ``cost_growth.png`` and ``recall_latency.png``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from typing import Any
 import numpy as np
 
 OUT = Path(__file__).resolve().parent / "scale"
-SYSTEMS = ("exact-chamfer", "muvera")
+EXACT = "exact-chamfer"
+#: issue 34's quality target for MUVERA + rerank against exact Chamfer
+TARGET_RECALL = 0.95
 
 
 def read_folder(folder: Path) -> tuple[list[str], list[str], list[str]]:
@@ -53,53 +62,134 @@ def one_at_a_time(index: Any, queries: Any, k: int, seconds: float) -> list[floa
     return elapsed
 
 
+def cache_root() -> Path:
+    """recplug's cache folder (``RECPLUG_CACHE_DIR`` or its default)."""
+    from recplug_eval.paths import cache_dir
+
+    return Path(cache_dir())
+
+
+def mapped_sample(encoder: Any, texts: list[str], work: Path, seed: int) -> Any:
+    """The normalised token sets of ``texts`` (``encoder``: ``minilm-tokens``, its documents from the shared cached
+    pass) as a read-only memory-mapped float16 batch, written once to ``work`` (keyed by the encoder, seed and texts)
+    and read from there afterwards."""
+    from recplug.fileio import atomic_save_with
+    from recplug.multivector import MultiVectorBatch
+    from recplug_eval.embedding_cache import cache_key
+
+    key = cache_key({**encoder.config(), "sample_seed": seed}, "documents", texts)
+    values, offsets = work / f"sample-{key}.values.npy", work / f"sample-{key}.offsets.npy"
+    if not (values.exists() and offsets.exists()):
+        work.mkdir(parents=True, exist_ok=True)
+        batch = encoder.encode_documents(texts)
+        for path, array in ((values, np.asarray(batch.values, np.float16)), (offsets, batch.offsets)):
+            atomic_save_with(path, lambda tmp, array=array: save_npy(tmp, array))
+        del batch
+    return MultiVectorBatch(np.load(values, mmap_mode="r"), np.load(offsets))
+
+
+def save_npy(path: str, array: np.ndarray) -> None:
+    """``np.save`` to exactly ``path`` (given a name, numpy would add ``.npy`` to a temporary one)."""
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def timed(index: Any, queries: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Batch search of every query, then the bounded one-query-at-a-time sample: the result ids and the timings."""
+    start = time.perf_counter()
+    result = index.search(queries, args.k)
+    batch = time.perf_counter() - start
+    singles = one_at_a_time(index, queries, args.k, args.latency_seconds)
+    return {"ids": result.ids, "batch_ms_per_query": 1000 * batch / len(queries),
+            "p50_ms": float(np.percentile(singles, 50)), "p95_ms": float(np.percentile(singles, 95)),
+            "timed_queries": len(singles)}
+
+
 def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.Namespace, pm: Any,
             chosen: Any) -> dict[str, Any]:
-    """Both systems over the first ``size`` documents; MUVERA in ``chosen`` (a ``MuveraDemoConfig``)."""
+    """Exact Chamfer, then MUVERA (``chosen``, a ``MuveraDemoConfig``) at each rerank depth, over the first ``size``
+    documents (views of the memory-mapped sample: no copy)."""
+    import gc
+
     from tools.bench.muvera.bench_muvera import recall_vs
 
-    configs = {"exact-chamfer": ("chamfer-exact", {}), "muvera": ("muvera-chamfer", dict(chosen.index_config))}
-    subset = docs.select(np.arange(size))
+    subset = docs.first(size)
     row: dict[str, Any] = {"documents": size, "token_vectors": int(subset.offsets[-1]), "systems": {}}
-    exact_ids = None
-    for system in SYSTEMS:
-        name, config = configs[system]
-        index = pm.create("retrieval_index", name, dimension=docs.dimension, **config)
-        start = time.perf_counter()
-        index.add(subset, ids[:size])
-        build = time.perf_counter() - start
-        start = time.perf_counter()
-        result = index.search(queries, args.k)
-        batch = time.perf_counter() - start
-        singles = one_at_a_time(index, queries, args.k, args.latency_seconds)
-        memory = int(index.memory_bytes())
-        entry = {"index": name, "config": config, "build_s": build, "batch_ms_per_query": 1000 * batch / len(queries),
-                 "p50_ms": float(np.percentile(singles, 50)), "p95_ms": float(np.percentile(singles, 95)),
-                 "timed_queries": len(singles), "memory_bytes": memory, "bytes_per_document": memory / size}
-        if system == "exact-chamfer":
-            exact_ids = result.ids
-        else:
-            entry["R@10 vs exact"] = recall_vs(exact_ids, result.ids, 10)
-            entry["configuration"] = chosen.name
+
+    def report(system: str, entry: dict[str, Any]) -> None:
         row["systems"][system] = entry
-        print(f"{size:>7,} docs  {system:14s} build {build:7.1f} s  batch {entry['batch_ms_per_query']:8.2f} ms/q  "
-              f"p50 {entry['p50_ms']:8.2f} ms  p95 {entry['p95_ms']:8.2f} ms  memory {memory / 2**20:8.1f} MiB"
-              + (f"  R@10 vs exact {entry['R@10 vs exact']:.3f}" if "R@10 vs exact" in entry else ""), flush=True)
+        recall = entry.get("R@10 vs exact")
+        print(f"{size:>7,} docs  {system:18s} build {entry['build_s']:7.1f} s  batch {entry['batch_ms_per_query']:8.2f}"
+              f" ms/q  p50 {entry['p50_ms']:8.2f} ms  p95 {entry['p95_ms']:8.2f} ms  memory "
+              f"{entry['memory_bytes'] / 2**20:8.1f} MiB" + ("" if recall is None else f"  R@10 vs exact {recall:.3f}"),
+              flush=True)
+
+    index = pm.create("retrieval_index", "chamfer-exact", dimension=docs.dimension)
+    start = time.perf_counter()
+    index.add(subset, ids[:size])
+    build = time.perf_counter() - start
+    got = timed(index, queries, args)
+    exact_ids = got.pop("ids")
+    memory = int(index.memory_bytes())
+    report(EXACT, {"index": "chamfer-exact", "config": {}, "build_s": build, **got, "memory_bytes": memory,
+                   "bytes_per_document": memory / size, "peak_rss_bytes": peak_rss_bytes()})
+    del index
+    gc.collect()
+
+    config = dict(chosen.index_config)
+    index = pm.create("retrieval_index", "muvera-chamfer", dimension=docs.dimension, **config)
+    start = time.perf_counter()
+    index.add(subset, ids[:size])
+    build = time.perf_counter() - start
+    memory = int(index.memory_bytes())
+    for depth in sorted(set(args.candidates)):
+        searcher = index.with_search(candidates=depth)
+        got = timed(searcher, queries, args)
+        recall = recall_vs(exact_ids, got.pop("ids"), 10)
+        report(f"muvera-n{depth}", {"index": "muvera-chamfer", "config": {**config, "candidates": depth},
+                                    "configuration": chosen.name, "candidates": depth, "build_s": build, **got,
+                                    "memory_bytes": memory, "bytes_per_document": memory / size,
+                                    "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall})
+    del index, searcher
+    gc.collect()
+    reaching = [name for name, e in row["systems"].items() if e.get("R@10 vs exact", 0.0) >= TARGET_RECALL]
+    row["cheapest_at_target"] = min(reaching, key=lambda name: row["systems"][name]["p50_ms"]) if reaching else None
     return row
+
+
+def muvera_names(results: dict[str, Any]) -> list[str]:
+    """The MUVERA systems of the run, shallowest rerank first."""
+    return [f"muvera-n{depth}" for depth in results["setup"]["candidates"]]
 
 
 def markdown(results: dict[str, Any]) -> str:
     from recplug_eval.tables import markdown_table
 
-    rows = []
+    rows, summary = [], []
     for row in results["rows"]:
         for system, e in row["systems"].items():
             rows.append([f"{row['documents']:,}", system, e["build_s"], e["bytes_per_document"] / 1024,
-                         e["memory_bytes"] / 2**20, e["batch_ms_per_query"], e["p50_ms"], e["p95_ms"],
-                         e.get("R@10 vs exact")])
-    table = markdown_table(["documents", "system", "build s", "KiB / document", "memory MiB", "batch ms/query",
-                            "1-query p50 ms", "1-query p95 ms", "R@10 vs exact"], rows,
-                           floatfmt=["", "", ".1f", ".1f", ".0f", ".2f", ".2f", ".2f", ".3f"])
+                         e["memory_bytes"] / 2**20, e["peak_rss_bytes"] / 2**30, e["batch_ms_per_query"],
+                         e["p50_ms"], e["p95_ms"], e.get("R@10 vs exact")])
+        best, exact = row["cheapest_at_target"], row["systems"][EXACT]
+        chosen = row["systems"].get(best) if best else None
+        summary.append([f"{row['documents']:,}", exact["p50_ms"], best or "none reaches it",
+                        chosen["p50_ms"] if chosen else None, chosen["R@10 vs exact"] if chosen else None,
+                        exact["p50_ms"] / chosen["p50_ms"] if chosen else None])
+    table = markdown_table(["documents", "system", "build s", "KiB / document", "index memory MiB",
+                            "process peak RSS GiB", "batch ms/query", "1-query p50 ms", "1-query p95 ms",
+                            "R@10 vs exact"], rows,
+                           floatfmt=["", "", ".1f", ".1f", ".0f", ".1f", ".2f", ".2f", ".2f", ".3f"])
+    headline = markdown_table(["documents", "exact p50 ms", f"cheapest MUVERA with R@10 >= {TARGET_RECALL}",
+                               "its p50 ms", "its R@10 vs exact", "speed-up (p50)"], summary,
+                              floatfmt=["", ".1f", "", ".2f", ".3f", ".1f"])
     setup = results["setup"]
     return "\n".join([
         "# MUVERA and exact Chamfer as the corpus grows (issue 34, first steps)",
@@ -107,41 +197,86 @@ def markdown(results: dict[str, Any]) -> str:
         f"Corpus: {setup['corpus_passages']:,} passages of `{setup['corpus']}` (built by `build_corpus.py`; no "
         f"judgments), a seeded sample (seed {setup['seed']}) of which each size is a prefix; {setup['queries']} "
         f"held-out queries. MiniLM token embeddings (the shared cached pass), {setup['threads']} torch threads, "
-        f"{setup['cpu']}. MUVERA: `{setup['muvera']}` (the demo's recommendation for this CPU). One-query timings: "
-        f"the queries in order, stopped after {setup['latency_seconds']:g} s per system (at least 20).",
+        f"{setup['cpu']}. MUVERA: the index of `{setup['muvera']}` (the demo's recommendation for this CPU), built "
+        f"once per size and searched with rerank depths N = {', '.join(str(n) for n in setup['candidates'])} "
+        f"(`muvera-nN`). One-query timings: the queries in order, stopped after {setup['latency_seconds']:g} s per "
+        "system (at least 20).",
         "",
         f"Command: `{setup['command']}`",
         "",
+        headline,
+        "",
         table,
         "",
-        "Memory: what the index itself counts for search (exact: the token store; MUVERA: FDE index plus its rerank "
-        "store). Build: `index.add` of the size's documents, their token embeddings already computed (the MiniLM "
-        "pass is not counted).",
+        "Index memory: what the index itself counts for search (exact: the float16 token store; MUVERA: FDE index, "
+        "the float16 store and its rerank copy); the float16 store is the memory-mapped sample, read in place, so the "
+        "process's peak resident memory (monotone over the run) is the better measure of what the machine needs. "
+        "Build: `index.add` of the size's documents, their token embeddings already computed (the MiniLM pass is not "
+        "counted).",
         "",
         "![cost as the corpus grows](cost_growth.png)",
+        "",
+        "![recall against latency at the largest size](recall_latency.png)",
         "",
     ])
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
+    """Cost against corpus size: exact Chamfer and, per size, the cheapest MUVERA depth at the recall target (or
+    the deepest one where none reaches it)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [r["documents"] for r in results["rows"]]
+    rows = results["rows"]
+    sizes = [r["documents"] for r in rows]
+    muvera = [r["systems"][r["cheapest_at_target"] or muvera_names(results)[-1]] for r in rows]
     panels = [("build_s", "index build (s)"), ("bytes_per_document", "bytes per document"),
-              ("p50_ms", "1-query p50 (ms)"), ("p95_ms", "1-query p95 (ms)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.8), layout="constrained")
+              ("p50_ms", "1-query p50 (ms)"), ("p95_ms", "1-query p95 (ms)"), ("R@10 vs exact", "R@10 vs exact")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.8), layout="constrained")
     for ax, (key, label) in zip(axes, panels, strict=True):
-        for system, marker in zip(SYSTEMS, "oD", strict=True):
-            ax.plot(sizes, [r["systems"][system][key] for r in results["rows"]], marker=marker, label=system)
+        if key != "R@10 vs exact":
+            ax.plot(sizes, [r["systems"][EXACT][key] for r in rows], marker="o", label=EXACT)
+            ax.set_yscale("log")
+        else:
+            ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
+        ax.plot(sizes, [e[key] for e in muvera], marker="D", label="MUVERA (cheapest N at the target)")
         ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlabel("documents (log scale)")
         ax.set_title(label)
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(loc="upper left")
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[-1].legend(loc="lower left", fontsize=8)
+    from recplug.fileio import atomic_save_with
+
+    atomic_save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+
+
+def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
+    """Recall@10 against exact Chamfer vs one-query p50 at the largest size, one point per rerank depth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    row = results["rows"][-1]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    points = [row["systems"][name] for name in muvera_names(results)]
+    ax.plot([e["p50_ms"] for e in points], [e["R@10 vs exact"] for e in points], marker="D", label="MUVERA")
+    for e in points:
+        ax.annotate(f"N={e['candidates']}", (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
+                    xytext=(4, -12), fontsize=8)
+    exact = row["systems"][EXACT]
+    ax.plot([exact["p50_ms"]], [1.0], marker="o", linestyle="none", label=f"{EXACT} (the reference)")
+    ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
+    ax.set_xscale("log")
+    ax.set_xlabel("1-query p50 latency (ms, log scale)")
+    ax.set_ylabel("R@10 vs exact Chamfer")
+    ax.set_title(f"{row['documents']:,} documents")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     from recplug.fileio import atomic_save_with
 
     atomic_save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
@@ -155,6 +290,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--candidates", type=int, nargs="+", default=[150, 300, 600, 1200],
+                        help="MUVERA rerank depths N searched on each size's index")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder of the memory-mapped sample (default: <recplug cache>/bench-scale)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     import torch
@@ -172,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     pm, chosen = load_plugin_manager(), recommended()
     encoder = pm.create("retrieval_encoder", "minilm-tokens")
     start = time.perf_counter()
-    docs = encoder.encode_documents([texts[i] for i in order])  # cached: the shared MiniLM pass of this sample
+    docs = mapped_sample(encoder, [texts[i] for i in order], args.work or cache_root() / "bench-scale", args.seed)
     encode_s = time.perf_counter() - start
     queries = encoder.encode_queries(query_texts)
     ids = np.asarray([doc_ids[i] for i in order])
@@ -180,9 +319,11 @@ def main(argv: list[str] | None = None) -> None:
         "setup": {"corpus": args.corpus.name, "corpus_passages": len(texts), "queries": len(query_texts),
                   "seed": args.seed, "sizes": sizes, "k": args.k, "latency_seconds": args.latency_seconds,
                   "threads": torch.get_num_threads(), "cpu": cpu_model(), "python": platform.python_version(),
-                  "muvera": chosen.name, "encode_documents_s": encode_s,
+                  "muvera": chosen.name, "candidates": sorted(set(args.candidates)), "encode_documents_s": encode_s,
+                  "encoder": encoder.config(),
                   "command": "python -m tools.bench.muvera.scale --corpus DIR --sizes "
-                             + " ".join(str(s) for s in sizes)
+                             + " ".join(str(s) for s in sizes) + " --candidates "
+                             + " ".join(str(n) for n in sorted(set(args.candidates)))
                              + ("" if os.environ.get("OMP_NUM_THREADS") is None
                                 else f"  (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})")},
         "rows": [],
@@ -192,9 +333,10 @@ def main(argv: list[str] | None = None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(args.out / "results.json", results)  # every finished size is kept
     plot(results, args.out / "cost_growth.png")
+    plot_recall_latency(results, args.out / "recall_latency.png")
     atomic_write_text(args.out / "results.md", markdown(results))
     print(f"wrote {args.out / 'results.md'}; token encoding {encode_s:.0f} s (cached afterwards)")
-    assert all(math.isfinite(r["systems"]["muvera"]["R@10 vs exact"]) for r in results["rows"])
+    assert all(math.isfinite(r["systems"][name]["R@10 vs exact"]) for r in results["rows"] for name in muvera_names(results))
 
 
 if __name__ == "__main__":

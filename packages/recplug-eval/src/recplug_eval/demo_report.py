@@ -100,10 +100,11 @@ def distribution_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, CPUs, threads (torch intra-op, ``OMP_NUM_THREADS``), Python and the OS."""
+    """CPU model, CPUs, threads (torch intra-op, ``OMP_NUM_THREADS``), whether bfloat16 / int8 GEMMs are native
+    (the encoders' and screens' reduced-precision paths switch on with them), Python and the OS."""
     import torch
 
-    from recplug_eval.cpu_features import cpu_model
+    from recplug_eval.cpu_features import cpu_model, native_bf16, native_int8
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
@@ -112,9 +113,15 @@ def machine_info() -> dict[str, Any]:
         "usable_cpus": usable,
         "torch_threads": torch.get_num_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "native_bf16": native_bf16(),
+        "native_int8": native_int8(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def _yes(flag: Any) -> str:
+    return "yes" if flag else "no"
 
 
 def _utc(moment: datetime) -> str:
@@ -175,6 +182,8 @@ def header_markdown(run: DemoRun, versions: dict[str, str], machine: dict[str, A
         "",
         f"CPU: {machine['cpu_model']}; {machine['usable_cpus']} usable of {machine['logical_cpus']} logical CPUs; "
         f"torch threads: {machine['torch_threads']}; OMP_NUM_THREADS: {machine['OMP_NUM_THREADS'] or 'unset'}; "
+        f"native bfloat16 GEMMs: {_yes(machine.get('native_bf16'))} (MiniLM and the sparse heads run in bfloat16 "
+        f"where yes, float32 otherwise); native int8 GEMMs: {_yes(machine.get('native_int8'))}; "
         f"Python {machine['python']} on {machine['platform']}.",
         "",
         "Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()) + ".",

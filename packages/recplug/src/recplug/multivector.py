@@ -9,6 +9,9 @@ import numpy as np
 
 from recplug.errors import InvalidInputError
 
+#: rows checked for NaN / infinity at a time
+CHECK_ROWS = 1 << 16
+
 
 @dataclass(frozen=True)
 class MultiVectorBatch:
@@ -36,10 +39,12 @@ class MultiVectorBatch:
             raise InvalidInputError("multi-vector offsets must be non-decreasing")
         if (lengths == 0).any():
             raise InvalidInputError(f"multi-vector set {int(np.argmax(lengths == 0))} is empty")
-        if not np.isfinite(values).all():
-            row = int(np.argwhere(~np.isfinite(values))[0][0])
-            set_index = int(np.searchsorted(offsets, row, side="right") - 1)
-            raise InvalidInputError(f"multi-vector set {set_index} contains NaN or infinity")
+        for first in range(0, values.shape[0], CHECK_ROWS):  # in blocks: no T x D temporary on a large corpus
+            finite = np.isfinite(values[first : first + CHECK_ROWS]).all(axis=1)
+            if not finite.all():
+                row = first + int(np.argmin(finite))
+                set_index = int(np.searchsorted(offsets, row, side="right") - 1)
+                raise InvalidInputError(f"multi-vector set {set_index} contains NaN or infinity")
         object.__setattr__(self, "offsets", offsets.astype(np.int64, copy=False))
 
     @classmethod
@@ -69,6 +74,22 @@ class MultiVectorBatch:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
+    def first(self, n: int) -> MultiVectorBatch:
+        """The first ``n`` sets as views of this batch's arrays (no copy: a memory-mapped batch stays mapped)."""
+        n = max(0, min(int(n), len(self)))
+        if n == 0:
+            raise InvalidInputError("no multi-vector sets given")
+        return MultiVectorBatch(self.values[: self.offsets[n]], self.offsets[: n + 1])
+
     def select(self, indices: Sequence[int] | np.ndarray) -> MultiVectorBatch:
         """The sets at ``indices``, in that order, as a new batch."""
         return MultiVectorBatch.from_sets([self[int(i)] for i in indices], dtype=self.values.dtype.type)
+
+
+def append_float16(store: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``store`` (``T x D`` float16) with ``values`` appended. A read-only float16 ``values`` (a memory-mapped cache,
+    say) appended to an empty store is kept as it is, not copied: the index reads it where it lies and a corpus
+    larger than memory stays on disk; anything else is copied (the caller may change its own array later)."""
+    if store.shape[0] == 0 and values.dtype == np.float16 and not values.flags.writeable:
+        return values
+    return np.concatenate([store, np.asarray(values, np.float16)])

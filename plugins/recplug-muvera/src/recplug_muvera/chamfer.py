@@ -13,6 +13,7 @@ memory of the compact copy).
 from __future__ import annotations
 
 import functools
+import warnings
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -78,7 +79,9 @@ class CandidateScreen:
         self._torch = torch
         self.native = self.native_on_this_cpu() if native is None else bool(native)
         self.offsets = np.asarray(offsets, np.int64)
-        self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
+        with warnings.catch_warnings():  # a read-only memory-mapped store: only ever read (index_select), never written
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self._half = torch.from_numpy(np.ascontiguousarray(values, np.float16))
         dimension = values.shape[1]
         self._rows_half = torch.zeros((self.ROWS, dimension), dtype=torch.float16)
         self._rows_f32 = torch.zeros((self.ROWS, dimension), dtype=torch.float32)

@@ -17,6 +17,8 @@ from typing import Any
 EXACT_NAME = "exact-chamfer"
 #: the benchmark command that measures every configuration (the demo summarises its recommendation)
 BENCHMARK_COMMAND = ".venv/bin/python -m tools.bench.muvera.bench_muvera"
+#: the benchmark's quality targets for MUVERA against exact Chamfer: R@10 vs exact, and the nDCG@10 gap
+TARGET_RECALL, TARGET_NDCG_GAP = 0.95, 0.005
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,25 @@ def muvera_section(context: Any) -> Any:
     single_exact = exact.timings.get("single_query_p50_ms")
     single_muvera = muvera.timings.get("single_query_p50_ms")
     single = single_exact / single_muvera if single_exact and single_muvera else None
+    ndcg_gap = exact.metrics.get("nDCG@10", float("nan")) - muvera.metrics.get("nDCG@10", float("nan"))
+    missed = [what for what, bad in ((f"R@10 vs exact {recall:.3f} < {TARGET_RECALL}", not recall >= TARGET_RECALL),
+                                     (f"nDCG@10 {ndcg_gap:.4f} below exact", not ndcg_gap <= TARGET_NDCG_GAP)) if bad]
+    caveats = [
+        f"muvera: `{chosen.name}` misses the benchmark's target in this run ({'; '.join(missed)}): the benchmark picked "
+        "it on another machine (its CPU, and the token embeddings' precision there), so its margin need not hold "
+        f"here; `{BENCHMARK_COMMAND}` measures every configuration on this one."
+    ] if missed else []
     lines = [
         f"MUVERA runs as `{chosen.name}`: {chosen.source}, the fastest configuration of the benchmark that meets its "
-        "targets (R@10 >= 0.95 vs exact Chamfer, nDCG@10 within 0.005 of exact). It was picked for this CPU "
+        f"targets (R@10 >= {TARGET_RECALL} vs exact Chamfer, nDCG@10 within {TARGET_NDCG_GAP} of exact). It was picked for this CPU "
         f"({'native' if chosen is RECOMMENDED['native-int8'] else 'no native'} int8 GEMMs).",
         "",
         f"In this run: R@10 vs exact Chamfer **{recall:.3f}**; nDCG@10 {muvera.metrics.get('nDCG@10', float('nan')):.4f} "
         f"(exact {exact.metrics.get('nDCG@10', float('nan')):.4f}); speed-up over exact Chamfer "
         f"**{batch:.1f}x** per query with all queries in one batch"
         + (f", **{single:.1f}x** one query at a time (median)" if single else "")
-        + f"; search memory {muvera.memory_bytes or 0:,} bytes vs {exact.memory_bytes or 0:,}.",
+        + f"; search memory {muvera.memory_bytes or 0:,} bytes vs {exact.memory_bytes or 0:,}."
+        + (f" **Below the benchmark's target here** ({'; '.join(missed)}; see the caveat)." if missed else ""),
         "",
         f"Every configuration (FDE settings, FAISS indexes, rerank depths, PLAID) is measured by `{BENCHMARK_COMMAND}`.",
     ]
@@ -105,8 +116,9 @@ def muvera_section(context: Any) -> Any:
         "recall_at_10_vs_exact": recall,
         "speedup_batch": batch,
         "speedup_single_query_p50": single,
+        "meets_targets": not missed,
     }
-    return DemoSection("\n".join(lines), results=results, commands=[BENCHMARK_COMMAND])
+    return DemoSection("\n".join(lines), results=results, caveats=caveats, commands=[BENCHMARK_COMMAND])
 
 
 def demo_steps() -> list[Any]:

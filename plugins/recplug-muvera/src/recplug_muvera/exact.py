@@ -22,7 +22,7 @@ from recplug.fileio import atomic_writer
 from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, library_versions
 from recplug.memory import check_fits
-from recplug.multivector import MultiVectorBatch
+from recplug.multivector import MultiVectorBatch, append_float16
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
 
@@ -67,7 +67,7 @@ class ChamferExactIndex:
         if len(batch) == 0:
             return
         check_fits(batch.values.shape[0] * self.dimension * 2, f"float16 vectors of {len(batch)} documents")
-        self._values = np.concatenate([self._values, np.asarray(batch.values, np.float16)])
+        self._values = append_float16(self._values, batch.values)
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
         self._ids = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
 

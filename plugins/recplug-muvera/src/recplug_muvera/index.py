@@ -23,7 +23,7 @@ from recplug.fileio import atomic_save_with, atomic_writer
 from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, check_loaded, library_versions
 from recplug.memory import check_fits
-from recplug.multivector import MultiVectorBatch
+from recplug.multivector import MultiVectorBatch, append_float16
 from recplug.options import check_options
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
@@ -177,7 +177,7 @@ class MuveraChamferIndex:
         merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
         self._apply_search_params()
         self._index.add(fdes)
-        self._values = np.concatenate([self._values, batch.values.astype(np.float16)])
+        self._values = append_float16(self._values, batch.values)
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
         self._ids = merged
         self._values32 = self._screen = None
