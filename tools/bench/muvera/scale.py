@@ -126,8 +126,9 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
     def report(system: str, entry: dict[str, Any]) -> None:
         row["systems"][system] = entry
         recall = entry.get("R@10 vs exact")
-        print(f"{size:>7,} docs  {system:18s} build {entry['build_s']:7.1f} s  batch {entry['batch_ms_per_query']:8.2f}"
-              f" ms/q  p50 {entry['p50_ms']:8.2f} ms  p95 {entry['p95_ms']:8.2f} ms  memory "
+        batch = entry["batch_ms_per_query"]
+        print(f"{size:>7,} docs  {system:18s} build {entry['build_s']:7.1f} s  batch "
+              f"{'-' if batch is None else f'{batch:.2f}':>8} ms/q  p50 {entry['p50_ms']:8.2f} ms  p95 {entry['p95_ms']:8.2f} ms  memory "
               f"{entry['memory_bytes'] / 2**20:8.1f} MiB" + ("" if recall is None else f"  R@10 vs exact {recall:.3f}"),
               flush=True)
 
@@ -159,9 +160,37 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
                                     "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall})
     del index, searcher
     gc.collect()
-    reaching = [name for name, e in row["systems"].items() if e.get("R@10 vs exact", 0.0) >= TARGET_RECALL]
-    row["cheapest_at_target"] = min(reaching, key=lambda name: row["systems"][name]["p50_ms"]) if reaching else None
+    if size <= args.plaid_max_size:
+        measure_plaid(subset, ids[:size], queries, exact_ids, args, report)
+    row["cheapest_at_target"] = fastest_at_target(row, "muvera-")
+    row["plaid_fastest_at_target"] = fastest_at_target(row, "plaid ")
     return row
+
+
+def fastest_at_target(row: dict[str, Any], prefix: str) -> str | None:
+    """The system named ``prefix...`` with the lowest one-query p50 among those reaching :data:`TARGET_RECALL`."""
+    reaching = [name for name, e in row["systems"].items()
+                if name.startswith(prefix) and e["R@10 vs exact"] >= TARGET_RECALL]
+    return min(reaching, key=lambda name: row["systems"][name]["p50_ms"]) if reaching else None
+
+
+def measure_plaid(subset: Any, ids: np.ndarray, queries: Any, exact_ids: np.ndarray, args: argparse.Namespace,
+                  report: Any) -> None:
+    """PLAID (PyLate's Stanford backend, :mod:`tools.bench.muvera.plaid_peer`) over the same token vectors: one build,
+    then each of its search settings one query at a time (PyLate's API) over every query."""
+    from tools.bench.muvera.bench_muvera import recall_vs
+    from tools.bench.muvera.plaid_peer import run_plaid
+
+    docs = [np.asarray(subset[i], np.float32) for i in range(len(subset))]
+    build, disk, runs = run_plaid(docs, [np.asarray(queries[i], np.float32) for i in range(len(queries))], k=args.k)
+    for run in runs:
+        found = np.where(run.positions >= 0, ids[np.maximum(run.positions, 0)], -1 if ids.dtype.kind not in "UO" else "")
+        report(f"plaid ({run.label})", {
+            "index": "pylate-plaid", "config": run.settings, "build_s": build,
+            "batch_ms_per_query": None,  # PyLate's PLAID answers one query per call
+            "p50_ms": float(np.percentile(run.single_ms, 50)), "p95_ms": float(np.percentile(run.single_ms, 95)),
+            "timed_queries": len(run.single_ms), "memory_bytes": disk, "bytes_per_document": disk / len(subset),
+            "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall_vs(exact_ids, found, 10)})
 
 
 def muvera_names(results: dict[str, Any]) -> list[str]:
@@ -180,19 +209,28 @@ def markdown(results: dict[str, Any]) -> str:
                          e["p50_ms"], e["p95_ms"], e.get("R@10 vs exact")])
         best, exact = row["cheapest_at_target"], row["systems"][EXACT]
         chosen = row["systems"].get(best) if best else None
+        plaid_name = row.get("plaid_fastest_at_target")
+        plaid = row["systems"].get(plaid_name) if plaid_name else None
         summary.append([f"{row['documents']:,}", exact["p50_ms"], best or "none reaches it",
                         chosen["p50_ms"] if chosen else None, chosen["R@10 vs exact"] if chosen else None,
-                        exact["p50_ms"] / chosen["p50_ms"] if chosen else None])
+                        exact["p50_ms"] / chosen["p50_ms"] if chosen else None,
+                        plaid_name or ("not run" if not any(n.startswith("plaid ") for n in row["systems"])
+                                       else "none reaches it"),
+                        plaid["p50_ms"] if plaid else None,
+                        chosen["p50_ms"] / plaid["p50_ms"] if chosen and plaid else None,
+                        chosen["build_s"] / plaid["build_s"] if chosen and plaid else None])
     table = markdown_table(["documents", "system", "build s", "KiB / document", "index memory MiB",
                             "process peak RSS GiB", "batch ms/query", "1-query p50 ms", "1-query p95 ms",
                             "R@10 vs exact"], rows,
                            floatfmt=["", "", ".1f", ".1f", ".0f", ".1f", ".2f", ".2f", ".2f", ".3f"])
     headline = markdown_table(["documents", "exact p50 ms", f"cheapest MUVERA with R@10 >= {TARGET_RECALL}",
-                               "its p50 ms", "its R@10 vs exact", "speed-up (p50)"], summary,
-                              floatfmt=["", ".1f", "", ".2f", ".3f", ".1f"])
+                               "its p50 ms", "its R@10 vs exact", "speed-up over exact (p50)",
+                               f"fastest PLAID with R@10 >= {TARGET_RECALL}", "its p50 ms", "MUVERA / PLAID p50",
+                               "MUVERA / PLAID build"], summary,
+                              floatfmt=["", ".1f", "", ".2f", ".3f", ".1f", "", ".2f", ".2f", ".3f"])
     setup = results["setup"]
     return "\n".join([
-        "# MUVERA and exact Chamfer as the corpus grows (issue 34, first steps)",
+        "# MUVERA, PLAID and exact Chamfer as the corpus grows (issue 34)",
         "",
         f"Corpus: {setup['corpus_passages']:,} passages of `{setup['corpus']}` (built by `build_corpus.py`; no "
         f"judgments), a seeded sample (seed {setup['seed']}) of which each size is a prefix; {setup['queries']} "
@@ -268,6 +306,10 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
     for e in points:
         ax.annotate(f"N={e['candidates']}", (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
                     xytext=(4, -12), fontsize=8)
+    plaid = [e for name, e in row["systems"].items() if name.startswith("plaid ")]
+    if plaid:
+        ax.plot([e["p50_ms"] for e in plaid], [e["R@10 vs exact"] for e in plaid], marker="s", linestyle="none",
+                label="PLAID (PyLate; its settings)")
     exact = row["systems"][EXACT]
     ax.plot([exact["p50_ms"]], [1.0], marker="o", linestyle="none", label=f"{EXACT} (the reference)")
     ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
@@ -292,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--candidates", type=int, nargs="+", default=[150, 300, 600, 1200],
                         help="MUVERA rerank depths N searched on each size's index")
+    parser.add_argument("--plaid-max-size", type=int, default=0,
+                        help="run PLAID (PyLate, needs requirements-plaid.txt) on the sizes up to this one (0: never)")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder of the memory-mapped sample (default: <recplug cache>/bench-scale)")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -324,10 +368,17 @@ def main(argv: list[str] | None = None) -> None:
                   "command": "python -m tools.bench.muvera.scale --corpus DIR --sizes "
                              + " ".join(str(s) for s in sizes) + " --candidates "
                              + " ".join(str(n) for n in sorted(set(args.candidates)))
+                             + (f" --plaid-max-size {args.plaid_max_size}" if args.plaid_max_size else "")
                              + ("" if os.environ.get("OMP_NUM_THREADS") is None
                                 else f"  (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})")},
         "rows": [],
     }
+    if args.plaid_max_size:  # PLAID compiles its C++ kernels on first use: not part of any size's build time
+        from tools.bench.muvera.plaid_peer import run_plaid
+
+        warm = docs.first(min(200, len(docs)))
+        run_plaid([np.asarray(warm[i], np.float32) for i in range(len(warm))], [np.asarray(queries[0], np.float32)],
+                  k=args.k)
     for size in sizes:
         results["rows"].append(measure(size, docs, ids, queries, args, pm, chosen))
         args.out.mkdir(parents=True, exist_ok=True)
