@@ -167,12 +167,14 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
     index.add(subset, ids[:size])
     build = time.perf_counter() - start
     memory = int(index.memory_bytes())
-    for depth in sorted(set(args.candidates)):
-        searcher = index.with_search(candidates=depth)
+    for depth, rescore in muvera_points(args.candidates, args.rescore, config):
+        search = {"candidates": depth, **({} if rescore is None else {"rescore": rescore})}
+        searcher = index.with_search(**search)
         got = timed(searcher, queries, args)
         recall = recall_vs(exact_ids, got.pop("ids"), 10)
-        report(f"muvera-n{depth}", {"index": "muvera-chamfer", "config": {**config, "candidates": depth},
-                                    "configuration": chosen.name, "candidates": depth, "build_s": build, **got,
+        report(muvera_name(depth, rescore), {"index": "muvera-chamfer", "config": {**config, **search},
+                                    "configuration": chosen.name, "candidates": depth, "rescore": rescore,
+                                    "build_s": build, **got,
                                     "memory_bytes": memory, "bytes_per_document": memory / size,
                                     "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall})
     del index, searcher
@@ -212,7 +214,21 @@ def measure_plaid(subset: Any, ids: np.ndarray, queries: Any, exact_ids: np.ndar
 
 def muvera_names(results: dict[str, Any]) -> list[str]:
     """The MUVERA systems of the run, shallowest rerank first."""
-    return [f"muvera-n{depth}" for depth in results["setup"]["candidates"]]
+    config = results["setup"].get("muvera_config", {})
+    return [muvera_name(depth, rescore) for depth, rescore in
+            muvera_points(results["setup"]["candidates"], results["setup"].get("rescore") or [], config)]
+
+
+def muvera_points(candidates: list[int], rescores: list[int], config: dict[str, Any]) -> list[tuple[int, int | None]]:
+    """The (rerank depth N, exact rescore) pairs searched: every N with every ``rescores`` value where the
+    configuration screens its candidates (int8 / bfloat16 first pass), else every N alone (rescore None)."""
+    screened = config.get("rerank_dtype") in ("int8", "bfloat16")
+    return [(n, r) for r in (sorted(set(rescores)) if screened and rescores else [None]) for n in sorted(set(candidates))]
+
+
+def muvera_name(depth: int, rescore: int | None) -> str:
+    """``muvera-n150`` (the configuration's own rescore), ``muvera-n150-r40`` (exact rescore of the best k + 40)."""
+    return f"muvera-n{depth}" + ("" if rescore is None else f"-r{rescore}")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -254,7 +270,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"held-out queries. MiniLM token embeddings (the shared cached pass), {setup['threads']} torch threads, "
         f"{setup['cpu']}. MUVERA: the index of `{setup['muvera']}` (the demo's recommendation for this CPU), built "
         f"once per size and searched with rerank depths N = {', '.join(str(n) for n in setup['candidates'])} "
-        f"(`muvera-nN`). One-query timings: the queries in order, stopped after {setup['latency_seconds']:g} s per "
+        f"(`muvera-nN`" + (f"; `-rR`: the int8 screen's best k + R rescored exactly, R = "
+                           f"{', '.join(str(r) for r in setup['rescore'])}; without it the configuration's own "
+                           f"{setup.get('muvera_config', {}).get('rescore', 10)}" if setup.get("rescore") else "")
+        + "). One-query timings: the queries in order, stopped after {setup['latency_seconds']:g} s per "
         "system (at least 20).",
         "",
         f"Command: `{setup['command']}`",
@@ -320,9 +339,13 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
     row = results["rows"][-1]
     fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
     points = [row["systems"][name] for name in muvera_names(results)]
-    ax.plot([e["p50_ms"] for e in points], [e["R@10 vs exact"] for e in points], marker="D", label="MUVERA")
+    for rescore in dict.fromkeys(e.get("rescore") for e in points):
+        line = [e for e in points if e.get("rescore") == rescore]
+        ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",
+                label="MUVERA" + ("" if rescore is None else f", rescore {rescore}"))
     for e in points:
-        ax.annotate(f"N={e['candidates']}", (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
+        ax.annotate(f"N={e['candidates']}" + (f", r={e['rescore']}" if e.get("rescore") is not None else ""),
+                    (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
                     xytext=(4, -12), fontsize=8)
     plaid = [e for name, e in row["systems"].items() if name.startswith("plaid ")]
     if plaid:
@@ -352,6 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--candidates", type=int, nargs="+", default=[150, 300, 600, 1200],
                         help="MUVERA rerank depths N searched on each size's index")
+    parser.add_argument("--rescore", type=int, nargs="*", default=[],
+                        help="with a screened MUVERA (int8 / bfloat16 first pass): candidates beyond the top k "
+                             "rescored exactly, each value with each N (default: the configuration's own)")
     parser.add_argument("--plaid-max-size", type=int, default=0,
                         help="run PLAID (PyLate, needs requirements-plaid.txt) on the sizes up to this one (0: never)")
     parser.add_argument("--work", type=Path, default=None,
@@ -381,11 +407,14 @@ def main(argv: list[str] | None = None) -> None:
         "setup": {"corpus": args.corpus.name, "corpus_passages": len(texts), "queries": len(query_texts),
                   "seed": args.seed, "sizes": sizes, "k": args.k, "latency_seconds": args.latency_seconds,
                   "threads": torch.get_num_threads(), "cpu": cpu_model(), "python": platform.python_version(),
-                  "muvera": chosen.name, "candidates": sorted(set(args.candidates)), "encode_documents_s": encode_s,
+                  "muvera": chosen.name, "muvera_config": dict(chosen.index_config),
+                  "candidates": sorted(set(args.candidates)), "rescore": sorted(set(args.rescore)),
+                  "encode_documents_s": encode_s,
                   "encoder": encoder.config(),
                   "command": "python -m tools.bench.muvera.scale --corpus DIR --sizes "
                              + " ".join(str(s) for s in sizes) + " --candidates "
                              + " ".join(str(n) for n in sorted(set(args.candidates)))
+                             + (" --rescore " + " ".join(str(r) for r in sorted(set(args.rescore))) if args.rescore else "")
                              + (f" --plaid-max-size {args.plaid_max_size}" if args.plaid_max_size else "")
                              + ("" if os.environ.get("OMP_NUM_THREADS") is None
                                 else f"  (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})")},
