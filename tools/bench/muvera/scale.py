@@ -307,22 +307,28 @@ def plot(results: dict[str, Any], path: Path) -> None:
     rows = results["rows"]
     sizes = [r["documents"] for r in rows]
     muvera = [r["systems"][r["cheapest_at_target"] or muvera_names(results)[-1]] for r in rows]
-    panels = [("build_s", "index build (s)"), ("bytes_per_document", "bytes per document"),
+    panels = [("build_s", "index build (s)"), ("bytes_per_document", "KiB per document"),
               ("p50_ms", "1-query p50 (ms)"), ("p95_ms", "1-query p95 (ms)"), ("R@10 vs exact", "R@10 vs exact")]
+    scale = {"bytes_per_document": 1 / 1024}
+    label = "MUVERA (cheapest N at the target, else the deepest)"
     fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.8), layout="constrained")
-    for ax, (key, label) in zip(axes, panels, strict=True):
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        factor = scale.get(key, 1.0)
         if key != "R@10 vs exact":
-            ax.plot(sizes, [r["systems"][EXACT][key] for r in rows], marker="o", label=EXACT)
-            ax.set_yscale("log")
+            ax.plot(sizes, [r["systems"][EXACT][key] * factor for r in rows], marker="o", label=EXACT)
+            if key != "bytes_per_document":
+                ax.set_yscale("log")
         else:
             ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
-        ax.plot(sizes, [e[key] for e in muvera], marker="D", label="MUVERA (cheapest N at the target)")
+        ax.plot(sizes, [e[key] * factor for e in muvera], marker="D", label=label)
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{n // 1000}k" if n >= 1000 else str(n) for n in sizes])  # one label per size, no overprint
+        ax.minorticks_off()
         ax.set_xlabel("documents (log scale)")
-        ax.set_title(label)
+        ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(loc="upper left", fontsize=8)
-    axes[-1].legend(loc="lower left", fontsize=8)
+    handles = axes[0].get_legend_handles_labels()[0] + axes[-1].get_legend_handles_labels()[0][:1]  # + the target
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
     from recplug.fileio import atomic_save_with
 
     atomic_save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
@@ -341,7 +347,7 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
     points = [row["systems"][name] for name in muvera_names(results)]
     for rescore in dict.fromkeys(e.get("rescore") for e in points):
         line = [e for e in points if e.get("rescore") == rescore]
-        ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",
+        ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",  # one line per rescore
                 label="MUVERA" + ("" if rescore is None else f", rescore {rescore}"))
     for e in points:
         ax.annotate(f"N={e['candidates']}" + (f", r={e['rescore']}" if e.get("rescore") is not None else ""),
