@@ -55,12 +55,15 @@ def test_minilm_is_normalised_and_offline(minilm) -> None:
     vectors = minilm.encode_documents(["Aspirin and heart attacks.", "Protein folding at 37 C."])
     assert vectors.shape == (2, 384) and minilm.dimension == 384
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    from recplug_eval import precision_key
+
     assert minilm.config() == {
         "encoder": "minilm",
         "model": "all-MiniLM-L6-v2",
         "normalize": True,
         "max_seq_length": 256,
         "dimension": 384,
+        **precision_key(minilm.bf16),  # {"compute": "bfloat16"} where the CPU runs bfloat16 natively
     }
 
 
