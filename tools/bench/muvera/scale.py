@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recplug_muvera.demo import TARGET_RECALL  # the benchmark's R@10-vs-exact target (issue 34's too)
+from recplug_muvera.index import SCREENS
 
 OUT = Path(__file__).resolve().parent / "scale"
 EXACT = "exact-chamfer"
-#: issue 34's quality target for MUVERA + rerank against exact Chamfer
-TARGET_RECALL = 0.95
 
 
 def read_folder(folder: Path) -> tuple[list[str], list[str], list[str]]:
@@ -73,7 +73,7 @@ def mapped_sample(encoder: Any, texts: list[str], work: Path, seed: int) -> Any:
     """The normalised token sets of ``texts`` (``encoder``: ``minilm-tokens``, its documents from the shared cached
     pass) as a read-only memory-mapped float16 batch, written once to ``work`` (keyed by the encoder, seed and texts)
     and read from there afterwards."""
-    from recplug.fileio import atomic_save_with
+    from recplug.fileio import atomic_writer
     from recplug.multivector import MultiVectorBatch
     from recplug_eval.embedding_cache import cache_key
 
@@ -83,7 +83,8 @@ def mapped_sample(encoder: Any, texts: list[str], work: Path, seed: int) -> Any:
         work.mkdir(parents=True, exist_ok=True)
         batch = encoder.encode_documents(texts)
         for path, array in ((values, np.asarray(batch.values, np.float16)), (offsets, batch.offsets)):
-            atomic_save_with(path, lambda tmp, array=array: save_npy(tmp, array))
+            with atomic_writer(path) as handle:
+                np.save(handle, array, allow_pickle=False)
         del batch
         release_freed_memory()
     return MultiVectorBatch(np.load(values, mmap_mode="r"), np.load(offsets))
@@ -103,12 +104,6 @@ def release_freed_memory() -> None:
         trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
         if trim is not None:
             trim(0)
-
-
-def save_npy(path: str, array: np.ndarray) -> None:
-    """``np.save`` to exactly ``path`` (given a name, numpy would add ``.npy`` to a temporary one)."""
-    with open(path, "wb") as handle:
-        np.save(handle, array)
 
 
 def peak_rss_bytes() -> int:
@@ -222,7 +217,7 @@ def muvera_names(results: dict[str, Any]) -> list[str]:
 def muvera_points(candidates: list[int], rescores: list[int], config: dict[str, Any]) -> list[tuple[int, int | None]]:
     """The (rerank depth N, exact rescore) pairs searched: every N with every ``rescores`` value where the
     configuration screens its candidates (int8 / bfloat16 first pass), else every N alone (rescore None)."""
-    screened = config.get("rerank_dtype") in ("int8", "bfloat16")
+    screened = config.get("rerank_dtype") in SCREENS
     return [(n, r) for r in (sorted(set(rescores)) if screened and rescores else [None]) for n in sorted(set(candidates))]
 
 
