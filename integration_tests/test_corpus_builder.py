@@ -119,6 +119,25 @@ def test_a_build_from_real_pages_writes_a_beir_folder(tmp_path):
     for png in ("cost_growth.png", "recall_latency.png"):
         assert (tmp_path / "scale" / png).stat().st_size > 0
     assert "| documents " in (tmp_path / "scale" / "results.md").read_text()
+    # several FAISS indexes of the FDEs, each built and searched, named by their factory
+    scale.main(["--corpus", str(out), "--sizes", "8", "--k", "3", "--latency-seconds", "0.01", "--candidates", "6",
+                "--factories", "Flat", "HNSW32,SQ8", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "two")])
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert set(two["rows"][0]["systems"]) == {"exact-chamfer", "muvera-flat-n6", "muvera-hnsw32-sq8-n6"}
+    assert two["rows"][0]["systems"]["muvera-flat-n6"]["config"]["faiss_factory"] == "Flat"
+    assert "ef_search" not in two["rows"][0]["systems"]["muvera-flat-n6"]["config"]  # HNSW's option, not Flat's
+    assert two["setup"]["factories"] == ["Flat", "HNSW32,SQ8"] and "--factories Flat HNSW32,SQ8" in two["setup"]["command"]
+    # the FDE candidates' own recall of the exact top 10, per FAISS index, on the same sample
+    from tools.bench.muvera import fde_candidates
+
+    fde_candidates.main(["--corpus", str(out), "--size", "8", "--sample", "8", "--factories", "Flat", "HNSW32,SQ8",
+                         "--depths", "2", "8", "--ef-search", "16", "--work", str(tmp_path / "work"),
+                         "--out", str(tmp_path / "fde")])
+    found = json.loads((tmp_path / "fde" / "results.json").read_text())["systems"]
+    assert set(found) == {"Flat", "HNSW32,SQ8 ef16"}
+    assert found["Flat"]["recall"]["8"] == 1.0  # every document is a candidate: the whole exact top 10 is there
+    assert all(0.0 <= r <= 1.0 for entry in found.values() for r in entry["recall"].values())
+    assert "| FAISS index of the FDEs " in (tmp_path / "fde" / "results.md").read_text()
 
 
 def test_pages_of_one_name_get_unique_ids(tmp_path):

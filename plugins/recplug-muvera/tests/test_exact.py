@@ -134,3 +134,21 @@ def test_first_is_a_view_and_a_non_finite_value_is_found_in_any_block(monkeypatc
     values[int(docs.offsets[6]) + 1, 3] = np.inf
     with pytest.raises(InvalidInputError, match="set 6 contains NaN"):
         MultiVectorBatch(values, docs.offsets)
+
+
+def test_only_a_copy_of_the_store_is_checked_against_free_memory(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memory-mapped float16 corpus read in place needs no memory of its own, so the exact index takes one larger
+    than the memory available; a writable one, which it copies, is refused with the estimate."""
+    from recplug import memory
+    from recplug.memory import ResourceError
+
+    docs = documents(30, seed=14)
+    path = tmp_path / "values.npy"
+    np.save(path, docs.values.astype(np.float16))
+    monkeypatch.setattr(memory, "ALWAYS_FITS", 0)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16)  # less than any copy
+    mapped = ChamferExactIndex(dimension=D)
+    mapped.add(MultiVectorBatch(np.load(path, mmap_mode="r"), docs.offsets), np.arange(30))
+    assert len(mapped) == 30
+    with pytest.raises(ResourceError, match="float16 vectors of 30 documents"):
+        ChamferExactIndex(dimension=D).add(MultiVectorBatch(docs.values.astype(np.float16), docs.offsets), np.arange(30))

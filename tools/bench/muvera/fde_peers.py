@@ -48,13 +48,14 @@ REQUIREMENTS = HERE / "requirements-fde-peers.txt"
 WORKER = HERE / "fde_peer_worker.py"
 
 
-def peers_python(venv: Path) -> Path:
-    """The peers' interpreter; the virtual environment is made (and the peers installed) when missing."""
+def peers_python(venv: Path, requirements: Path = REQUIREMENTS) -> Path:
+    """A peer environment's interpreter; the virtual environment is made (and ``requirements`` installed) when
+    missing."""
     python = venv / "bin" / "python"
     if not python.exists():
-        print(f"making {venv} with {REQUIREMENTS.name} (once)", flush=True)
+        print(f"making {venv} with {requirements.name} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
     return python
 
 

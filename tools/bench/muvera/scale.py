@@ -32,8 +32,11 @@ import numpy as np
 from recplug_muvera.demo import TARGET_RECALL  # the benchmark's R@10-vs-exact target (issue 34's too)
 from recplug_muvera.index import SCREENS
 
+ROOT = Path(__file__).resolve().parents[3]
 OUT = Path(__file__).resolve().parent / "scale"
 EXACT = "exact-chamfer"
+#: the peers of the run, by key, and the prefix of their systems' names
+PEERS = {"plaid": "plaid ", "warp": "warp "}
 
 
 def read_folder(folder: Path) -> tuple[list[str], list[str], list[str]]:
@@ -60,6 +63,11 @@ def one_at_a_time(index: Any, queries: Any, k: int, seconds: float) -> list[floa
         index.search(queries.select([i]), k)
         elapsed.append(1000 * (time.perf_counter() - start))
     return elapsed
+
+
+def sample_order(passages: int, size: int, seed: int) -> np.ndarray:
+    """The corpus positions of the seeded sample (``size`` of ``passages``), each benchmark size being a prefix."""
+    return np.random.default_rng(seed).permutation(passages)[:size]
 
 
 def cache_root() -> Path:
@@ -156,28 +164,36 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
     del index
     gc.collect()
 
-    config = dict(chosen.index_config)
-    index = pm.create("retrieval_index", "muvera-chamfer", dimension=docs.dimension, **config)
-    start = time.perf_counter()
-    index.add(subset, ids[:size])
-    build = time.perf_counter() - start
-    memory = int(index.memory_bytes())
-    for depth, rescore in muvera_points(args.candidates, args.rescore, config):
-        search = {"candidates": depth, **({} if rescore is None else {"rescore": rescore})}
-        searcher = index.with_search(**search)
-        got = timed(searcher, queries, args)
-        recall = recall_vs(exact_ids, got.pop("ids"), 10)
-        report(muvera_name(depth, rescore), {"index": "muvera-chamfer", "config": {**config, **search},
-                                    "configuration": chosen.name, "candidates": depth, "rescore": rescore,
-                                    "build_s": build, **got,
-                                    "memory_bytes": memory, "bytes_per_document": memory / size,
-                                    "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall})
-    del index, searcher
-    gc.collect()
-    if size <= args.plaid_max_size:
-        measure_plaid(subset, ids[:size], queries, exact_ids, args, report)
+    for factory in args.factories or [chosen.index_config["faiss_factory"]]:
+        config = factory_config(chosen.index_config, factory)
+        index = pm.create("retrieval_index", "muvera-chamfer", dimension=docs.dimension, **config)
+        start = time.perf_counter()
+        index.add(subset, ids[:size])
+        build = time.perf_counter() - start
+        memory = int(index.memory_bytes())
+        for _, depth, rescore in muvera_points([factory], args.candidates, args.rescore, config):
+            search = {"candidates": depth, **({} if rescore is None else {"rescore": rescore})}
+            searcher = index.with_search(**search)
+            got = timed(searcher, queries, args)
+            recall = recall_vs(exact_ids, got.pop("ids"), 10)
+            report(muvera_name(depth, rescore, factory if args.factories else None), {
+                "index": "muvera-chamfer", "config": {**config, **search}, "configuration": chosen.name,
+                "faiss_factory": factory, "candidates": depth, "rescore": rescore, "build_s": build, **got,
+                "memory_bytes": memory, "bytes_per_document": memory / size, "peak_rss_bytes": peak_rss_bytes(),
+                "R@10 vs exact": recall})
+        del index, searcher
+        gc.collect()
+    for peer, limit, run in (("plaid", args.plaid_max_size, measure_plaid), ("warp", args.warp_max_size, measure_warp)):
+        if size <= limit:
+            try:
+                run(subset, ids[:size], queries, exact_ids, args, report)
+            except Exception as exc:  # a peer that fails is reported, and the run goes on without it
+                message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                row.setdefault("failed", {})[peer] = message
+                print(f"{size:>7,} docs  {peer} failed: {message}", flush=True)
     row["cheapest_at_target"] = fastest_at_target(row, "muvera-")
-    row["plaid_fastest_at_target"] = fastest_at_target(row, "plaid ")
+    for peer, prefix in PEERS.items():
+        row[f"{peer}_fastest_at_target"] = fastest_at_target(row, prefix)
     return row
 
 
@@ -198,32 +214,73 @@ def measure_plaid(subset: Any, ids: np.ndarray, queries: Any, exact_ids: np.ndar
     docs = [np.asarray(subset[i], np.float32) for i in range(len(subset))]
     build, disk, runs = run_plaid(docs, [np.asarray(queries[i], np.float32) for i in range(len(queries))], k=args.k)
     for run in runs:
-        found = np.where(run.positions >= 0, ids[np.maximum(run.positions, 0)], -1 if ids.dtype.kind not in "UO" else "")
         report(f"plaid ({run.label})", {
             "index": "pylate-plaid", "config": run.settings, "build_s": build,
             "batch_ms_per_query": None,  # PyLate's PLAID answers one query per call
             "p50_ms": float(np.percentile(run.single_ms, 50)), "p95_ms": float(np.percentile(run.single_ms, 95)),
             "timed_queries": len(run.single_ms), "memory_bytes": disk, "bytes_per_document": disk / len(subset),
-            "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall_vs(exact_ids, found, 10)})
+            "peak_rss_bytes": peak_rss_bytes(), "R@10 vs exact": recall_vs(exact_ids, ids_at(ids, run.positions), 10)})
+
+
+def measure_warp(subset: Any, ids: np.ndarray, queries: Any, exact_ids: np.ndarray, args: argparse.Namespace,
+                 report: Any) -> None:
+    """WARP (``xtr-warp-rs`` in its own environment, :mod:`tools.bench.muvera.warp_peer`) over the same token
+    vectors: one build, then each of its search settings one query at a time over every query, with this run's
+    threads. Its memory: the index on disk (memory-mapped at search) and the worker process's own peak RSS."""
+    import torch
+
+    from tools.bench.muvera.bench_muvera import recall_vs
+    from tools.bench.muvera.warp_peer import run_warp
+
+    work = (args.work or cache_root() / "bench-scale") / "warp"
+    build, disk, rss, runs, version = run_warp(
+        subset.values, subset.offsets, [np.asarray(queries[i], np.float32) for i in range(len(queries))],
+        k=args.k, threads=torch.get_num_threads(), folder=work, venv=args.warp_venv)
+    for run in runs:
+        report(f"warp ({run.label})", {
+            "index": f"xtr-warp-rs {version}", "config": run.settings, "build_s": build, "batch_ms_per_query": None,
+            "p50_ms": float(np.percentile(run.single_ms, 50)), "p95_ms": float(np.percentile(run.single_ms, 95)),
+            "timed_queries": len(run.single_ms), "memory_bytes": disk, "bytes_per_document": disk / len(subset),
+            "peak_rss_bytes": rss, "R@10 vs exact": recall_vs(exact_ids, ids_at(ids, run.positions), 10)})
+
+
+def ids_at(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The ids at a peer's ``Q x k`` result positions (-1, no result: an id that matches nothing)."""
+    return np.where(positions >= 0, ids[np.maximum(positions, 0)], -1 if ids.dtype.kind not in "UO" else "")
+
+
+def factory_config(config: dict[str, Any], factory: str) -> dict[str, Any]:
+    """``config`` (MUVERA index options) with its FDEs in the FAISS index ``factory`` (HNSW's ``ef_search`` kept only
+    where the factory has an HNSW graph)."""
+    changed = {**config, "faiss_factory": factory}
+    if "HNSW" not in factory:
+        changed.pop("ef_search", None)
+    return changed
 
 
 def muvera_names(results: dict[str, Any]) -> list[str]:
-    """The MUVERA systems of the run, shallowest rerank first."""
-    config = results["setup"].get("muvera_config", {})
-    return [muvera_name(depth, rescore) for depth, rescore in
-            muvera_points(results["setup"]["candidates"], results["setup"].get("rescore") or [], config)]
+    """The MUVERA systems of the run: per FAISS factory, shallowest rerank first."""
+    setup = results["setup"]
+    factories = setup.get("factories")  # absent in runs of one factory (the recommended one): names without it
+    return [muvera_name(depth, rescore, factory if factories else None) for factory, depth, rescore in
+            muvera_points(factories or [None], setup["candidates"], setup.get("rescore") or [],
+                          setup.get("muvera_config", {}))]
 
 
-def muvera_points(candidates: list[int], rescores: list[int], config: dict[str, Any]) -> list[tuple[int, int | None]]:
-    """The (rerank depth N, exact rescore) pairs searched: every N with every ``rescores`` value where the
-    configuration screens its candidates (int8 / bfloat16 first pass), else every N alone (rescore None)."""
+def muvera_points(factories: list[Any], candidates: list[int], rescores: list[int],
+                  config: dict[str, Any]) -> list[tuple[Any, int, int | None]]:
+    """The (FAISS factory, rerank depth N, exact rescore) triples searched: every N with every ``rescores`` value
+    where the configuration screens its candidates (int8 / bfloat16 first pass), else every N alone (rescore None)."""
     screened = config.get("rerank_dtype") in SCREENS
-    return [(n, r) for r in (sorted(set(rescores)) if screened and rescores else [None]) for n in sorted(set(candidates))]
+    return [(f, n, r) for f in factories for r in (sorted(set(rescores)) if screened and rescores else [None])
+            for n in sorted(set(candidates))]
 
 
-def muvera_name(depth: int, rescore: int | None) -> str:
-    """``muvera-n150`` (the configuration's own rescore), ``muvera-n150-r40`` (exact rescore of the best k + 40)."""
-    return f"muvera-n{depth}" + ("" if rescore is None else f"-r{rescore}")
+def muvera_name(depth: int, rescore: int | None, factory: str | None = None) -> str:
+    """``muvera-n150`` (the configuration's own rescore), ``muvera-n150-r40`` (exact rescore of the best k + 40),
+    ``muvera-pq2560x4fs-n600`` (FDEs in that FAISS factory, where the run compares factories)."""
+    tag = "" if factory is None else factory.lower().replace(",", "-") + "-"
+    return f"muvera-{tag}n{depth}" + ("" if rescore is None else f"-r{rescore}")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -237,28 +294,30 @@ def markdown(results: dict[str, Any]) -> str:
                          e["p50_ms"], e["p95_ms"], e.get("R@10 vs exact")])
         best, exact = row["cheapest_at_target"], row["systems"][EXACT]
         chosen = row["systems"].get(best) if best else None
-        plaid_name = row.get("plaid_fastest_at_target")
-        plaid = row["systems"].get(plaid_name) if plaid_name else None
-        summary.append([f"{row['documents']:,}", exact["p50_ms"], best or "none reaches it",
-                        chosen["p50_ms"] if chosen else None, chosen["R@10 vs exact"] if chosen else None,
-                        exact["p50_ms"] / chosen["p50_ms"] if chosen else None,
-                        plaid_name or ("not run" if not any(n.startswith("plaid ") for n in row["systems"])
-                                       else "none reaches it"),
-                        plaid["p50_ms"] if plaid else None,
-                        chosen["p50_ms"] / plaid["p50_ms"] if chosen and plaid else None,
-                        chosen["build_s"] / plaid["build_s"] if chosen and plaid else None])
+        line = [f"{row['documents']:,}", exact["p50_ms"], best or "none reaches it",
+                chosen["p50_ms"] if chosen else None, chosen["R@10 vs exact"] if chosen else None,
+                exact["p50_ms"] / chosen["p50_ms"] if chosen else None]
+        for peer, prefix in PEERS.items():
+            name = row.get(f"{peer}_fastest_at_target")
+            found = row["systems"].get(name) if name else None
+            line += [name or ("not run" if not any(n.startswith(prefix) for n in row["systems"]) else "none reaches it"),
+                     found["p50_ms"] if found else None,
+                     chosen["p50_ms"] / found["p50_ms"] if chosen and found else None,
+                     chosen["build_s"] / found["build_s"] if chosen and found else None]
+        summary.append(line)
     table = markdown_table(["documents", "system", "build s", "KiB / document", "index memory MiB",
                             "process peak RSS GiB", "batch ms/query", "1-query p50 ms", "1-query p95 ms",
                             "R@10 vs exact"], rows,
                            floatfmt=["", "", ".1f", ".1f", ".0f", ".1f", ".2f", ".2f", ".2f", ".3f"])
     headline = markdown_table(["documents", "exact p50 ms", f"cheapest MUVERA with R@10 >= {TARGET_RECALL}",
                                "its p50 ms", "its R@10 vs exact", "speed-up over exact (p50)",
-                               f"fastest PLAID with R@10 >= {TARGET_RECALL}", "its p50 ms", "MUVERA / PLAID p50",
-                               "MUVERA / PLAID build"], summary,
-                              floatfmt=["", ".1f", "", ".2f", ".3f", ".1f", "", ".2f", ".2f", ".3f"])
+                               *[column for peer in PEERS for column in (
+                                   f"fastest {peer.upper()} with R@10 >= {TARGET_RECALL}", "its p50 ms",
+                                   f"MUVERA / {peer.upper()} p50", f"MUVERA / {peer.upper()} build")]], summary,
+                              floatfmt=["", ".1f", "", ".2f", ".3f", ".1f", *["", ".2f", ".2f", ".3f"] * len(PEERS)])
     setup = results["setup"]
     return "\n".join([
-        "# MUVERA, PLAID and exact Chamfer as the corpus grows (issue 34)",
+        "# MUVERA, PLAID, WARP and exact Chamfer as the corpus grows (issue 34)",
         "",
         f"Corpus: {setup['corpus_passages']:,} passages of `{setup['corpus']}` (built by `build_corpus.py`; no "
         f"judgments), a seeded sample (seed {setup['seed']}) of which each size is a prefix; {setup['queries']} "
@@ -284,6 +343,9 @@ def markdown(results: dict[str, Any]) -> str:
         "counted).",
         "",
         *([f"**Stopped** at {results['stopped']}", ""] if results.get("stopped") else []),
+        *[f"**{peer} failed** at {row['documents']:,} documents: `{message}`" for row in results["rows"]
+          for peer, message in row.get("failed", {}).items()],
+        "",
         "![cost as the corpus grows](cost_growth.png)",
         "",
         "![recall against latency at the largest size](recall_latency.png)",
@@ -301,11 +363,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     rows = results["rows"]
     sizes = [r["documents"] for r in rows]
-    muvera = [r["systems"][r["cheapest_at_target"] or muvera_names(results)[-1]] for r in rows]
+    muvera = [r["systems"][r["cheapest_at_target"] or max(muvera_names(results),
+                                                          key=lambda n, r=r: r["systems"][n]["R@10 vs exact"])]
+              for r in rows]
     panels = [("build_s", "index build (s)"), ("bytes_per_document", "KiB per document"),
               ("p50_ms", "1-query p50 (ms)"), ("p95_ms", "1-query p95 (ms)"), ("R@10 vs exact", "R@10 vs exact")]
     scale = {"bytes_per_document": 1 / 1024}
-    label = "MUVERA (cheapest N at the target, else the deepest)"
+    label = "MUVERA (cheapest at the target, else the most accurate)"
     fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.8), layout="constrained")
     for ax, (key, title) in zip(axes, panels, strict=True):
         factor = scale.get(key, 1.0)
@@ -340,18 +404,20 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
     row = results["rows"][-1]
     fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
     points = [row["systems"][name] for name in muvera_names(results)]
-    for rescore in dict.fromkeys(e.get("rescore") for e in points):
-        line = [e for e in points if e.get("rescore") == rescore]
-        ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",  # one line per rescore
-                label="MUVERA" + ("" if rescore is None else f", rescore {rescore}"))
+    for factory, rescore in dict.fromkeys((e.get("faiss_factory"), e.get("rescore")) for e in points):
+        line = [e for e in points if (e.get("faiss_factory"), e.get("rescore")) == (factory, rescore)]
+        ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",  # a line per index
+                label="MUVERA" + (f" {factory}" if results["setup"].get("factories") else "")
+                + ("" if rescore is None else f", rescore {rescore}"))
     for e in points:
         ax.annotate(f"N={e['candidates']}" + (f", r={e['rescore']}" if e.get("rescore") is not None else ""),
                     (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
                     xytext=(4, -12), fontsize=8)
-    plaid = [e for name, e in row["systems"].items() if name.startswith("plaid ")]
-    if plaid:
-        ax.plot([e["p50_ms"] for e in plaid], [e["R@10 vs exact"] for e in plaid], marker="s", linestyle="none",
-                label="PLAID (PyLate; its settings)")
+    for prefix, marker, label in (("plaid ", "s", "PLAID (PyLate; its settings)"), ("warp ", "^", "WARP (xtr-warp-rs; its settings)")):
+        peer = [e for name, e in row["systems"].items() if name.startswith(prefix)]
+        if peer:
+            ax.plot([e["p50_ms"] for e in peer], [e["R@10 vs exact"] for e in peer], marker=marker, linestyle="none",
+                    label=label)
     exact = row["systems"][EXACT]
     ax.plot([exact["p50_ms"]], [1.0], marker="o", linestyle="none", label=f"{EXACT} (the reference)")
     ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
@@ -376,11 +442,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--candidates", type=int, nargs="+", default=[150, 300, 600, 1200],
                         help="MUVERA rerank depths N searched on each size's index")
+    parser.add_argument("--factories", nargs="*", default=[],
+                        help="FAISS index factories of the FDEs, each built and searched (default: the recommended "
+                             "configuration's own); a PQ's M must divide the FDE dimension (20480 here)")
     parser.add_argument("--rescore", type=int, nargs="*", default=[],
                         help="with a screened MUVERA (int8 / bfloat16 first pass): candidates beyond the top k "
                              "rescored exactly, each value with each N (default: the configuration's own)")
     parser.add_argument("--plaid-max-size", type=int, default=0,
                         help="run PLAID (PyLate, needs requirements-plaid.txt) on the sizes up to this one (0: never)")
+    parser.add_argument("--warp-max-size", type=int, default=0,
+                        help="run WARP (xtr-warp-rs, in --warp-venv) on the sizes up to this one (0: never)")
+    parser.add_argument("--warp-venv", type=Path, default=ROOT / ".venv-warp",
+                        help="WARP's virtual environment (made from requirements-warp.txt when missing)")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder of the memory-mapped sample (default: <recplug cache>/bench-scale)")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -394,7 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = sorted(set(args.sizes))
     if sizes[-1] > len(texts):
         raise SystemExit(f"--sizes: {sizes[-1]:,} exceeds the corpus's {len(texts):,} passages")
-    order = np.random.default_rng(args.seed).permutation(len(texts))[: sizes[-1]]
+    order = sample_order(len(texts), sizes[-1], args.seed)
     from recplug.manager import load_plugin_manager
 
     pm, chosen = load_plugin_manager(), recommended()
@@ -410,13 +483,16 @@ def main(argv: list[str] | None = None) -> None:
                   "threads": torch.get_num_threads(), "cpu": cpu_model(), "python": platform.python_version(),
                   "muvera": chosen.name, "muvera_config": dict(chosen.index_config),
                   "candidates": sorted(set(args.candidates)), "rescore": sorted(set(args.rescore)),
+                  **({"factories": list(dict.fromkeys(args.factories))} if args.factories else {}),
                   "encode_documents_s": encode_s,
                   "encoder": encoder.config(),
                   "command": "python -m tools.bench.muvera.scale --corpus DIR --sizes "
                              + " ".join(str(s) for s in sizes) + " --candidates "
                              + " ".join(str(n) for n in sorted(set(args.candidates)))
                              + (" --rescore " + " ".join(str(r) for r in sorted(set(args.rescore))) if args.rescore else "")
+                             + (" --factories " + " ".join(args.factories) if args.factories else "")
                              + (f" --plaid-max-size {args.plaid_max_size}" if args.plaid_max_size else "")
+                             + (f" --warp-max-size {args.warp_max_size}" if args.warp_max_size else "")
                              + ("" if os.environ.get("OMP_NUM_THREADS") is None
                                 else f"  (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})")},
         "rows": [],

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recplug.errors import InvalidInputError
+from recplug.memory import check_fits
 
 #: rows checked for NaN / infinity at a time
 CHECK_ROWS = 1 << 16
@@ -86,10 +87,12 @@ class MultiVectorBatch:
         return MultiVectorBatch.from_sets([self[int(i)] for i in indices], dtype=self.values.dtype.type)
 
 
-def append_float16(store: np.ndarray, values: np.ndarray) -> np.ndarray:
+def append_float16(store: np.ndarray, values: np.ndarray, what: str = "float16 vectors") -> np.ndarray:
     """``store`` (``T x D`` float16) with ``values`` appended. A read-only float16 ``values`` (a memory-mapped cache,
     say) appended to an empty store is kept as it is, not copied: the index reads it where it lies and a corpus
-    larger than memory stays on disk; anything else is copied (the caller may change its own array later)."""
+    larger than memory stays on disk; anything else is copied (the caller may change its own array later), after
+    :func:`recplug.memory.check_fits` of the new store (``what`` names it in the error)."""
     if store.shape[0] == 0 and values.dtype == np.float16 and not values.flags.writeable:
         return values
+    check_fits((store.shape[0] + values.shape[0]) * values.shape[1] * 2, what)
     return np.concatenate([store, np.asarray(values, np.float16)])

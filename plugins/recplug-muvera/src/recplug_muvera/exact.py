@@ -21,7 +21,6 @@ from recplug.errors import ConfigError, CorruptFileError, IncompatibleFileError
 from recplug.fileio import atomic_writer
 from recplug.generations import file_of, save_generation
 from recplug.manifest import IndexManifest, library_versions
-from recplug.memory import check_fits
 from recplug.multivector import MultiVectorBatch, append_float16
 from recplug.protocols import IndexCapabilities, SearchResult
 from recplug.validation import check_ids, check_k
@@ -66,8 +65,7 @@ class ChamferExactIndex:
         new_ids = check_ids(ids, len(batch), existing=self._ids)
         if len(batch) == 0:
             return
-        check_fits(batch.values.shape[0] * self.dimension * 2, f"float16 vectors of {len(batch)} documents")
-        self._values = append_float16(self._values, batch.values)
+        self._values = append_float16(self._values, batch.values, f"float16 vectors of {len(batch)} documents")
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
         self._ids = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
 

@@ -177,7 +177,7 @@ class MuveraChamferIndex:
         merged = np.concatenate([self._ids, new_ids]) if len(self._ids) else new_ids
         self._apply_search_params()
         self._index.add(fdes)
-        self._values = append_float16(self._values, batch.values)
+        self._values = append_float16(self._values, batch.values, f"float16 vectors of {len(batch)} documents")
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + batch.offsets[1:]])
         self._ids = merged
         self._values32 = self._screen = None
