@@ -374,12 +374,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for ax, (key, title) in zip(axes, panels, strict=True):
         factor = scale.get(key, 1.0)
         if key != "R@10 vs exact":
-            ax.plot(sizes, [r["systems"][EXACT][key] * factor for r in rows], marker="o", label=EXACT)
+            ax.plot(sizes, [r["systems"][EXACT][key] * factor for r in rows], marker="o", color="C0", label=EXACT)
             if key != "bytes_per_document":
                 ax.set_yscale("log")
         else:
             ax.axhline(TARGET_RECALL, color="grey", linestyle="--", linewidth=1, label=f"target {TARGET_RECALL}")
-        ax.plot(sizes, [e[key] * factor for e in muvera], marker="D", label=label)
+        ax.plot(sizes, [e[key] * factor for e in muvera], marker="D", color="C1", label=label)  # one color per system
         ax.set_xscale("log")
         ax.set_xticks(sizes, [f"{n // 1000}k" if n >= 1000 else str(n) for n in sizes])  # one label per size, no overprint
         ax.minorticks_off()
@@ -409,10 +409,10 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
         ax.plot([e["p50_ms"] for e in line], [e["R@10 vs exact"] for e in line], marker="D",  # a line per index
                 label="MUVERA" + (f" {factory}" if results["setup"].get("factories") else "")
                 + ("" if rescore is None else f", rescore {rescore}"))
-    for e in points:
+    for i, e in enumerate(points):  # labels alternate below and above their points: neighbours do not overprint
         ax.annotate(f"N={e['candidates']}" + (f", r={e['rescore']}" if e.get("rescore") is not None else ""),
                     (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
-                    xytext=(4, -12), fontsize=8)
+                    xytext=(4, -12 if i % 2 == 0 else 6), fontsize=8)
     for prefix, marker, label in (("plaid ", "s", "PLAID (PyLate; its settings)"), ("warp ", "^", "WARP (xtr-warp-rs; its settings)")):
         peer = [e for name, e in row["systems"].items() if name.startswith(prefix)]
         if peer:
