@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depths", type=int, nargs="+", default=[150, 300, 600, 1200, 2400])
     parser.add_argument("--factories", nargs="+", default=FACTORIES)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[128, 512],
-                        help="HNSW search depths tried on each HNSW factory (FAISS searches max(ef, N) deep)")
+                        help="HNSW search depths (efSearch) tried on each HNSW factory")
     parser.add_argument("--work", type=Path, default=None, help="folder of the memory-mapped sample")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     from recplug_muvera.demo import recommended
     from recplug_muvera.fde import paired_encoders
 
-    from tools.bench.muvera.scale import cache_root, mapped_sample, read_folder, sample_order
+    from tools.bench.muvera.scale import mapped_sample, read_folder, sample_order, work_folder
 
     _, texts, query_texts = read_folder(args.corpus)
     order = sample_order(len(texts), max(args.size, args.sample), args.seed)
     pm, chosen = load_plugin_manager(), recommended()
     encoder = pm.create("retrieval_encoder", "minilm-tokens")
-    docs = mapped_sample(encoder, [texts[i] for i in order], args.work or cache_root() / "bench-scale", args.seed)
+    docs = mapped_sample(encoder, [texts[i] for i in order], work_folder(args.work), args.seed)
     subset = docs.first(min(args.size, len(docs)))
     queries = encoder.encode_queries(query_texts)
     k = 10
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
                            for a in range(0, len(subset), step)])
     fde_s = time.perf_counter() - started
     query_fdes = encode_queries(queries)
+    depths = sorted(set(args.depths))
     rows, systems = [], {}
     for factory in args.factories:
         started = time.perf_counter()
@@ -96,20 +97,17 @@ def main(argv: list[str] | None = None) -> None:
             name = factory + ("" if ef is None else f" ef{ef}")
             entry: dict[str, Any] = {"factory": factory, "ef_search": ef, "build_s": build,
                                      "bytes_per_document": size / len(fdes), "recall": {}, "batch_ms_per_query": {}}
-            for depth in sorted(set(args.depths)):
+            for depth in depths:
                 started = time.perf_counter()
                 _, found = index.search(query_fdes, depth)
                 entry["batch_ms_per_query"][depth] = 1000 * (time.perf_counter() - started) / len(query_fdes)
                 entry["recall"][depth] = candidate_recall(exact_top, found, depth)
             systems[name] = entry
             rows.append([name, build, size / len(fdes) / 1024,
-                         *[entry["recall"][d] for d in sorted(set(args.depths))],
-                         *[entry["batch_ms_per_query"][d] for d in sorted(set(args.depths))]])
+                         *[entry["recall"][d] for d in depths], *[entry["batch_ms_per_query"][d] for d in depths]])
             print(f"{name:24s} build {build:6.1f} s  " + "  ".join(
-                f"N={d}: {entry['recall'][d]:.3f} ({entry['batch_ms_per_query'][d]:.1f} ms)" for d in sorted(set(args.depths))),
-                flush=True)
+                f"N={d}: {entry['recall'][d]:.3f} ({entry['batch_ms_per_query'][d]:.1f} ms)" for d in depths), flush=True)
         del index
-    depths = sorted(set(args.depths))
     command = (f"python -m tools.bench.muvera.fde_candidates --corpus DIR --size {len(subset)} --factories "
                + " ".join(args.factories) + " --depths " + " ".join(map(str, depths))
                + " --ef-search " + " ".join(map(str, args.ef_search)))

@@ -194,9 +194,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(HERE / "fde_peers"))
     parser.add_argument("--report-only", action="store_true", help="rewrite results.md from results.json")
     args = parser.parse_args(argv)
+    from recplug.fileio import atomic_write_json, atomic_write_text
+
     if args.report_only:
         folder = Path(args.out)
-        (folder / "results.md").write_text(markdown(json.loads((folder / "results.json").read_text())))
+        atomic_write_text(folder / "results.md", markdown(json.loads((folder / "results.json").read_text())))
         return
     from recplug_eval import cpu_model
     from recplug_muvera.testing import golden_dir
@@ -230,8 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         "query_vectors": int(sum(len(s) for s in queries)), "recplug_version": metadata.version("recplug-muvera"),
         "recplug-muvera": recplug_side(docs, queries, args.repeats), "peers": peers,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(markdown(results))
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "results.md", markdown(results))
     print((out / "results.md").read_text())
 
 

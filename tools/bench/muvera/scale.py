@@ -35,8 +35,9 @@ from recplug_muvera.index import SCREENS
 ROOT = Path(__file__).resolve().parents[3]
 OUT = Path(__file__).resolve().parent / "scale"
 EXACT = "exact-chamfer"
-#: the peers of the run, by key, and the prefix of their systems' names
-PEERS = {"plaid": "plaid ", "warp": "warp "}
+#: the peers of the run, by key: the prefix of their systems' names, and their marker and label in the plots
+PEERS = {"plaid": ("plaid ", "s", "PLAID (PyLate; its settings)"),
+         "warp": ("warp ", "^", "WARP (xtr-warp-rs; its settings)")}
 
 
 def read_folder(folder: Path) -> tuple[list[str], list[str], list[str]]:
@@ -75,6 +76,12 @@ def cache_root() -> Path:
     from recplug_eval.paths import cache_dir
 
     return Path(cache_dir())
+
+
+def work_folder(work: Path | None) -> Path:
+    """The benchmarks' working folder (the memory-mapped sample, the peers' exchange files): ``work``, else
+    ``<recplug cache>/bench-scale``."""
+    return work or cache_root() / "bench-scale"
 
 
 def mapped_sample(encoder: Any, texts: list[str], work: Path, seed: int) -> Any:
@@ -192,7 +199,7 @@ def measure(size: int, docs: Any, ids: np.ndarray, queries: Any, args: argparse.
                 row.setdefault("failed", {})[peer] = message
                 print(f"{size:>7,} docs  {peer} failed: {message}", flush=True)
     row["cheapest_at_target"] = fastest_at_target(row, "muvera-")
-    for peer, prefix in PEERS.items():
+    for peer, (prefix, _, _) in PEERS.items():
         row[f"{peer}_fastest_at_target"] = fastest_at_target(row, prefix)
     return row
 
@@ -232,7 +239,7 @@ def measure_warp(subset: Any, ids: np.ndarray, queries: Any, exact_ids: np.ndarr
     from tools.bench.muvera.bench_muvera import recall_vs
     from tools.bench.muvera.warp_peer import run_warp
 
-    work = (args.work or cache_root() / "bench-scale") / "warp"
+    work = work_folder(args.work) / "warp"
     build, disk, rss, runs, version = run_warp(
         subset.values, subset.offsets, [np.asarray(queries[i], np.float32) for i in range(len(queries))],
         k=args.k, threads=torch.get_num_threads(), folder=work, venv=args.warp_venv)
@@ -297,7 +304,7 @@ def markdown(results: dict[str, Any]) -> str:
         line = [f"{row['documents']:,}", exact["p50_ms"], best or "none reaches it",
                 chosen["p50_ms"] if chosen else None, chosen["R@10 vs exact"] if chosen else None,
                 exact["p50_ms"] / chosen["p50_ms"] if chosen else None]
-        for peer, prefix in PEERS.items():
+        for peer, (prefix, _, _) in PEERS.items():
             name = row.get(f"{peer}_fastest_at_target")
             found = row["systems"].get(name) if name else None
             line += [name or ("not run" if not any(n.startswith(prefix) for n in row["systems"]) else "none reaches it"),
@@ -413,7 +420,7 @@ def plot_recall_latency(results: dict[str, Any], path: Path) -> None:
         ax.annotate(f"N={e['candidates']}" + (f", r={e['rescore']}" if e.get("rescore") is not None else ""),
                     (e["p50_ms"], e["R@10 vs exact"]), textcoords="offset points",
                     xytext=(4, -12 if i % 2 == 0 else 6), fontsize=8)
-    for prefix, marker, label in (("plaid ", "s", "PLAID (PyLate; its settings)"), ("warp ", "^", "WARP (xtr-warp-rs; its settings)")):
+    for prefix, marker, label in PEERS.values():
         peer = [e for name, e in row["systems"].items() if name.startswith(prefix)]
         if peer:
             ax.plot([e["p50_ms"] for e in peer], [e["R@10 vs exact"] for e in peer], marker=marker, linestyle="none",
@@ -473,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     pm, chosen = load_plugin_manager(), recommended()
     encoder = pm.create("retrieval_encoder", "minilm-tokens")
     start = time.perf_counter()
-    docs = mapped_sample(encoder, [texts[i] for i in order], args.work or cache_root() / "bench-scale", args.seed)
+    docs = mapped_sample(encoder, [texts[i] for i in order], work_folder(args.work), args.seed)
     encode_s = time.perf_counter() - start
     queries = encoder.encode_queries(query_texts)
     ids = np.asarray([doc_ids[i] for i in order])

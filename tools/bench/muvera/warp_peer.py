@@ -62,7 +62,7 @@ def run_warp(values: np.ndarray, offsets: np.ndarray, queries: list[np.ndarray],
     ``folder`` and search ``queries`` (``L_q x D`` each) one at a time at every :data:`SEARCH_SETTINGS`, with
     ``threads`` threads. Returns (build seconds, index bytes on disk, the worker's peak resident bytes, runs,
     xtr-warp-rs version)."""
-    from recplug.fileio import atomic_writer
+    from recplug.fileio import atomic_write_json, atomic_writer
 
     python = warp_python(venv)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def run_warp(values: np.ndarray, offsets: np.ndarray, queries: list[np.ndarray],
     for name, array in arrays.items():
         with atomic_writer(folder / name) as handle:
             np.save(handle, array, allow_pickle=False)
-    (folder / "settings.json").write_text(json.dumps({"k": k, "threads": threads, "search": SEARCH_SETTINGS}))
+    atomic_write_json(folder / "settings.json", {"k": k, "threads": threads, "search": SEARCH_SETTINGS})
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RAYON_NUM_THREADS": str(threads)}
     subprocess.run([str(python), str(Path(__file__).resolve()), str(folder)], check=True, env=env)
     report = json.loads((folder / "results.json").read_text())
@@ -135,11 +135,15 @@ def worker(folder: Path) -> None:
             scores[q, : len(found)] = [score for _, score in found]
         arrays[f"positions{i}"], arrays[f"scores{i}"] = positions, scores
         single_ms.append(elapsed)
-    np.savez(folder / "results.npz", **arrays)
-    (folder / "results.json").write_text(json.dumps({
+    # written whole beside their targets and renamed, by hand: recplug (and its atomic writer) is not installed here
+    with open(folder / "results.npz.part", "wb") as handle:
+        np.savez(handle, **arrays)
+    (folder / "results.json.part").write_text(json.dumps({
         "build_s": build_s, "disk_bytes": disk, "single_ms": single_ms, "search": settings["search"],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "version": metadata.version("xtr-warp-rs"), "torch": torch.__version__}))
+    for name in ("results.npz", "results.json"):
+        os.replace(folder / f"{name}.part", folder / name)
     shutil.rmtree(source)
 
 
